@@ -1,0 +1,4 @@
+from wawp_gateway.cli import main
+
+if __name__ == "__main__":
+    main()

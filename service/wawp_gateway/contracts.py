@@ -1,0 +1,208 @@
+"""Pydantic models of every topic's value: the wire contracts of ARCHITECTURE.md.
+
+These are edge types: the worker parses a command once and hands a typed ``OutboundCommand`` on.
+``schemas/`` holds the JSON Schemas generated from these models (``wawp-gateway schemas``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+__all__ = [
+    "COMMAND_SCHEMA",
+    "DELIVERY_SCHEMA",
+    "RESULT_SCHEMA",
+    "Command",
+    "DeliveryRecord",
+    "DlqHeaders",
+    "DlqReason",
+    "ErrorInfo",
+    "Result",
+    "ResultStatus",
+    "StateRecord",
+    "StateStatus",
+]
+
+COMMAND_SCHEMA: Final = "wawp.command.v1"
+RESULT_SCHEMA: Final = "wawp.result.v1"
+DELIVERY_SCHEMA: Final = "wawp.delivery.v1"
+STATE_SCHEMA: Final = "wawp.state.v1"
+
+CommandId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ResultStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DUPLICATE = "duplicate"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+
+
+class DlqReason(enum.StrEnum):
+    VALIDATION = "validation"
+    UNKNOWN_INSTANCE = "unknown_instance"
+    AUTH = "auth"
+    PERMANENT = "permanent"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    EXPIRED = "expired"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    INTERNAL = "internal"
+    UNDECODABLE = "undecodable"
+
+
+class Command(BaseModel):
+    """Value of ``wawp.send`` / ``wawp.command``. Unknown top-level fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    schema_: Literal["wawp.command.v1"] = Field(alias="schema")
+    id: CommandId
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    instance_id: Annotated[str, Field(min_length=1, max_length=64)]
+    action: Annotated[str, Field(min_length=1, max_length=64)]
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    correlation_id: Annotated[str, Field(max_length=255)] | None = None
+    reply_to: str | None = None
+    not_after: AwareDatetime | None = None
+    created_at: AwareDatetime | None = None
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    retryable: bool
+
+
+class Result(BaseModel):
+    """Value of ``wawp.results`` (or of the command's ``reply_to`` topic)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    schema_: Literal["wawp.result.v1"] = Field(RESULT_SCHEMA, alias="schema")
+    command_id: str
+    idempotency_key: str | None = None
+    correlation_id: str | None = None
+    instance_id: str | None = None
+    action: str | None = None
+    status: ResultStatus
+    message_id: str | None = None
+    http_status: int | None = None
+    response: JsonValue = None
+    error: ErrorInfo | None = None
+    original_status: ResultStatus | None = None
+    reply_to_error: str | None = None
+    attempts: int = 0
+    replay_count: int = 0
+    received_at: datetime
+    completed_at: datetime
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class DeliveryRecord(BaseModel):
+    """Value of ``wawp.delivery``: the latest WhatsApp ack level of a message the gateway sent."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    schema_: Literal["wawp.delivery.v1"] = Field(DELIVERY_SCHEMA, alias="schema")
+    message_id: str
+    command_id: str | None = None
+    correlation_id: str | None = None
+    instance_id: str
+    ack: int
+    ack_name: str
+    ack_timeout: bool = False
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+
+
+class StateStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    NOT_SENT = "not_sent"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    RELEASED = "released"
+
+
+class StateRecord(BaseModel):
+    """Value of ``wawp.state``: the idempotency changelog."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    schema_: Literal["wawp.state.v1"] = Field(STATE_SCHEMA, alias="schema")
+    instance_id: str
+    idempotency_key: str | None = None
+    command_id: str | None = None
+    replay_count: int = 0
+    fingerprint: str | None = None
+    status: StateStatus
+    message_id: str | None = None
+    error: ErrorInfo | None = None
+    first_attempt_at: datetime | None = None
+    correlation_id: str | None = None
+    action: str | None = None
+    recorded_at: datetime
+
+
+class DlqHeaders(BaseModel):
+    """The ``dlq-*`` headers of a ``wawp.dlq`` record; every value is a UTF-8 string on the wire."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: DlqReason
+    error_code: str
+    error_message: str
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    attempts: int = 0
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    replay_count: int = 0
+    redacted: bool = False
+
+    def to_kafka(self) -> list[tuple[str, bytes]]:
+        pairs: list[tuple[str, str]] = [
+            ("dlq-reason", self.reason.value),
+            ("dlq-error-code", self.error_code),
+            ("dlq-error-message", self.error_message),
+            ("dlq-original-topic", self.original_topic),
+            ("dlq-original-partition", str(self.original_partition)),
+            ("dlq-original-offset", str(self.original_offset)),
+            ("dlq-attempts", str(self.attempts)),
+            ("dlq-replay-count", str(self.replay_count)),
+        ]
+        if self.first_attempt_at is not None:
+            pairs.append(("dlq-first-attempt-at", _rfc3339(self.first_attempt_at)))
+        if self.last_attempt_at is not None:
+            pairs.append(("dlq-last-attempt-at", _rfc3339(self.last_attempt_at)))
+        if self.redacted:
+            pairs.append(("dlq-redacted", "true"))
+        return [(k, v.encode()) for k, v in pairs]
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of each topic value, keyed by the file name under ``schemas/``."""
+    return {
+        "command.v1.json": Command.model_json_schema(by_alias=True),
+        "result.v1.json": Result.model_json_schema(by_alias=True, mode="serialization"),
+        "delivery.v1.json": DeliveryRecord.model_json_schema(by_alias=True, mode="serialization"),
+        "state.v1.json": StateRecord.model_json_schema(by_alias=True, mode="serialization"),
+        "dlq-headers.v1.json": DlqHeaders.model_json_schema(mode="serialization"),
+    }

@@ -1,0 +1,170 @@
+"""process(command) -> Outcome: one command's Wawp call, its retries and what its answer means.
+
+Imports no HTTP or Kafka library: Wawp is reached through ``WawpPort``, time through ``Clock``.
+The outcome rules are ARCHITECTURE.md's "Outcomes" table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus
+from wawp_gateway.errors import WawpError, WawpMaybeProcessed, WawpRateLimited
+from wawp_gateway.intake import OutboundCommand
+from wawp_gateway.retry import RetryPolicy
+from wawp_gateway.wawp.catalog import ActionSpec
+from wawp_gateway.wawp.responses import WawpReply
+
+__all__ = ["Clock", "Outcome", "SystemClock", "WawpPort", "process"]
+
+log = structlog.get_logger(__name__)
+
+
+class WawpPort(Protocol):
+    async def call(
+        self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str
+    ) -> WawpReply: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+    def monotonic(self) -> float: ...
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: ResultStatus
+    attempts: int
+    message_id: str | None = None
+    http_status: int | None = None
+    response: Any = None
+    error: ErrorInfo | None = None
+    dlq_reason: DlqReason | None = None
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Attempts:
+    count: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    last_error: WawpError | None = field(default=None)
+
+    def outcome(
+        self,
+        status: ResultStatus,
+        *,
+        error: ErrorInfo | None = None,
+        dlq: DlqReason | None = None,
+        reply: WawpReply | None = None,
+    ) -> Outcome:
+        http_status = reply.http_status if reply else None
+        if reply is None and self.last_error is not None:
+            http_status = self.last_error.http_status
+        return Outcome(
+            status=status,
+            attempts=self.count,
+            message_id=reply.message_id if reply else None,
+            http_status=http_status,
+            response=reply.body if reply else None,
+            error=error,
+            dlq_reason=dlq,
+            first_attempt_at=self.first_at,
+            last_attempt_at=self.last_at,
+        )
+
+
+def _info(error: WawpError, *, retryable: bool | None = None) -> ErrorInfo:
+    return ErrorInfo(
+        code=error.code,
+        message=error.message,
+        retryable=error.retryable if retryable is None else retryable,
+    )
+
+
+def _expired(command: OutboundCommand, now: datetime) -> bool:
+    return (
+        command.not_after is not None and not command.override_not_after and now > command.not_after
+    )
+
+
+async def process(
+    command: OutboundCommand,
+    wawp: WawpPort,
+    policy: RetryPolicy,
+    clock: Clock,
+    *,
+    received_monotonic: float,
+    rng: random.Random | None = None,
+) -> Outcome:
+    """Execute ``command``; never raises for anything Wawp answers."""
+    spec = command.spec
+    tries = _Attempts()
+    while True:
+        if _expired(command, clock.now()):
+            return tries.outcome(
+                ResultStatus.EXPIRED,
+                error=ErrorInfo(
+                    code="not_after_passed",
+                    message="not_after passed before the command could be sent",
+                    retryable=False,
+                ),
+                dlq=DlqReason.EXPIRED,
+            )
+        tries.count += 1
+        tries.last_at = clock.now()
+        tries.first_at = tries.first_at or tries.last_at
+        try:
+            reply = await wawp.call(spec, command.params, instance_id=command.instance_id)
+        except WawpError as error:
+            tries.last_error = error
+            log.info(
+                "wawp.call_failed", code=error.code, http_status=error.http_status, attempt=tries.count
+            )
+            if isinstance(error, WawpMaybeProcessed) and not spec.is_idempotent_method:
+                return tries.outcome(
+                    ResultStatus.OUTCOME_UNKNOWN,
+                    error=ErrorInfo(
+                        code="maybe_sent",
+                        message=f"Wawp may have acted on it ({error.code}); not resent",
+                        retryable=False,
+                    ),
+                    dlq=DlqReason.OUTCOME_UNKNOWN,
+                )
+            if not error.retryable:
+                return tries.outcome(
+                    ResultStatus.FAILED, error=_info(error), dlq=DlqReason(error.dlq_reason)
+                )
+            retry_after = error.retry_after_s if isinstance(error, WawpRateLimited) else None
+            delay = policy.delay(tries.count, retry_after_s=retry_after, rng=rng)
+            elapsed = clock.monotonic() - received_monotonic
+            if not policy.allows(tries.count, elapsed, delay):
+                return tries.outcome(
+                    ResultStatus.FAILED,
+                    error=_info(error, retryable=True),
+                    dlq=DlqReason.RETRIES_EXHAUSTED,
+                )
+            await clock.sleep(delay)
+            continue
+        return tries.outcome(ResultStatus.SUCCEEDED, reply=reply)

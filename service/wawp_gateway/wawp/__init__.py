@@ -1,0 +1,1 @@
+"""The Wawp API: action catalog, param rules, wire requests, client."""
