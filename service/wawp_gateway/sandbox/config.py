@@ -1,0 +1,20 @@
+"""The sandbox's start-up configuration (a plain model: the CLI fills it, tests build it)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+__all__ = ["SandboxConfig"]
+
+
+class SandboxConfig(BaseModel):
+    """Instances start WORKING; `account_tokens` may create sessions without an instance yet."""
+
+    instances: dict[str, SecretStr] = Field(default_factory=dict)  # instance_id -> token
+    account_tokens: list[SecretStr] = Field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_hmac_key: SecretStr | None = None
+    latency_ms: float = Field(default=0, ge=0)  # added to every Wawp answer
+    ack_delays_ms: tuple[float, float, float] = (20, 50, 100)  # SERVER, DEVICE, READ after send
+    seed: int = 0
