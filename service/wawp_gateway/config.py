@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,11 +26,14 @@ __all__ = [
     "Settings",
     "TopicsSettings",
     "WawpSettings",
+    "ClientSettings",
+    "load_client_settings",
     "load_settings",
 ]
 
 HttpStack = Literal["aiohttp", "httpx", "httpx-aiohttp"]
 _ENV_PREFIX = "GATEWAY_"
+_S = TypeVar("_S", bound=BaseSettings)
 
 
 class _Section(BaseModel):
@@ -245,6 +248,17 @@ class Settings(BaseSettings):
         return instance_id in self.instances.instances or self.allow_unlisted_instances
 
 
+class ClientSettings(BaseSettings):
+    """What producer-side commands (``send``, ``topics create``) need: no instances, no tokens."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+
+
 def _env_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if parts and parts[0] == "instances":
@@ -254,8 +268,16 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings from the environment (and ``overrides``), or raise ConfigError."""
+    return _load(Settings, overrides)
+
+
+def load_client_settings(**overrides: Any) -> ClientSettings:
+    return _load(ClientSettings, overrides)
+
+
+def _load(cls: type[_S], overrides: dict[str, Any]) -> _S:
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         setting = _env_name(tuple(first["loc"]))

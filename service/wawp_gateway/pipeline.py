@@ -140,7 +140,10 @@ async def process(
         except WawpError as error:
             tries.last_error = error
             log.info(
-                "wawp.call_failed", code=error.code, http_status=error.http_status, attempt=tries.count
+                "wawp.call_failed",
+                code=error.code,
+                http_status=error.http_status,
+                attempt=tries.count,
             )
             if isinstance(error, WawpMaybeProcessed) and not spec.is_idempotent_method:
                 return tries.outcome(

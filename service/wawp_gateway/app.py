@@ -1,0 +1,101 @@
+"""Composition root: async context managers that wire each long-running process together."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from wawp_gateway.config import Settings
+from wawp_gateway.errors import WawpError
+from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
+from wawp_gateway.metrics import Metrics, status_class
+from wawp_gateway.pipeline import SystemClock, WawpPort
+from wawp_gateway.probes import serve_probes
+from wawp_gateway.wawp.catalog import ActionSpec
+from wawp_gateway.wawp.client import WawpClient
+from wawp_gateway.wawp.responses import WawpReply
+from wawp_gateway.wawp.transport import build_transport
+from wawp_gateway.worker import Worker
+
+__all__ = ["MeteredWawp", "WorkerApp", "build_worker", "run_worker"]
+
+
+class MeteredWawp:
+    """Counts every Wawp call by action and status class, and times it."""
+
+    def __init__(self, inner: WawpPort, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def call(
+        self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str
+    ) -> WawpReply:
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            reply = await self._inner.call(spec, params, instance_id=instance_id)
+            status = reply.http_status
+            return reply
+        except WawpError as error:
+            status = error.http_status
+            raise
+        finally:
+            self._metrics.wawp_requests.labels(spec.name, status_class(status)).inc()
+            self._metrics.wawp_duration.labels(spec.name).observe(time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerApp:
+    worker: Worker
+    metrics: Metrics
+    metrics_port: int
+    partitions: int
+
+
+@asynccontextmanager
+async def build_worker(settings: Settings) -> AsyncIterator[WorkerApp]:
+    """Everything a worker process needs, started in order and closed in reverse."""
+    async with AsyncExitStack() as stack:
+        partitions = await check_partitions(settings.kafka, settings.topics)
+        transport = build_transport(
+            settings.wawp.http_stack,
+            max_connections=settings.wawp.max_connections,
+            connect_timeout_s=settings.wawp.connect_timeout_s,
+        )
+        client = WawpClient(settings.wawp, transport, settings.token_for)
+        stack.push_async_callback(client.aclose)
+        metrics = Metrics(CollectorRegistry())
+        producer = build_producer(settings.kafka)
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        consumer = build_consumer(settings.kafka)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        worker = Worker(
+            settings,
+            consumer=consumer,
+            producer=producer,
+            wawp=MeteredWawp(client, metrics),
+            metrics=metrics,
+            clock=SystemClock(),
+        )
+        port = await stack.enter_async_context(
+            serve_probes(
+                metrics.registry,
+                settings.metrics.host,
+                settings.metrics.port,
+                is_ready=worker.assigned.is_set,
+            )
+        )
+        yield WorkerApp(worker, metrics, port, partitions)
+
+
+async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:
+    async with build_worker(settings) as app:
+        await app.worker.run(stopping)

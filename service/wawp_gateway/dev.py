@@ -1,0 +1,115 @@
+"""``wawp-gateway dev``: the whole system on one machine, on fixed local ports.
+
+Embedded broker 9092, Wawp sandbox 8081, worker metrics 9464, one sandbox instance
+``SANDBOX00001``. Environment variables still win over these defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import structlog
+
+from wawp_gateway.broker import port_is_free, start_embedded_broker
+from wawp_gateway.config import InstanceConfig, InstancesConfig, LogSettings, load_settings
+from wawp_gateway.errors import ConfigError
+from wawp_gateway.kafka import create_topics
+from wawp_gateway.logs import configure_logging
+
+__all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
+
+log = structlog.get_logger(__name__)
+
+HOST = "127.0.0.1"
+BROKER_PORT, SANDBOX_PORT, METRICS_PORT = 9092, 8081, 9464
+DEV_INSTANCE = "SANDBOX00001"
+DEV_TOKEN = "sandbox-dev-token"
+
+# Group timings short enough that the worker joins in a few seconds ("usable at once").
+_DEV_ENV: Mapping[str, str] = MappingProxyType(
+    {
+        "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": f"{HOST}:{BROKER_PORT}",
+        "GATEWAY_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        "GATEWAY_KAFKA__REBALANCE_TIMEOUT_MS": "6000",
+        "GATEWAY_WAWP__BASE_URL": f"http://{HOST}:{SANDBOX_PORT}/wp-json/awp/v1",
+        "GATEWAY_WAWP__V2_BASE_URL": f"http://{HOST}:{SANDBOX_PORT}",
+        "GATEWAY_WAWP__TIMEOUT_S": "5",
+        "GATEWAY_METRICS__HOST": HOST,
+        "GATEWAY_METRICS__PORT": str(METRICS_PORT),
+        "GATEWAY_SHUTDOWN__GRACE_S": "5",
+    }
+)
+
+TRY_COMMAND = (
+    f"wawp-gateway send sendImage --instance {DEV_INSTANCE} --param chatId=447441429009 "
+    "--param file.url=https://example.com/receipt.png --param file.mimetype=image/png "
+    "--param file.filename=receipt.png --param caption=Hello --wait"
+)
+
+
+def _banner(bootstrap: str, metrics_port: int) -> str:
+    return "\n".join(
+        [
+            "",
+            "wawp-gateway dev is running (Ctrl-C stops everything)",
+            f"  Kafka (embedded)  {bootstrap}",
+            f"  Wawp sandbox      http://{HOST}:{SANDBOX_PORT}/wp-json/awp/v1  "
+            f"(v2 root http://{HOST}:{SANDBOX_PORT}; request log /_sandbox/requests)",
+            f"  worker metrics    http://{HOST}:{metrics_port}/metrics",
+            f"  instance          {DEV_INSTANCE}",
+            "",
+            "Try, in another terminal (with the virtualenv active: . .venv/bin/activate):",
+            f"  {TRY_COMMAND}",
+            "",
+        ]
+    )
+
+
+def _check_ports() -> None:
+    for setting, port in (
+        ("GATEWAY_KAFKA__BOOTSTRAP_SERVERS", BROKER_PORT),
+        ("sandbox port", SANDBOX_PORT),
+        ("GATEWAY_METRICS__PORT", METRICS_PORT),
+    ):
+        if not port_is_free(HOST, port):
+            raise ConfigError(
+                setting, f"port {HOST}:{port} is already in use (is dev already running?)"
+            )
+
+
+async def run_dev(stopping: asyncio.Event, *, state_dir: Path) -> None:
+    from wawp_gateway.app import build_worker
+    from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
+
+    for name, value in _DEV_ENV.items():
+        os.environ.setdefault(name, value)
+    configure_logging(LogSettings(format=os.environ.get("GATEWAY_LOG__FORMAT", "console")))
+    overrides = {}
+    if not os.environ.get("GATEWAY_INSTANCES_FILE"):
+        overrides["instances"] = InstancesConfig(
+            instances={DEV_INSTANCE: InstanceConfig(access_token=DEV_TOKEN)}
+        )
+    settings = load_settings(**overrides)
+    embedded = settings.kafka.bootstrap_servers == f"{HOST}:{BROKER_PORT}"
+    if embedded:
+        _check_ports()
+    broker = start_embedded_broker(state_dir, host=HOST, port=BROKER_PORT) if embedded else None
+    sandbox = Sandbox(SandboxConfig.model_validate({"instances": {DEV_INSTANCE: DEV_TOKEN}}))
+    server = asyncio.create_task(serve(sandbox, HOST, SANDBOX_PORT))
+    try:
+        await create_topics(settings.kafka, settings.topics.all())
+        async with build_worker(settings) as app:
+            print(_banner(settings.kafka.bootstrap_servers, app.metrics_port), flush=True)
+            await app.worker.run(stopping)
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+        await sandbox.aclose()
+        if broker is not None:
+            broker.stop()
+        log.info("dev.stopped")

@@ -1,0 +1,130 @@
+"""aiokafka clients built from settings, topic administration and the start-up partition check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+
+from wawp_gateway.config import KafkaSettings, TopicsSettings
+from wawp_gateway.errors import ConfigError
+
+__all__ = [
+    "build_consumer",
+    "build_producer",
+    "check_partitions",
+    "create_topics",
+    "topic_partitions",
+]
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def build_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+    # acks=all: a result counts as published only once the broker has it durably. No idempotent
+    # producer: the embedded broker cannot do it, and correctness must not depend on it.
+    return AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        acks="all",
+        linger_ms=kafka.linger_ms,
+        request_timeout_ms=kafka.request_timeout_ms,
+        enable_idempotence=False,
+    )
+
+
+def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        group_id=group_id or kafka.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        # Range gives partition N of every input topic to the same member when counts are equal:
+        # one process owns all of an instance's traffic (co-partitioning, ARCHITECTURE.md).
+        partition_assignment_strategy=(RangePartitionAssignor,),
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+        max_poll_interval_ms=max(300_000, kafka.rebalance_timeout_ms),
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        request_timeout_ms=max(kafka.request_timeout_ms, kafka.session_timeout_ms + 5_000),
+    )
+
+
+async def _admin(kafka: KafkaSettings) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers, request_timeout_ms=kafka.request_timeout_ms
+    )
+    await admin.start()
+    return admin
+
+
+async def create_topics(
+    kafka: KafkaSettings, topics: Iterable[str], *, partitions: int | None = None
+) -> list[str]:
+    """Create ``topics`` (all with the same partition count); return those that were new."""
+    admin = await _admin(kafka)
+    count = partitions or kafka.partitions
+    try:
+        names = list(dict.fromkeys(topics))
+        response = await admin.create_topics(
+            [
+                NewTopic(n, num_partitions=count, replication_factor=kafka.replication_factor)
+                for n in names
+            ]
+        )
+        created, failed = [], []
+        for name, code, *_ in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != _TOPIC_ALREADY_EXISTS:
+                failed.append(f"{name} (error {code})")
+        if failed:
+            raise KafkaError(f"could not create topics: {', '.join(failed)}")
+        return created
+    finally:
+        await admin.close()
+
+
+async def topic_partitions(kafka: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """Partition count of each topic that exists (missing topics are left out)."""
+    admin = await _admin(kafka)
+    try:
+        # Describing a missing topic auto-creates it on brokers that allow that: list first.
+        existing = set(await admin.list_topics())
+        wanted = [name for name in topics if name in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
+    finally:
+        await admin.close()
+    counts: dict[str, int] = {}
+    for entry in described:
+        if entry.get("error_code", 0) == 0 and entry.get("partitions"):
+            counts[str(entry["topic"])] = len(entry["partitions"])
+    return counts
+
+
+async def check_partitions(kafka: KafkaSettings, topics: TopicsSettings) -> int:
+    """The shared partition count of the input and state topics; refuse to start otherwise."""
+    needed = {
+        "GATEWAY_TOPICS__SEND": topics.send,
+        "GATEWAY_TOPICS__COMMAND": topics.command,
+        "GATEWAY_TOPICS__STATE": topics.state,
+    }
+    counts = await topic_partitions(kafka, needed.values())
+    for setting, name in needed.items():
+        if name not in counts:
+            raise ConfigError(
+                setting, f"topic {name!r} does not exist: run `wawp-gateway topics create`"
+            )
+    distinct = {counts[name] for name in needed.values()}
+    if len(distinct) != 1:
+        listing = ", ".join(f"{name}={counts[name]}" for name in needed.values())
+        raise ConfigError(
+            "GATEWAY_TOPICS__SEND",
+            f"input and state topics must have the same partition count (co-partitioning): {listing}",
+        )
+    return distinct.pop()

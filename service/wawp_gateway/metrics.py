@@ -1,0 +1,77 @@
+"""Prometheus metrics, all created on the registry passed in (tests read it back).
+
+Labels stay bounded: action, status, status_class, reason, ack; never ids or phone numbers.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics", "status_class"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def status_class(http_status: int | None) -> str:
+    """``2xx``..``5xx``, or the transport failure (``error``) when no answer came back."""
+    return f"{http_status // 100}xx" if http_status else "error"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.commands = Counter(
+            "gateway_commands",
+            "Commands finished, by action and result status.",
+            ["action", "status"],
+            registry=registry,
+        )
+        self.wawp_requests = Counter(
+            "gateway_wawp_requests",
+            "HTTP calls to Wawp, by action and status class.",
+            ["action", "status_class"],
+            registry=registry,
+        )
+        self.wawp_duration = Histogram(
+            "gateway_wawp_request_duration_seconds",
+            "Duration of one HTTP call to Wawp.",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.dlq_records = Counter(
+            "gateway_dlq_records",
+            "Records written to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.reply_to_errors = Counter(
+            "gateway_reply_to_errors",
+            "Results that could not go to their reply_to topic and went to the results topic.",
+            registry=registry,
+        )
+        self.rerouted = Counter(
+            "gateway_commands_rerouted",
+            "Commands forwarded to the partition of their instance.",
+            registry=registry,
+        )
+        self.in_flight = Gauge("gateway_in_flight", "Commands being processed.", registry=registry)
+        self.rate_limit_wait = Histogram(
+            "gateway_rate_limit_wait_seconds",
+            "Time a command waited for its instance's rate limit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "gateway_consumer_lag_records",
+            "Records not yet consumed, by input topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.command_duration = Histogram(
+            "gateway_command_duration_seconds",
+            "Time from receipt of a command to its published result.",
+            ["action"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
