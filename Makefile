@@ -1,0 +1,54 @@
+# wawp-gateway: `make run` starts everything locally, `make test` checks everything.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint types unit integration fmt schemas bench chaos clean install
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+## run: install what is needed and start broker + Wawp sandbox + worker on 127.0.0.1
+run: $(STAMP)
+	$(BIN)/wawp-gateway dev
+
+## test: lint, types and every test (unit + integration on the embedded broker)
+test: $(STAMP) lint types
+	$(BIN)/wawp-gateway schemas --check
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix service tests bench
+	$(BIN)/ruff format service tests bench
+
+schemas: $(STAMP)
+	$(BIN)/wawp-gateway schemas
+
+bench: $(STAMP)
+	$(BIN)/python bench/http_stacks.py
+
+clean:
+	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache .hypothesis
