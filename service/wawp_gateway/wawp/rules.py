@@ -89,7 +89,7 @@ def _chat_ids(spec: ActionSpec, p: Params) -> None:
         if isinstance(items, list):
             if name == "participants" and not items:
                 raise ParamError(name, "at least one participant is required")
-            p[name] = [_chat(f"{name}[{i}]", _str(name, v), allowed) for i, v in enumerate(items)]
+            p[name] = [_chat_item(f"{name}[{i}]", v, allowed) for i, v in enumerate(items)]
     for name in ("phone", "phone_number"):
         if isinstance(p.get(name), str):
             try:
@@ -98,10 +98,13 @@ def _chat_ids(spec: ActionSpec, p: Params) -> None:
                 raise ParamError(name, str(exc)) from None
 
 
-def _str(param: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ParamError(param, "must be a string")
-    return value
+def _chat_item(param: str, value: Any, allowed: Collection[str]) -> Any:
+    """A list item is a chat id, or (WAHA's participant shape) an object with an ``id``."""
+    if isinstance(value, str):
+        return _chat(param, value, allowed)
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return {**value, "id": _chat(f"{param}.id", value["id"], allowed)}
+    raise ParamError(param, "must be a chat id or an object with an id")
 
 
 def _url(param: str, value: Any) -> None:
@@ -160,9 +163,7 @@ def _poll(spec: ActionSpec, p: Params) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise ParamError("poll.name", "must be a non-empty string of at most 255 characters")
     options = poll.get("options")
-    if not isinstance(options, list) or not (
-        POLL_OPTIONS_MIN <= len(options) <= POLL_OPTIONS_MAX
-    ):
+    if not isinstance(options, list) or not (POLL_OPTIONS_MIN <= len(options) <= POLL_OPTIONS_MAX):
         raise ParamError("poll.options", f"must be {POLL_OPTIONS_MIN}-{POLL_OPTIONS_MAX} options")
     for i, option in enumerate(options):
         if not isinstance(option, str) or not option.strip():

@@ -1,0 +1,53 @@
+"""Integration fixtures: one sandbox and one gateway worker per test process, shared by tests
+that need no private configuration; each test takes its own Wawp instance for isolation."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
+
+from .harness import TEST_TOKEN, Gateway, gateway_settings, running_gateway
+
+POOL = tuple(f"TESTINST{n:04d}" for n in range(1, 401))
+_next_instance = itertools.count()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def sandbox_url() -> AsyncIterator[tuple[Sandbox, str]]:
+    sandbox = Sandbox(SandboxConfig.model_validate({"instances": dict.fromkeys(POOL, TEST_TOKEN)}))
+    async with running_sandbox(sandbox) as url:
+        yield sandbox, url
+    await sandbox.aclose()
+
+
+@pytest.fixture
+def sandbox(sandbox_url: tuple[Sandbox, str]) -> Sandbox:
+    return sandbox_url[0]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def gateway(kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str]) -> AsyncIterator[Gateway]:
+    sandbox, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, f"gw-{uuid.uuid4().hex[:8]}", POOL)
+    async with running_gateway(settings, sandbox) as gw:
+        yield gw
+
+
+@pytest.fixture
+def instance(sandbox: Sandbox) -> Iterator[str]:
+    """A configured instance no other test uses, WORKING in the sandbox, with no faults."""
+    instance_id = POOL[next(_next_instance)]
+    sandbox.add_instance(instance_id, TEST_TOKEN)
+    yield instance_id

@@ -1,0 +1,255 @@
+"""A running gateway for integration tests: worker + sandbox + a collector of its outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from wawp_gateway.app import WorkerApp, build_worker
+from wawp_gateway.config import (
+    InstanceConfig,
+    InstancesConfig,
+    KafkaSettings,
+    MetricsSettings,
+    RetrySettings,
+    Settings,
+    ShutdownSettings,
+    TopicsSettings,
+    WawpSettings,
+)
+from wawp_gateway.kafka import create_topics
+from wawp_gateway.sandbox import Sandbox
+
+TEST_TOKEN = "test-token-5f1d9c0e7a"
+PARTITIONS = 4
+DEADLINE_S = 30.0
+
+
+def topics_for(prefix: str) -> TopicsSettings:
+    return TopicsSettings(
+        send=f"{prefix}.send",
+        command=f"{prefix}.command",
+        results=f"{prefix}.results",
+        events=f"{prefix}.events",
+        delivery=f"{prefix}.delivery",
+        dlq=f"{prefix}.dlq",
+        state=f"{prefix}.state",
+    )
+
+
+def gateway_settings(
+    bootstrap: str, sandbox_url: str, prefix: str, instances: Iterable[str], **sections: Any
+) -> Settings:
+    """Settings of a test worker: fast group timings, tiny backoff, a short Wawp timeout."""
+    values: dict[str, Any] = {
+        "kafka": KafkaSettings(
+            bootstrap_servers=bootstrap,
+            group_id=f"{prefix}-group",
+            session_timeout_ms=3000,
+            heartbeat_interval_ms=500,
+            rebalance_timeout_ms=3000,
+            fetch_max_wait_ms=10,
+            commit_interval_ms=200,
+            partitions=PARTITIONS,
+            reply_to_timeout_s=3,
+        ),
+        "topics": topics_for(prefix),
+        "wawp": WawpSettings(
+            base_url=f"{sandbox_url}/wp-json/awp/v1",
+            v2_base_url=sandbox_url,
+            access_token=TEST_TOKEN,  # type: ignore[arg-type]
+            timeout_s=1.0,
+        ),
+        "retry": RetrySettings(
+            max_attempts=4, max_elapsed_s=30, backoff_initial_s=0.01, backoff_max_s=0.05
+        ),
+        "metrics": MetricsSettings(host="127.0.0.1", port=0),
+        "shutdown": ShutdownSettings(grace_s=5),
+        "instances": InstancesConfig(instances={i: InstanceConfig() for i in instances}),
+    }
+    values.update(sections)
+    return Settings(**values)
+
+
+@dataclass
+class Collected:
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    dlq: list[Any] = field(default_factory=list)
+    by_topic: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+
+
+class OutputCollector:
+    """Reads output topics from the beginning in the background; tests await what they expect."""
+
+    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+        self._bootstrap = bootstrap
+        self._topics = list(topics)
+        self.seen = Collected()
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        await create_topics(
+            KafkaSettings(bootstrap_servers=self._bootstrap), self._topics, partitions=PARTITIONS
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        await self._consumer.start()
+        await self.follow(self._topics)
+        self._task = asyncio.create_task(self._run())
+
+    async def follow(self, topics: Iterable[str]) -> None:
+        """Also read ``topics`` (e.g. a reply_to topic, created here) from their beginning."""
+        assert self._consumer is not None
+        await create_topics(
+            KafkaSettings(bootstrap_servers=self._bootstrap), topics, partitions=PARTITIONS
+        )
+        wanted = set(self._topics) | set(topics)
+        tps = set(self._consumer.assignment())
+        for topic in wanted:
+            tps.update(TopicPartition(topic, p) for p in range(PARTITIONS))
+        new = tps - set(self._consumer.assignment())
+        self._consumer.assign(list(tps))
+        for tp in new:
+            self._consumer.seek(tp, 0)
+        self._topics = sorted(wanted)
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            if not batch:
+                continue
+            async with self._changed:
+                for records in batch.values():
+                    for record in records:
+                        self._store(record)
+                self._changed.notify_all()
+
+    def _store(self, record: Any) -> None:
+        self.seen.by_topic[record.topic].append(record)
+        if record.topic.endswith(".dlq"):
+            self.seen.dlq.append(record)
+            return
+        try:
+            value = json.loads(record.value)
+        except (TypeError, ValueError):
+            return
+        if isinstance(value, dict) and "command_id" in value:
+            self.seen.results[value["command_id"]].append(value)
+
+    async def wait_for(self, predicate: Any, timeout: float = DEADLINE_S) -> Any:
+        async def check() -> Any:
+            async with self._changed:
+                while not (found := predicate(self.seen)):
+                    await self._changed.wait()
+                return found
+
+        return await asyncio.wait_for(check(), timeout)
+
+    async def result(self, command_id: str, timeout: float = DEADLINE_S) -> dict[str, Any]:
+        found = await self.wait_for(lambda s: s.results.get(command_id), timeout)
+        return dict(found[0])
+
+    async def dlq_for(self, command_id: str, timeout: float = DEADLINE_S) -> Any:
+        def match(seen: Collected) -> Any:
+            for record in seen.dlq:
+                try:
+                    if json.loads(record.value).get("id") == command_id:
+                        return record
+                except (TypeError, ValueError, AttributeError):
+                    continue
+            return None
+
+        return await self.wait_for(match, timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+def command(instance_id: str, action: str, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "schema": "wawp.command.v1",
+        "id": extra.pop("id", None) or str(uuid.uuid4()),
+        "instance_id": instance_id,
+        "action": action,
+        "params": params,
+        **extra,
+    }
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    app: WorkerApp
+    sandbox: Sandbox
+    outputs: OutputCollector
+    producer: AIOKafkaProducer
+
+    async def publish(
+        self,
+        value: dict[str, Any] | bytes,
+        *,
+        topic: str | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        if isinstance(value, dict):
+            raw = json.dumps(value).encode()
+            key = key or str(value.get("instance_id", "")).encode() or None
+        else:
+            raw = value
+        await self.producer.send_and_wait(
+            topic or self.settings.topics.command,
+            raw,
+            key=key,
+            partition=partition,
+            headers=headers,
+        )
+
+    async def run(self, cmd: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Publish ``cmd`` and return its result."""
+        await self.publish(cmd, **kwargs)
+        return await self.outputs.result(cmd["id"])
+
+
+@asynccontextmanager
+async def running_gateway(
+    settings: Settings, sandbox: Sandbox, *, create: bool = True
+) -> AsyncIterator[Gateway]:
+    if create:
+        await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    outputs = OutputCollector(
+        settings.kafka.bootstrap_servers, [settings.topics.results, settings.topics.dlq]
+    )
+    await outputs.start()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=0)
+    await producer.start()
+    stopping = asyncio.Event()
+    try:
+        async with build_worker(settings) as app:
+            task = asyncio.create_task(app.worker.run(stopping))
+            await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
+            try:
+                yield Gateway(settings, app, sandbox, outputs, producer)
+            finally:
+                stopping.set()
+                await asyncio.wait_for(task, DEADLINE_S)
+    finally:
+        await producer.stop()
+        await outputs.stop()
