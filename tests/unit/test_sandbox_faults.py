@@ -10,7 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, running_sandbox
+from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, create_app, running_sandbox
 
 INSTANCE = "ABC123DEF456"
 TOKEN = "tok-faults"
@@ -252,3 +252,14 @@ async def test_faults_over_the_admin_api(sandbox: tuple[Sandbox, httpx.AsyncClie
     assert (await client.post(SEND, params=PARAMS)).status_code == 201
     bad = await client.post("/_sandbox/faults", json={"kind": "explode"})
     assert bad.status_code == 400
+
+
+async def test_disconnect_outside_the_sandbox_server_raises_in_the_client() -> None:
+    """Under a plain ASGI transport there is no socket to drop: the client gets an exception."""
+    box = Sandbox(SandboxConfig(instances={INSTANCE: TOKEN}))
+    box.add_fault(FaultRule(kind="disconnect"))
+    transport = httpx.ASGITransport(app=create_app(box))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        with pytest.raises(ConnectionAbortedError):
+            await client.post(SEND, params=PARAMS)
+    assert box.requests()[-1].status is None

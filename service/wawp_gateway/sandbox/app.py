@@ -77,6 +77,8 @@ class _WawpHandler:
             reply = await self._handle(scope, receive, exchange, raw_body, pairs)
         except ParamError as exc:
             reply = Reply(400, exc.body())
+        except ConnectionAbortedError:
+            raise  # the disconnect fault outside our server: the client must see no answer
         except Exception:  # the request boundary: a sandbox bug must answer, not kill the server
             log.exception("request.failed", action=exchange.action)
             reply = error_reply(500, "sandbox_internal_error", "The sandbox failed.")

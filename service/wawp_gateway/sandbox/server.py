@@ -86,6 +86,7 @@ def _config(sandbox: Sandbox) -> uvicorn.Config:
 
 
 async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Event | None) -> None:
+    sandbox.closing.clear()  # a Sandbox may be served again after an earlier shutdown
     server = _EmbeddedServer(_config(sandbox))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

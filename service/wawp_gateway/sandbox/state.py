@@ -64,11 +64,15 @@ class Instance:
     name: str = ""
     chats: dict[str, list[StoredMessage]] = field(default_factory=dict)
 
-    @property
-    def me(self) -> dict[str, str]:
-        """A stable fake account for the instance (derived from its id, never a real number)."""
+    me: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A stable fake account for the instance (derived from its id, never a real number).
         digest = int(hashlib.sha256(self.instance_id.encode()).hexdigest(), 16)
-        return {"id": f"4470{digest % 10**8:08d}@c.us", "pushName": f"Sandbox {self.instance_id}"}
+        self.me = {
+            "id": f"4470{digest % 10**8:08d}@c.us",
+            "pushName": f"Sandbox {self.instance_id}",
+        }
 
     def session_info(self) -> dict[str, object]:
         return {
