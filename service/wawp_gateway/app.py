@@ -59,8 +59,12 @@ class WorkerApp:
 
 
 @asynccontextmanager
-async def build_worker(settings: Settings) -> AsyncIterator[WorkerApp]:
-    """Everything a worker process needs, started in order and closed in reverse."""
+async def build_worker(
+    settings: Settings, *, wawp: WawpPort | None = None
+) -> AsyncIterator[WorkerApp]:
+    """Everything a worker process needs, started in order and closed in reverse.
+
+    ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker)."""
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
         transport = build_transport(
@@ -81,7 +85,7 @@ async def build_worker(settings: Settings) -> AsyncIterator[WorkerApp]:
             settings,
             consumer=consumer,
             producer=producer,
-            wawp=MeteredWawp(client, metrics),
+            wawp=MeteredWawp(wawp or client, metrics),
             metrics=metrics,
             clock=SystemClock(),
         )

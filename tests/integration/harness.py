@@ -230,7 +230,7 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, sandbox: Sandbox, *, create: bool = True
+    settings: Settings, sandbox: Sandbox, *, create: bool = True, wawp: Any = None
 ) -> AsyncIterator[Gateway]:
     if create:
         await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
@@ -242,7 +242,7 @@ async def running_gateway(
     await producer.start()
     stopping = asyncio.Event()
     try:
-        async with build_worker(settings) as app:
+        async with build_worker(settings, wawp=wawp) as app:
             task = asyncio.create_task(app.worker.run(stopping))
             await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
             try:
