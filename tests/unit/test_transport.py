@@ -1,0 +1,395 @@
+"""The three HTTP stacks against real local servers: answers, the two failure kinds, no secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Literal, get_args
+from urllib.parse import parse_qsl
+
+import pytest
+
+from wawp_gateway.errors import WawpConnectError, WawpError, WawpTimeout
+from wawp_gateway.wawp.transport import (
+    HttpRequest,
+    HttpResponse,
+    HttpStack,
+    HttpTransport,
+    build_transport,
+)
+
+STACKS: tuple[HttpStack, ...] = get_args(HttpStack)
+Mode = Literal["answer", "close", "hang", "garbage"]
+
+
+@dataclass
+class Seen:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class RawServer:
+    """A tiny HTTP/1.1 server on port 0 that answers, hangs, or misbehaves as the test says.
+
+    answer: 201 + JSON after reading the request (keep-alive); close: reads the request, then
+    closes without a byte; hang: reads the request and answers 200 only once `release` is set;
+    garbage: writes a non-HTTP, non-TLS line on connect and closes.
+    """
+
+    def __init__(self, mode: Mode = "answer") -> None:
+        self.mode = mode
+        self.requests: list[Seen] = []
+        self.received = asyncio.Event()
+        self.release = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self.release.set()
+        self._server.close()
+        await self._server.wait_closed()
+        for writer in self._writers:
+            writer.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def url(self, path: str = "/v2/send/text", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self._serve(reader, writer)
+        except ConnectionError:
+            pass  # the client gave up first: expected in the failure tests
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            self._writers.discard(writer)
+            self._tasks.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "garbage":
+            writer.write(b"this is neither HTTP nor TLS\r\n\r\n")
+            await writer.drain()
+            return
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = line.split(" ", 2)
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (h.partition(":") for h in header_lines if h)
+            }
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.requests.append(Seen(method, target, headers, body))
+            self.received.set()
+            if self.mode == "close":
+                return
+            if self.mode == "hang":
+                await self.release.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            else:
+                payload = b'{"id": "true_447441429009@c.us_3EB0"}'
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                    b"X-Request-Id: req-1\r\nX-Multi: a\r\nX-Multi: b\r\n"
+                    + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+                    + payload
+                )
+            await writer.drain()
+
+
+@pytest.fixture
+def token() -> str:
+    return f"SECRET-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> HttpStack:
+    stack: HttpStack = request.param
+    return stack
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    stack: HttpStack, *, max_connections: int = 4, connect_timeout_s: float = 2.0
+) -> AsyncIterator[HttpTransport]:
+    transport = build_transport(
+        stack, max_connections=max_connections, connect_timeout_s=connect_timeout_s
+    )
+    try:
+        yield transport
+    finally:
+        await transport.aclose()
+
+
+def make_request(
+    url: str, token: str, *, method: str = "POST", timeout_s: float = 5.0, body: bool = True
+) -> HttpRequest:
+    return HttpRequest(
+        method=method,
+        url=url,
+        query=(("instance_id", "ABC123DEF456"), ("access_token", token)),
+        body=json.dumps({"chatId": "447441429009@c.us", "message": "hi"}).encode()
+        if body
+        else None,
+        timeout_s=timeout_s,
+    )
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception reachable through __cause__ and __context__."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def assert_no_secret(exc: BaseException, token: str) -> None:
+    for link in chain(exc):
+        for text in (str(link), repr(link), repr(link.args), repr(vars(link))):
+            assert token not in text
+            assert "access_token" not in text
+    assert token not in "".join(traceback.format_exception(exc))
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def expect_error(transport: HttpTransport, request: HttpRequest) -> WawpError:
+    with pytest.raises(WawpError) as info:
+        await transport.send(request)
+    return info.value
+
+
+async def test_answer_round_trips_method_query_body_and_headers(stack: HttpStack) -> None:
+    """Query pairs (repeated keys, bracket names, spaces, '+', '&') and the body arrive intact."""
+    query = (
+        ("instance_id", "ABC123DEF456"),
+        ("access_token", "tok/+="),
+        ("chatId", "447441429009@c.us"),
+        ("file[url]", "https://example.com/a b.png?x=1&y=2"),
+        ("labels[]", "one"),
+        ("labels[]", "two"),
+        ("message", "héllo + wörld & more"),
+    )
+    body = json.dumps({"poll": {"name": "q", "options": ["a", "b"]}}).encode()
+    async with RawServer() as server, opened(stack) as transport:
+        response = await transport.send(
+            HttpRequest("PUT", server.url("/v1/send"), query, body, timeout_s=5.0)
+        )
+
+    assert (response.status, response.body) == (201, b'{"id": "true_447441429009@c.us_3EB0"}')
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"] == "req-1"
+    assert response.headers["x-multi"] == "a, b"
+    [seen] = server.requests
+    path, _, raw_query = seen.target.partition("?")
+    assert (seen.method, path) == ("PUT", "/v1/send")
+    assert parse_qsl(raw_query, keep_blank_values=True, strict_parsing=True) == list(query)
+    assert "file%5Burl%5D=" in raw_query
+    assert "+" not in raw_query  # spaces are %20, a literal "+" is %2B: no decoder can differ
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.body == body
+
+
+async def test_get_without_body_sends_no_content_type(stack: HttpStack, token: str) -> None:
+    """A body-less call carries no body and no Content-Type."""
+    async with RawServer() as server, opened(stack) as transport:
+        response = await transport.send(make_request(server.url(), token, method="GET", body=False))
+
+    assert response.status == 201
+    [seen] = server.requests
+    assert seen.method == "GET"
+    assert seen.body == b""
+    assert "content-type" not in seen.headers
+
+
+async def test_refused_connection_is_not_sent(stack: HttpStack, token: str) -> None:
+    """Nothing listens on the port: WawpConnectError, retryable, not maybe-processed."""
+    async with opened(stack) as transport:
+        url = f"http://127.0.0.1:{refused_port()}/v2/send/text"
+        error = await expect_error(transport, make_request(url, token))
+
+    assert type(error) is WawpConnectError
+    assert (error.code, error.http_status, error.maybe_processed) == ("connect_error", None, False)
+    assert "ECONNREFUSED" in str(error)
+    assert_no_secret(error, token)
+
+
+async def test_dns_failure_is_not_sent(stack: HttpStack, token: str) -> None:
+    """A name that cannot resolve (RFC 6761 .invalid) never reaches anyone."""
+    async with opened(stack, connect_timeout_s=2.0) as transport:
+        error = await expect_error(
+            transport, make_request("http://wawp-gateway-test.invalid/v2/send/text", token)
+        )
+
+    assert type(error) is WawpConnectError
+    assert_no_secret(error, token)
+
+
+async def test_tls_handshake_failure_is_not_sent(stack: HttpStack, token: str) -> None:
+    """The peer does not speak TLS: the handshake fails before the request exists on the wire."""
+    async with RawServer("garbage") as server, opened(stack) as transport:
+        error = await expect_error(transport, make_request(server.url(scheme="https"), token))
+
+    assert type(error) is WawpConnectError
+    assert_no_secret(error, token)
+
+
+async def test_connect_timeout_is_not_sent(stack: HttpStack, token: str) -> None:
+    """A listener whose accept queue is full drops SYNs: the TCP connect itself times out."""
+    with socket.socket() as listener, socket.socket() as filler:
+        # Given a backlog of 0 (one pending slot on Linux), already taken by `filler`
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v2/send/text"
+        async with opened(stack, connect_timeout_s=0.2) as transport:
+            # When the request's own deadline is long, the connect timeout decides
+            error = await expect_error(transport, make_request(url, token, timeout_s=5.0))
+
+    assert type(error) is WawpConnectError
+    assert_no_secret(error, token)
+
+
+async def test_disconnect_after_request_is_maybe_processed(stack: HttpStack, token: str) -> None:
+    """The server read the whole request, then closed without answering: it may have acted."""
+    async with RawServer("close") as server, opened(stack) as transport:
+        error = await expect_error(transport, make_request(server.url(), token))
+
+    assert type(error) is WawpTimeout
+    assert (error.code, error.http_status, error.maybe_processed) == ("timeout", None, True)
+    assert len(server.requests) == 1
+    assert_no_secret(error, token)
+
+
+async def test_no_answer_within_the_deadline_is_maybe_processed(
+    stack: HttpStack, token: str
+) -> None:
+    """The server holds the request past the call's total timeout."""
+    async with RawServer("hang") as server, opened(stack) as transport:
+        error = await expect_error(transport, make_request(server.url(), token, timeout_s=0.2))
+
+    assert type(error) is WawpTimeout
+    assert len(server.requests) == 1
+    assert_no_secret(error, token)
+
+
+async def test_pool_timeout_is_not_sent(stack: HttpStack, token: str) -> None:
+    """With the only connection busy, a second call gives up waiting for it: never sent."""
+    async with (
+        RawServer("hang") as server,
+        opened(stack, max_connections=1, connect_timeout_s=0.2) as transport,
+    ):
+        # Given one call holding the single connection
+        first = asyncio.create_task(transport.send(make_request(server.url(), token)))
+        await server.received.wait()
+        # When a second call waits longer than connect_timeout_s for the pool
+        error = await expect_error(transport, make_request(server.url(), token, timeout_s=5.0))
+        # Then it failed unsent, and the first still completes once the server answers
+        assert server.requests[1:] == []
+        server.release.set()
+        assert (await first).status == 200
+
+    assert type(error) is WawpConnectError
+    assert_no_secret(error, token)
+
+
+async def test_total_deadline_while_waiting_for_the_pool(stack: HttpStack, token: str) -> None:
+    """The call's deadline ends in the pool queue: evidence says "not sent" where a stack has it.
+
+    httpx-aiohttp exposes no progress, so it answers "maybe" (module docstring, note [4]).
+    """
+    async with (
+        RawServer("hang") as server,
+        opened(stack, max_connections=1, connect_timeout_s=5.0) as transport,
+    ):
+        first = asyncio.create_task(transport.send(make_request(server.url(), token)))
+        await server.received.wait()
+        error = await expect_error(transport, make_request(server.url(), token, timeout_s=0.2))
+        server.release.set()
+        await first
+
+    expected = WawpTimeout if stack == "httpx-aiohttp" else WawpConnectError
+    assert type(error) is expected
+    assert len(server.requests) == 1
+    assert_no_secret(error, token)
+
+
+async def test_logs_never_carry_the_token(
+    stack: HttpStack, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG, success and failure paths log no token (httpx's request line is redacted)."""
+    caplog.set_level(logging.DEBUG)
+    async with RawServer() as server, opened(stack) as transport:
+        await transport.send(make_request(server.url(), token))
+        refused = f"http://127.0.0.1:{refused_port()}/v2/send/text"
+        error = await expect_error(transport, make_request(refused, token))
+        logging.getLogger("test").error("wawp.request_failed", exc_info=error)
+
+    assert token not in caplog.text
+    assert all(token not in record.getMessage() for record in caplog.records)
+    if stack != "aiohttp":  # the line is still there, without its query
+        assert "HTTP Request: POST http://127.0.0.1:" in caplog.text
+        assert "/v2/send/text?... " in caplog.text
+
+
+def test_reprs_hide_query_values_and_bodies(token: str) -> None:
+    """Logging a request or response object shows neither the token nor the message."""
+    request = make_request("https://api.wawp.net/v1/chats/447441429009%40c.us/messages", token)
+
+    text = repr(request) + repr(HttpResponse(200, {}, b'{"message": "hi"}'))
+
+    assert token not in text
+    assert "447441429009" not in text
+    assert "hi" not in text.replace("HttpRequest", "").replace("HttpResponse", "")
+    assert "access_token" in text  # the key names stay: they help debugging
+
+
+async def test_aclose_is_idempotent_and_final(stack: HttpStack, token: str) -> None:
+    """Closing twice is fine; a closed transport refuses to send instead of reopening."""
+    async with RawServer() as server:
+        transport = build_transport(stack, max_connections=1, connect_timeout_s=1.0)
+        await transport.send(make_request(server.url(), token))
+        await transport.aclose()
+        await transport.aclose()
+
+        with pytest.raises(RuntimeError, match="closed"):
+            await transport.send(make_request(server.url(), token))
+
+
+def test_unknown_stack_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown HTTP stack"):
+        build_transport("requests", max_connections=1, connect_timeout_s=1.0)  # type: ignore[arg-type]
