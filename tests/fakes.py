@@ -1,0 +1,93 @@
+"""Fakes for the unit tests: hand-written stand-ins for the ports our code depends on.
+
+Nothing here patches our own modules; each fake implements a Protocol (``Clock``, ``WawpPort``,
+``HttpTransport``) and records what it was asked, so a test can state what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wawp_gateway.wawp.catalog import ActionSpec
+from wawp_gateway.wawp.responses import WawpReply
+from wawp_gateway.wawp.transport import HttpRequest, HttpResponse
+
+__all__ = ["FakeTransport", "FakeWawp", "ManualClock", "WawpCall"]
+
+EPOCH = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """A Clock whose time moves only when told to: ``sleep`` advances it at once and records."""
+
+    def __init__(self, start: datetime = EPOCH, monotonic: float = 1_000.0) -> None:
+        self._now = start
+        self._monotonic = monotonic
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._monotonic += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class WawpCall:
+    action: str
+    params: Mapping[str, Any]
+    instance_id: str
+    at: datetime
+
+
+@dataclass
+class FakeWawp:
+    """A WawpPort answering from a script: each entry is a WawpReply to return or an exception
+    to raise, in order. When the script runs out the last entry repeats. Records every call."""
+
+    script: list[WawpReply | BaseException]
+    clock: ManualClock | None = None
+    calls: list[WawpCall] = field(default_factory=list)
+
+    async def call(
+        self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str
+    ) -> WawpReply:
+        at = self.clock.now() if self.clock else EPOCH
+        self.calls.append(WawpCall(spec.name, dict(params), instance_id, at))
+        index = min(len(self.calls), len(self.script)) - 1
+        answer = self.script[index]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def ok_reply(message_id: str | None = "true_447441429009@c.us_3EB0", body: Any = None) -> WawpReply:
+    return WawpReply(200, body if body is not None else {"id": message_id}, message_id)
+
+
+class FakeTransport:
+    """An HttpTransport that records requests and answers from a list (the last one repeats)."""
+
+    def __init__(self, responses: Iterable[HttpResponse] = ()) -> None:
+        self.requests: list[HttpRequest] = []
+        self._responses = list(responses) or [HttpResponse(200, {}, b'{"ok":true}')]
+        self.closed = False
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        self.requests.append(request)
+        index = min(len(self.requests), len(self._responses)) - 1
+        return self._responses[index]
+
+    async def aclose(self) -> None:
+        self.closed = True
