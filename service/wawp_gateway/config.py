@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from wawp_gateway.errors import ConfigError
 
 __all__ = [
+    "ClientSettings",
     "HttpStack",
     "InstanceConfig",
     "InstancesConfig",
@@ -26,7 +27,6 @@ __all__ = [
     "Settings",
     "TopicsSettings",
     "WawpSettings",
-    "ClientSettings",
     "load_client_settings",
     "load_settings",
 ]
@@ -233,7 +233,8 @@ class Settings(BaseSettings):
                 )
         if self.allow_unlisted_instances and self.wawp.access_token is None:
             raise ValueError(
-                "GATEWAY_ALLOW_UNLISTED_INSTANCES needs a default token in GATEWAY_WAWP__ACCESS_TOKEN"
+                "GATEWAY_ALLOW_UNLISTED_INSTANCES needs a default token "
+                "in GATEWAY_WAWP__ACCESS_TOKEN"
             )
         return self
 

@@ -5,7 +5,7 @@ call again, ``maybe_processed`` whether Wawp may have acted on it (ARCHITECTURE.
 
     GatewayError
     ├── ConfigError                      a setting is wrong; the process refuses to start
-    ├── CommandRejected                  never sent: bad command, params, instance (code + dlq reason)
+    ├── CommandRejected                  never sent: bad command, params or instance
     └── WawpError                        anything a Wawp call ended with
         ├── WawpNotProcessed             Wawp did not act: safe to retry       (retryable)
         │   ├── WawpConnectError         refused, DNS, TLS, pool: never sent   connect_error

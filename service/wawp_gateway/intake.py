@@ -67,7 +67,7 @@ class OutboundCommand:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A record with an ``id`` that cannot be executed; what could be read is kept for the result."""
+    """A record with an ``id`` that cannot run; what could be read is kept for the result."""
 
     command_id: str
     error: CommandRejected

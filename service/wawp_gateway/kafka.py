@@ -125,6 +125,7 @@ async def check_partitions(kafka: KafkaSettings, topics: TopicsSettings) -> int:
         listing = ", ".join(f"{name}={counts[name]}" for name in needed.values())
         raise ConfigError(
             "GATEWAY_TOPICS__SEND",
-            f"input and state topics must have the same partition count (co-partitioning): {listing}",
+            "input and state topics must have the same partition count "
+            f"(co-partitioning): {listing}",
         )
     return distinct.pop()

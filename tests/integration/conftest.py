@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -46,8 +46,8 @@ async def gateway(kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str]) -> Asy
 
 
 @pytest.fixture
-def instance(sandbox: Sandbox) -> Iterator[str]:
+def instance(sandbox: Sandbox) -> str:
     """A configured instance no other test uses, WORKING in the sandbox, with no faults."""
     instance_id = POOL[next(_next_instance)]
     sandbox.add_instance(instance_id, TEST_TOKEN)
-    yield instance_id
+    return instance_id

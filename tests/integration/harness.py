@@ -148,20 +148,20 @@ class OutputCollector:
         if isinstance(value, dict) and "command_id" in value:
             self.seen.results[value["command_id"]].append(value)
 
-    async def wait_for(self, predicate: Any, timeout: float = DEADLINE_S) -> Any:
+    async def wait_for(self, predicate: Any, deadline_s: float = DEADLINE_S) -> Any:
         async def check() -> Any:
             async with self._changed:
                 while not (found := predicate(self.seen)):
                     await self._changed.wait()
                 return found
 
-        return await asyncio.wait_for(check(), timeout)
+        return await asyncio.wait_for(check(), deadline_s)
 
-    async def result(self, command_id: str, timeout: float = DEADLINE_S) -> dict[str, Any]:
-        found = await self.wait_for(lambda s: s.results.get(command_id), timeout)
+    async def result(self, command_id: str, deadline_s: float = DEADLINE_S) -> dict[str, Any]:
+        found = await self.wait_for(lambda s: s.results.get(command_id), deadline_s)
         return dict(found[0])
 
-    async def dlq_for(self, command_id: str, timeout: float = DEADLINE_S) -> Any:
+    async def dlq_for(self, command_id: str, deadline_s: float = DEADLINE_S) -> Any:
         def match(seen: Collected) -> Any:
             for record in seen.dlq:
                 try:
@@ -171,7 +171,7 @@ class OutputCollector:
                     continue
             return None
 
-        return await self.wait_for(match, timeout)
+        return await self.wait_for(match, deadline_s)
 
     async def stop(self) -> None:
         if self._task is not None:

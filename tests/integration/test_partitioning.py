@@ -70,7 +70,7 @@ async def test_consumer_uses_the_range_assignor(kafka_bootstrap: str) -> None:
     from wawp_gateway.config import KafkaSettings
 
     consumer = build_consumer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
-    assert consumer._partition_assignment_strategy == (RangePartitionAssignor,)  # noqa: SLF001
+    assert consumer._partition_assignment_strategy == (RangePartitionAssignor,)
     await consumer.stop()
 
 
@@ -123,7 +123,7 @@ async def test_two_workers_run_side_by_side_with_metrics_port_zero(
     kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any
 ) -> None:
     """Port 0 picks a free port, logged as metrics.listening; both workers share the group."""
-    sandbox, url = sandbox_url
+    _, url = sandbox_url
     settings = gateway_settings(kafka_bootstrap, url, unique("pair"), POOL)
     await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
     stopping = asyncio.Event()
@@ -154,7 +154,8 @@ async def test_two_workers_run_side_by_side_with_metrics_port_zero(
                 stopping.set()
                 await asyncio.gather(*runs)
 
-    assert len(ports) == 2 and 0 not in ports
+    assert len(ports) == 2
+    assert 0 not in ports
     logged = {e["port"] for e in logs if e["event"] == "metrics.listening"}
     assert ports <= logged
     assert all(r["status"] == "succeeded" for r in results)

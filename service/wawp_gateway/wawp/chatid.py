@@ -79,5 +79,7 @@ def normalize_chat_id(
 
 
 def mask_phone(text: str) -> str:
-    """Keep the country code and last two digits of every phone-like run: logs never hold numbers."""
-    return re.sub(r"\d{7,}", lambda m: m.group()[:2] + "*" * (len(m.group()) - 4) + m.group()[-2:], text)
+    """Keep the first and last two digits of every phone-like run: logs never hold numbers."""
+    return re.sub(
+        r"\d{7,}", lambda m: m.group()[:2] + "*" * (len(m.group()) - 4) + m.group()[-2:], text
+    )

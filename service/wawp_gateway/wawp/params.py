@@ -80,9 +80,7 @@ def params_model(spec: ActionSpec) -> type[BaseModel]:
             },
         )
         fields[name] = _field(sub, required=any(m.required for m in members), nullable=False)
-    model: type[BaseModel] = create_model(
-        f"{spec.name}_params", __config__=_STRICT, **fields
-    )
+    model: type[BaseModel] = create_model(f"{spec.name}_params", __config__=_STRICT, **fields)
     return model
 
 

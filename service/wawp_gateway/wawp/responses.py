@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "WawpReply",
     "QUOTA_TEXT_MARKER",
+    "WawpReply",
     "decode_body",
     "error_code",
     "error_message",

@@ -217,9 +217,9 @@ def _numbers(spec: ActionSpec, p: Params) -> None:
         value = p.get(name)
         if isinstance(value, str) and not _HEX_COLOR.fullmatch(value):
             raise ParamError(name, "must be a #RRGGBB colour")
-    if spec.group == "presence" and isinstance(p.get("presence"), str):
-        if p["presence"] not in _PRESENCE:
-            raise ParamError("presence", f"must be one of {', '.join(sorted(_PRESENCE))}")
+    presence = p.get("presence")
+    if spec.group == "presence" and isinstance(presence, str) and presence not in _PRESENCE:
+        raise ParamError("presence", f"must be one of {', '.join(sorted(_PRESENCE))}")
 
 
 def _fixed(spec: ActionSpec, p: Params) -> None:
