@@ -10,6 +10,7 @@ import email.utils
 import math
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 from pydantic import SecretStr
@@ -50,12 +51,14 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # str.isdigit() also accepts "²", which float() refuses
         return float(raw)
     try:
         moment = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:  # "-0000" parses naive, but HTTP dates are always UTC
+        moment = moment.replace(tzinfo=UTC)
     return max(0.0, moment.timestamp() - time.time())
 
 
@@ -68,6 +71,8 @@ def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str =
     status = response.status
     body = decode_body(response.body)
     code = error_code(body) if not 200 <= status < 300 or isinstance(body, dict) else None
+    if code is not None and secret and secret in code:
+        code = None  # a body echoing the token as its code: fall back to http_<status>
     message = _scrub(error_message(body, f"Wawp answered HTTP {status}"), secret)
 
     def error(cls: type[WawpError], default_code: str | None = None) -> WawpError:
