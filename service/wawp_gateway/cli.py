@@ -182,7 +182,14 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     from wawp_gateway.dev import run_dev
 
     asyncio.run(
-        _until_signalled(lambda stopping: run_dev(stopping, state_dir=Path(args.state_dir)))
+        _until_signalled(
+            lambda stopping: run_dev(
+                stopping,
+                state_dir=Path(args.state_dir),
+                sandbox_port=args.sandbox_port,
+                embedded_broker=args.broker == "embedded",
+            )
+        )
     )
     return 0
 
@@ -196,6 +203,14 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="embedded broker + Wawp sandbox + worker, all on 127.0.0.1")
     dev.add_argument("--state-dir", default=".run", help="where broker logs go (default .run)")
+    dev.add_argument("--sandbox-port", type=int, default=8081)
+    dev.add_argument(
+        "--broker",
+        choices=["embedded", "external"],
+        default="embedded",
+        help="embedded: start one on GATEWAY_KAFKA__BOOTSTRAP_SERVERS (127.0.0.1:9092); "
+        "external: use the cluster it names",
+    )
     dev.set_defaults(run=_cmd_dev)
 
     sub.add_parser("worker", help="consume commands and call Wawp").set_defaults(run=_cmd_worker)

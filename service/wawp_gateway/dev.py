@@ -25,7 +25,7 @@ __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
 log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
-BROKER_PORT, SANDBOX_PORT, METRICS_PORT = 9092, 8081, 9464
+BROKER_PORT, SANDBOX_PORT, METRICS_PORT = 9092, 8081, 9464  # fixed by ARCHITECTURE.md
 DEV_INSTANCE = "SANDBOX00001"
 DEV_TOKEN = "sandbox-dev-token"
 
@@ -52,14 +52,14 @@ TRY_COMMAND = (
 )
 
 
-def _banner(bootstrap: str, metrics_port: int) -> str:
+def _banner(bootstrap: str, sandbox_port: int, metrics_port: int) -> str:
     return "\n".join(
         [
             "",
             "wawp-gateway dev is running (Ctrl-C stops everything)",
             f"  Kafka (embedded)  {bootstrap}",
-            f"  Wawp sandbox      http://{HOST}:{SANDBOX_PORT}/wp-json/awp/v1  "
-            f"(v2 root http://{HOST}:{SANDBOX_PORT}; request log /_sandbox/requests)",
+            f"  Wawp sandbox      http://{HOST}:{sandbox_port}/wp-json/awp/v1  "
+            f"(v2 root http://{HOST}:{sandbox_port}; request log /_sandbox/requests)",
             f"  worker metrics    http://{HOST}:{metrics_port}/metrics",
             f"  instance          {DEV_INSTANCE}",
             "",
@@ -70,24 +70,37 @@ def _banner(bootstrap: str, metrics_port: int) -> str:
     )
 
 
-def _check_ports() -> None:
-    for setting, port in (
-        ("GATEWAY_KAFKA__BOOTSTRAP_SERVERS", BROKER_PORT),
-        ("sandbox port", SANDBOX_PORT),
-        ("GATEWAY_METRICS__PORT", METRICS_PORT),
-    ):
-        if not port_is_free(HOST, port):
+def _check_ports(ports: Mapping[str, int]) -> None:
+    for setting, port in ports.items():
+        if port and not port_is_free(HOST, port):
             raise ConfigError(
                 setting, f"port {HOST}:{port} is already in use (is dev already running?)"
             )
 
 
-async def run_dev(stopping: asyncio.Event, *, state_dir: Path) -> None:
+def _embedded_port(bootstrap: str) -> int:
+    host, _, port = bootstrap.rpartition(":")
+    if "," in bootstrap or host not in (HOST, "localhost") or not port.isdigit():
+        raise ConfigError(
+            "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
+            f"the embedded broker listens on {HOST}:PORT, not {bootstrap!r} "
+            "(use --broker external to run on an existing cluster)",
+        )
+    return int(port)
+
+
+async def run_dev(
+    stopping: asyncio.Event,
+    *,
+    state_dir: Path,
+    sandbox_port: int = SANDBOX_PORT,
+    embedded_broker: bool = True,
+) -> None:
     from wawp_gateway.app import build_worker
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
 
     for name, value in _DEV_ENV.items():
-        os.environ.setdefault(name, value)
+        os.environ.setdefault(name, value.replace(str(SANDBOX_PORT), str(sandbox_port)))
     configure_logging(LogSettings(format=os.environ.get("GATEWAY_LOG__FORMAT", "console")))
     overrides = {}
     if not os.environ.get("GATEWAY_INSTANCES_FILE"):
@@ -95,16 +108,24 @@ async def run_dev(stopping: asyncio.Event, *, state_dir: Path) -> None:
             instances={DEV_INSTANCE: InstanceConfig(access_token=DEV_TOKEN)}
         )
     settings = load_settings(**overrides)
-    embedded = settings.kafka.bootstrap_servers == f"{HOST}:{BROKER_PORT}"
-    if embedded:
-        _check_ports()
-    broker = start_embedded_broker(state_dir, host=HOST, port=BROKER_PORT) if embedded else None
+    broker_port = _embedded_port(settings.kafka.bootstrap_servers) if embedded_broker else 0
+    _check_ports(
+        {
+            "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": broker_port,
+            "--sandbox-port": sandbox_port,
+            "GATEWAY_METRICS__PORT": settings.metrics.port,
+        }
+    )
+    broker = start_embedded_broker(state_dir, host=HOST, port=broker_port) if broker_port else None
     sandbox = Sandbox(SandboxConfig.model_validate({"instances": {DEV_INSTANCE: DEV_TOKEN}}))
-    server = asyncio.create_task(serve(sandbox, HOST, SANDBOX_PORT))
+    server = asyncio.create_task(serve(sandbox, HOST, sandbox_port))
     try:
         await create_topics(settings.kafka, settings.topics.all())
         async with build_worker(settings) as app:
-            print(_banner(settings.kafka.bootstrap_servers, app.metrics_port), flush=True)
+            print(
+                _banner(settings.kafka.bootstrap_servers, sandbox_port, app.metrics_port),
+                flush=True,
+            )
             await app.worker.run(stopping)
     finally:
         server.cancel()

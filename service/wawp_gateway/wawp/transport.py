@@ -248,6 +248,11 @@ class AiohttpTransport:
             raise_for_status=False,
             request_class=_TrackedRequest,
         )
+        # aiohttp silently resends a GET/PUT/DELETE once when a reused keep-alive connection
+        # turns out closed. Every call must count as an attempt and take a rate token, and a
+        # disconnect after sending must surface as "maybe processed": no hidden second call.
+        # aiohttp has no public switch for it (3.14), only this attribute.
+        self._session._retry_connection = False
         return self._session
 
     def _timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
