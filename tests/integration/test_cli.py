@@ -1,0 +1,183 @@
+"""The command line as a user runs it: subprocesses, real ports chosen at run time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wawp_gateway.wawp.catalog import ACTIONS
+
+EXE = [sys.executable, "-m", "wawp_gateway"]
+DEADLINE_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(extra)
+    return env
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = DEADLINE_S) -> Any:
+    return subprocess.run(
+        [*EXE, *args], capture_output=True, text=True, env=env or _env(), timeout=timeout
+    )
+
+
+def test_actions_lists_the_catalog() -> None:
+    """One line per action with method and path; --json for machines."""
+    lines = run("actions").stdout.splitlines()
+    rows = json.loads(run("actions", "--json").stdout)
+
+    assert len(lines) == len(ACTIONS) == len(rows) == 115
+    assert any(line.split()[:2] == ["sendImage", "POST"] for line in lines)
+    assert {r["action"] for r in rows} == set(ACTIONS)
+
+
+def test_check_config_names_the_bad_setting(tmp_path: Path) -> None:
+    """A misconfigured gateway refuses to start and names the setting."""
+    no_instances = run("check-config")
+    bad_timing = run(
+        "check-config",
+        env=_env(
+            GATEWAY_ALLOW_UNLISTED_INSTANCES="true",
+            GATEWAY_WAWP__ACCESS_TOKEN="t",
+            GATEWAY_KAFKA__SESSION_TIMEOUT_MS="not-a-number",
+        ),
+    )
+    instances = tmp_path / "instances.toml"
+    instances.write_text('[instances.ABC123DEF456]\nrate_per_minute = 30\naccess_token = "x"\n')
+    good = run("check-config", env=_env(GATEWAY_INSTANCES_FILE=str(instances)))
+
+    assert no_instances.returncode == 2
+    assert "GATEWAY_INSTANCES_FILE" in no_instances.stderr
+    assert bad_timing.returncode == 2
+    assert "GATEWAY_KAFKA__SESSION_TIMEOUT_MS" in bad_timing.stderr
+    assert good.returncode == 0, good.stderr
+    assert "1 instance" in good.stdout
+
+
+class _Dev:
+    """`wawp-gateway dev` in a subprocess, on free ports."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.broker, self.sandbox = _free_port(), _free_port()
+        self.env = _env(
+            GATEWAY_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{self.broker}",
+            GATEWAY_METRICS__PORT="0",
+            GATEWAY_LOG__FORMAT="json",
+        )
+        self.proc = subprocess.Popen(
+            [*EXE, "dev", "--sandbox-port", str(self.sandbox), "--state-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+        )
+        self.output: list[str] = []
+
+    def wait_for_line(self, needle: str) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            self.output.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(f"{needle!r} never printed:\n{''.join(self.output)}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(DEADLINE_S)
+        if self.proc.stdout is not None:
+            self.output.extend(self.proc.stdout.readlines())
+            self.proc.stdout.close()
+        return rc
+
+
+def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> None:
+    """dev prints the addresses and a command; that command sends an image and prints the
+    result; Ctrl-C stops everything cleanly."""
+    dev = _Dev(tmp_path)
+    try:
+        dev.wait_for_line("wawp-gateway dev is running")
+        try_line = dev.wait_for_line("wawp-gateway send ")
+        dev.wait_for_line("partitions.assigned")
+        argv = shlex.split(try_line.strip())[1:]
+
+        sent = run(*argv, env=dev.env)
+
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        result = json.loads(sent.stdout)
+        assert (result["action"], result["status"]) == ("sendImage", "succeeded")
+        assert result["message_id"].startswith("true_447441429009@c.us_")
+    finally:
+        rc = dev.stop()
+    assert rc == 0, "".join(dev.output)
+    assert any("dev.stopped" in line for line in dev.output)
+
+
+def test_dev_refuses_a_taken_port(tmp_path: Path) -> None:
+    """A port already taken is a clear error that names it, not a hang."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(GATEWAY_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{port}")
+        result = subprocess.run(
+            [*EXE, "dev", "--sandbox-port", str(_free_port()), "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=DEADLINE_S,
+        )
+
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        (
+            ["file.url=https://e.com/a.png", "file[mimetype]=image/png"],
+            {"file": {"url": "https://e.com/a.png", "mimetype": "image/png"}},
+        ),
+        (
+            ["limit=5", "downloadMedia=true", "filter.fromMe=false"],
+            {"limit": 5, "downloadMedia": True, "filter.fromMe": False},
+        ),
+    ],
+)
+def test_send_params_nest_and_are_typed_from_the_catalog(
+    pairs: list[str], expected: dict[str, Any]
+) -> None:
+    """Dots and brackets nest; integers and booleans are typed from the catalog."""
+    from wawp_gateway.producer import build_command
+
+    action = "sendImage" if "file" in expected else "chatMessages"
+    cmd = build_command(
+        action,
+        instance_id="X",
+        pairs=[tuple(p.split("=", 1)) for p in pairs],  # type: ignore[misc]
+    )
+    assert cmd["params"] == expected
+    assert cmd["schema"] == "wawp.command.v1"
