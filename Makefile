@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint types unit integration fmt schemas bench chaos clean install
+.PHONY: run test lint types unit integration fmt generate bench clean install
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -24,7 +24,7 @@ run: $(STAMP)
 
 ## test: lint, types and every test (unit + integration on the embedded broker)
 test: $(STAMP) lint types
-	$(BIN)/wawp-gateway schemas --check
+	$(BIN)/wawp-gateway generate --check
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 lint: $(STAMP)
@@ -44,8 +44,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix service tests bench
 	$(BIN)/ruff format service tests bench
 
-schemas: $(STAMP)
-	$(BIN)/wawp-gateway schemas
+generate: $(STAMP)
+	$(BIN)/wawp-gateway generate
 
 bench: $(STAMP)
 	$(BIN)/python bench/http_stacks.py

@@ -134,21 +134,21 @@ def _cmd_check_config(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_schemas(args: argparse.Namespace) -> int:
-    from wawp_gateway.schemas import render_schemas
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from wawp_gateway.schemas import generated_files
 
-    out = Path(args.out)
+    root = Path(args.root)
     stale = []
-    for name, text in render_schemas().items():
-        path = out / name
+    for name, text in generated_files().items():
+        path = root / name
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(name)
         else:
-            out.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if stale:
-        print(f"stale schemas (run `wawp-gateway schemas`): {', '.join(stale)}", file=sys.stderr)
+        print(f"stale generated files (run `make generate`): {', '.join(stale)}", file=sys.stderr)
         return 1
     return 0
 
@@ -257,10 +257,12 @@ def _parser() -> argparse.ArgumentParser:
         run=_cmd_check_config
     )
 
-    schemas = sub.add_parser("schemas", help="write the JSON Schemas of every topic value")
-    schemas.add_argument("--out", default="schemas")
-    schemas.add_argument("--check", action="store_true", help="fail when files are stale")
-    schemas.set_defaults(run=_cmd_schemas)
+    generate = sub.add_parser(
+        "generate", help="write schemas/ (JSON Schemas, AsyncAPI) and docs/configuration.md"
+    )
+    generate.add_argument("--root", default=".", help="repository root")
+    generate.add_argument("--check", action="store_true", help="fail when files are stale")
+    generate.set_defaults(run=_cmd_generate)
     return parser
 
 

@@ -37,24 +37,37 @@ _S = TypeVar("_S", bound=BaseSettings)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers (comma-separated host:port)."""
     group_id: str = "wawp-gateway"
+    """Consumer group of the workers."""
     client_id: str = "wawp-gateway"
+    """Kafka client id (broker logs and quotas)."""
     session_timeout_ms: int = Field(45_000, gt=0)
+    """Group session timeout; tests use 3000."""
     heartbeat_interval_ms: int = Field(3_000, gt=0)
+    """Group heartbeat interval; tests use 500."""
     rebalance_timeout_ms: int = Field(60_000, gt=0)
+    """Longest a rebalance waits for members; tests use 3000."""
     reply_to_timeout_s: float = Field(5.0, gt=0)
+    """How long a publish to reply_to may take before the result goes to the results topic."""
     fetch_max_wait_ms: int = Field(50, ge=0)
+    """Consumer fetch wait: latency on the embedded broker (BROKER.md)."""
     request_timeout_ms: int = Field(30_000, gt=0)
+    """Kafka request timeout of producers and admin calls."""
     commit_interval_ms: int = Field(1_000, gt=0)
+    """How often completed offsets are committed."""
     linger_ms: int = Field(5, ge=0)
+    """Producer batching delay."""
     # Used by `topics create`; plan for the largest deployment, counts cannot grow later.
     partitions: int = Field(12, gt=0)
+    """Partition count used by `topics create`; plan for the largest deployment."""
     replication_factor: int = Field(1, gt=0)
+    """Replication factor used by `topics create` (3 in production)."""
 
     @model_validator(mode="after")
     def _heartbeat_fits_session(self) -> Self:
@@ -65,16 +78,24 @@ class KafkaSettings(_Section):
 
 class ShutdownSettings(_Section):
     grace_s: float = Field(30.0, ge=0)
+    """Drain time on SIGTERM before in-flight work is cancelled."""
 
 
 class TopicsSettings(_Section):
     send: str = "wawp.send"
+    """Input topic for message sends."""
     command: str = "wawp.command"
+    """Input topic for every other action."""
     results: str = "wawp.results"
+    """One result per command."""
     events: str = "wawp.events"
+    """Wawp webhook bodies."""
     delivery: str = "wawp.delivery"
+    """WhatsApp ack levels joined to commands."""
     dlq: str = "wawp.dlq"
+    """Dead letters."""
     state: str = "wawp.state"
+    """Idempotency changelog (same partition count as the input topics)."""
 
     def all(self) -> tuple[str, ...]:
         return (
@@ -90,12 +111,19 @@ class TopicsSettings(_Section):
 
 class WawpSettings(_Section):
     base_url: str = "https://wawp.net/wp-json/awp/v1"
+    """Wawp v1 API root."""
     v2_base_url: str = "https://api.wawp.net"
+    """Root of the catalog's v2 paths, for actions without a v1 path."""
     access_token: SecretStr | None = None
+    """Default account token (secret)."""
     timeout_s: float = Field(30.0, gt=0)
+    """Total time of one HTTP call to Wawp."""
     connect_timeout_s: float = Field(5.0, gt=0)
+    """Time to open a connection (a connect failure is never 'maybe sent')."""
     max_connections: int = Field(256, gt=0)
+    """HTTP connection pool size of the process."""
     http_stack: HttpStack = "aiohttp"
+    """HTTP client stack: aiohttp (default, measured fastest), httpx-aiohttp or httpx."""
 
     @model_validator(mode="after")
     def _urls_are_http(self) -> Self:
@@ -108,49 +136,71 @@ class WawpSettings(_Section):
 
 class RetrySettings(_Section):
     max_attempts: int = Field(5, ge=1)
+    """Most calls per command (first try included)."""
     max_elapsed_s: float = Field(300.0, gt=0)
+    """Retries stop this long after the command was received."""
     backoff_initial_s: float = Field(0.5, ge=0)
+    """First backoff; doubles per retry, with equal jitter."""
     backoff_max_s: float = Field(30.0, ge=0)
+    """Longest backoff between two calls."""
     # Longest Retry-After the gateway honours; a longer one is capped (Wawp is undocumented here).
     retry_after_max_s: float = Field(60.0, ge=0)
+    """Longest Retry-After honoured; longer ones are capped."""
 
 
 class IdempotencySettings(_Section):
     retention_s: float = Field(604_800.0, gt=0)
+    """How long an idempotency record is kept."""
 
 
 class ReconcileSettings(_Section):
     enabled: bool = False
+    """Resolve outcome_unknown sends by looking the message up in the chat."""
 
 
 class MetricsSettings(_Section):
     host: str = "0.0.0.0"
+    """Address of /metrics, /healthz, /readyz of worker and tracker."""
     port: int = Field(9464, ge=0, le=65535)
+    """Port of the same; 0 = a free port, logged as metrics.listening."""
 
 
 class WebhookSettings(_Section):
     host: str = "0.0.0.0"
+    """Webhook receiver address."""
     port: int = Field(8080, ge=0, le=65535)
+    """Webhook receiver port (serves its own /metrics too)."""
     secret: SecretStr | None = None
+    """Shared secret expected in query `secret`."""
     hmac_key: SecretStr | None = None
+    """Key of the X-Webhook-Hmac header (HMAC-SHA512 of the body)."""
     allow_unauthenticated: bool = False
+    """Run the receiver with neither secret nor HMAC key."""
     max_body_bytes: int = Field(1_048_576, gt=0)
+    """Largest webhook body (413 above)."""
     dedupe_window_s: float = Field(600.0, ge=0)
+    """De-duplication window of webhook event ids."""
     publish_timeout_s: float = Field(10.0, gt=0)
+    """Longest wait for the broker's acknowledgement before answering 503."""
 
 
 class TrackerSettings(_Section):
     ack_timeout_s: float = Field(300.0, gt=0)
+    """Time to a DEVICE ack before an ack_timeout delivery record."""
 
 
 class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
+    """json, console, or auto (console on a TTY)."""
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level logged."""
 
 
 class RateLimitConfig(_Section):
     rate_per_minute: float = Field(60.0, gt=0)
+    """Calls per minute of one instance."""
     burst: int = Field(5, ge=1)
+    """Calls an idle instance may make at once."""
 
 
 class InstanceConfig(_Section):
@@ -186,6 +236,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -200,7 +251,9 @@ class Settings(BaseSettings):
     tracker: TrackerSettings = TrackerSettings()
     log: LogSettings = LogSettings()
     instances_file: Path | None = None
+    """Instances TOML: [defaults] limits, [instances.<ID>] overrides and tokens."""
     allow_unlisted_instances: bool = False
+    """Accept instances absent from the file (default limits, default token)."""
     # Filled from `instances_file` when that is set; tests may pass it directly.
     instances: InstancesConfig = InstancesConfig()
 

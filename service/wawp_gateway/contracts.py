@@ -7,10 +7,11 @@ These are edge types: the worker parses a command once and hands a typed ``Outbo
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 __all__ = [
     "COMMAND_SCHEMA",
@@ -33,6 +34,9 @@ DELIVERY_SCHEMA: Final = "wawp.delivery.v1"
 STATE_SCHEMA: Final = "wawp.state.v1"
 
 CommandId = Annotated[str, Field(min_length=1, max_length=128)]
+# RFC 3339 starts "YYYY-MM-DDTHH:MM"; pydantic alone would also take Unix timestamps (numbers or
+# digit strings) and read them as UTC, which the contract does not allow.
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 
 
 class ResultStatus(enum.StrEnum):
@@ -72,6 +76,15 @@ class Command(BaseModel):
     reply_to: str | None = None
     not_after: AwareDatetime | None = None
     created_at: AwareDatetime | None = None
+
+    @field_validator("not_after", "created_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _RFC3339_START.match(value):
+            raise ValueError("must be an RFC 3339 date-time with a timezone")
+        return value
 
 
 class ErrorInfo(BaseModel):

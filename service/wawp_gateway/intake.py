@@ -94,7 +94,14 @@ def header(envelope: Envelope, name: str) -> str | None:
 
 def _replay_count(envelope: Envelope) -> int:
     raw = header(envelope, REPLAY_COUNT_HEADER)
-    return int(raw) if raw is not None and raw.isdigit() else 0
+    # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses; ValueError:
+    # more digits than Python's int conversion limit.
+    if raw is None or not (raw.isascii() and raw.isdigit()):
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
 
 
 def _str_field(raw: Mapping[str, Any], name: str) -> str | None:
@@ -121,7 +128,9 @@ def decode(
         return Undecodable("the record has no value", replay_count)
     try:
         raw = json.loads(envelope.value)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and integers longer than
+        # Python's int conversion limit (4300 digits), which json raises as a bare ValueError.
         return Undecodable("the value is not JSON", replay_count)
     if not isinstance(raw, dict):
         return Undecodable("the value is not a JSON object", replay_count)

@@ -1,17 +1,28 @@
-"""The checked-in JSON Schemas under ``schemas/``, rendered from the pydantic contracts."""
+"""Files generated from the code and checked in: JSON Schemas, the AsyncAPI document and the
+configuration reference. A test (and ``make test``) fails when one of them is stale."""
 
 from __future__ import annotations
 
 import json
 
+from wawp_gateway.asyncapi import asyncapi_document
+from wawp_gateway.configdoc import render_config_reference
 from wawp_gateway.contracts import json_schemas
 
-__all__ = ["render_schemas"]
+__all__ = ["generated_files", "render_schemas"]
 
 
 def render_schemas() -> dict[str, str]:
-    """File name -> file text; stable output so a test can compare it with the repository."""
+    """File name under ``schemas/`` -> text; stable output so a test can compare it."""
+    documents = {**json_schemas(), "asyncapi.json": asyncapi_document()}
     return {
-        name: json.dumps(schema, indent=2, sort_keys=True) + "\n"
-        for name, schema in json_schemas().items()
+        name: json.dumps(document, indent=2, sort_keys=True) + "\n"
+        for name, document in documents.items()
     }
+
+
+def generated_files() -> dict[str, str]:
+    """Path relative to the repository root -> text."""
+    files = {f"schemas/{name}": text for name, text in render_schemas().items()}
+    files["docs/configuration.md"] = render_config_reference()
+    return files

@@ -1,0 +1,85 @@
+"""The AsyncAPI document of the gateway's topics, described with FastStream.
+
+FastStream's broker declarations are the single place where each topic is tied to its payload
+model; ``schemas/asyncapi.json`` is generated from them (``wawp-gateway schemas``). The worker's
+consumer loop itself runs on aiokafka directly (README "Design decisions").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+
+from wawp_gateway import __version__
+from wawp_gateway.config import TopicsSettings
+from wawp_gateway.contracts import Command, DeliveryRecord, Result, StateRecord
+
+__all__ = ["asyncapi_document"]
+
+
+def _broker(topics: TopicsSettings) -> KafkaBroker:
+    broker = KafkaBroker("127.0.0.1:9092", description="Apache Kafka (any Kafka-compatible broker)")
+
+    @broker.subscriber(
+        topics.send,
+        group_id="wawp-gateway",
+        title=f"{topics.send}:consume",
+        description="Message sends (high volume), keyed by instance_id.",
+    )
+    @broker.publisher(
+        topics.results,
+        title=f"{topics.results}:publish",
+        description="One terminal result per command (or on the command's reply_to topic).",
+        schema=Result,
+    )
+    async def send(command: Command) -> Result:  # pragma: no cover - documentation only
+        raise RuntimeError("documentation only")
+
+    @broker.subscriber(
+        topics.command,
+        group_id="wawp-gateway",
+        title=f"{topics.command}:consume",
+        description="Every other action (session, auth, chats, groups, ...), keyed by instance_id.",
+    )
+    async def other(command: Command) -> None:  # pragma: no cover - documentation only
+        raise RuntimeError("documentation only")
+
+    broker.publisher(
+        topics.dlq,
+        title=f"{topics.dlq}:publish",
+        description="Original command bytes (tokens redacted) with dlq-* headers.",
+        schema=bytes,
+    )
+    broker.publisher(
+        topics.delivery,
+        title=f"{topics.delivery}:publish",
+        description="Latest WhatsApp ack level of a message the gateway sent, keyed by message_id.",
+        schema=DeliveryRecord,
+    )
+    broker.publisher(
+        topics.state,
+        title=f"{topics.state}:publish",
+        description="Internal idempotency changelog, keyed by instance_id + idempotency key.",
+        schema=StateRecord,
+    )
+    broker.publisher(
+        topics.events,
+        title=f"{topics.events}:publish",
+        description="Wawp webhook bodies, unchanged, keyed by instance_id.",
+        schema=dict[str, Any],
+    )
+    return broker
+
+
+def asyncapi_document(topics: TopicsSettings | None = None) -> dict[str, Any]:
+    spec = AsyncAPI(
+        _broker(topics or TopicsSettings()),
+        title="wawp-gateway",
+        version=__version__,
+        description="Kafka-native outbound gateway for the Wawp WhatsApp API.",
+    )
+    document: dict[str, Any] = json.loads(spec.to_specification().to_json())
+    return document

@@ -1,0 +1,79 @@
+"""The generated configuration reference (``docs/configuration.md``), read off ``Settings``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from wawp_gateway.config import InstanceConfig, RateLimitConfig, Settings
+
+__all__ = ["render_config_reference"]
+
+_HEADER = """# Configuration reference
+
+Generated from `service/wawp_gateway/config.py` by `wawp-gateway generate`; do not edit by hand.
+Every setting is an environment variable with prefix `GATEWAY_` and `__` between a section and
+its field. Secrets are never printed. `wawp-gateway check-config` validates a configuration.
+
+| variable | default | meaning |
+|---|---|---|
+"""
+
+_INSTANCES = """
+## Instances file (`GATEWAY_INSTANCES_FILE`)
+
+```toml
+[defaults]
+rate_per_minute = 60
+burst = 5
+
+[instances.ABC123DEF456]
+rate_per_minute = 30
+# access_token = "..."   optional per-instance override of GATEWAY_WAWP__ACCESS_TOKEN
+```
+
+| key | default | meaning |
+|---|---|---|
+"""
+
+
+def _default(field: FieldInfo) -> str:
+    value: Any = field.default
+    if value is PydanticUndefined or value is None:
+        return "none"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, BaseModel):
+        return "(section)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if name != "instances":
+                yield from _rows(annotation, f"{prefix}{name.upper()}__")
+            continue
+        meaning = (field.description or "").replace("|", "\\|")
+        yield f"| `{prefix}{name.upper()}` | {_default(field)} | {meaning} |"
+
+
+def render_config_reference() -> str:
+    lines = list(_rows(Settings, "GATEWAY_"))
+    instance_rows = [
+        f"| `[defaults] {name}` | {_default(field)} | {field.description or ''} |"
+        for name, field in RateLimitConfig.model_fields.items()
+    ] + [
+        f"| `[instances.<ID>] {name}` | defaults | "
+        + ("per-instance token (secret)" if name == "access_token" else "override of [defaults]")
+        + " |"
+        for name in InstanceConfig.model_fields
+    ]
+    return _HEADER + "\n".join(lines) + "\n" + _INSTANCES + "\n".join(instance_rows) + "\n"
