@@ -56,7 +56,10 @@ async def test_a_crash_is_reported_and_the_worker_goes_on(buggy: Gateway) -> Non
 
     assert (read_result["status"], read_result["error"]["code"]) == ("failed", "internal_error")
     assert headers(await buggy.outputs.dlq_for(read["id"]))["dlq-reason"] == "internal"
-    assert (send_result["status"], send_result["error"]["code"]) == ("outcome_unknown", "maybe_sent")
+    assert (send_result["status"], send_result["error"]["code"]) == (
+        "outcome_unknown",
+        "maybe_sent",
+    )
     assert headers(await buggy.outputs.dlq_for(send["id"]))["dlq-reason"] == "outcome_unknown"
     assert good_result["status"] == "succeeded"
     assert "bug in the gateway" not in read_result["error"]["message"]
