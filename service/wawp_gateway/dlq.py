@@ -38,17 +38,16 @@ def redact_tokens(value: bytes) -> tuple[bytes, bool]:
     """The value with every ``access_token`` replaced by ``"***"``; True when anything changed.
 
     JSON is rewritten only when it held a token, so a clean command keeps its exact bytes."""
-    if _SECRET_KEY.encode() not in value:
-        return value, False
     try:
-        parsed = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # Parsed even without the literal key in the bytes: JSON may spell it with escapes
+        # ("access\u005ftoken"). ValueError also covers integers past Python's digit limit.
+        cleaned, changed = _redact(json.loads(value))
+        if not changed:
+            return value, False
+        return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode(), True
+    except (ValueError, RecursionError):
         redacted = _TOKEN_IN_TEXT.sub(rb"\1***", value)
         return redacted, redacted != value
-    cleaned, changed = _redact(parsed)
-    if not changed:
-        return value, False
-    return json.dumps(cleaned, ensure_ascii=False, separators=(",", ":")).encode(), True
 
 
 class DeadLetter:
