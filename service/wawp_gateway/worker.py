@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -32,6 +32,7 @@ from wawp_gateway.wawp.chatid import mask_phone
 __all__ = ["REROUTED_HEADER", "Worker", "reply_to_problem"]
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 REROUTED_HEADER = "gateway-rerouted"
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -146,37 +147,46 @@ class Worker:
         )
         log.info("worker.started", topics=[self._topics.send, self._topics.command])
         while not stopping.is_set():
-            fetch = asyncio.ensure_future(self._consumer.getmany(timeout_ms=500))
-            stop_wait = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait({fetch, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            if not fetch.done():
-                fetch.cancel()
-                break
-            batch = fetch.result()
+            batch = await _first(self._consumer.getmany(timeout_ms=500), stopping)
             if batch:
                 self._batch = asyncio.ensure_future(self._run_batch(batch))
-                await asyncio.shield(self._batch)
+                await _first(asyncio.shield(self._batch), stopping)
+                await self._drain(self._settings.shutdown.grace_s)
+                self._rewind_unfinished(batch)
                 self._batch = None
             await self._maybe_commit()
-        await self._drain(self._settings.shutdown.grace_s)
         await self.commit()
         log.info("worker.stopped")
 
     async def _drain(self, grace_s: float) -> None:
-        if self._batch is None or self._batch.done():
+        """Let the current batch finish within ``grace_s``; cancel what is left after that."""
+        batch = self._batch
+        if batch is None or batch.done():
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._batch), grace_s)
+            await asyncio.wait_for(asyncio.shield(batch), grace_s)
         except TimeoutError:
-            self._batch.cancel()
+            batch.cancel()
+            await asyncio.gather(batch, return_exceptions=True)
             log.warning("worker.drain_timed_out", grace_s=grace_s)
 
+    def _rewind_unfinished(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        """After a cancelled batch, fetch its unfinished records again (still-owned partitions)."""
+        if self._batch is None or not self._batch.cancelled():
+            return
+        owned = self._consumer.assignment()
+        for tp, records in batch.items():
+            if tp in owned and records:
+                self._consumer.seek(tp, self._done.get(tp, records[0].offset))
+
     async def commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        owned = self._consumer.assignment()
         offsets = {
             tp: offset
             for tp, offset in self._done.items()
-            if (partitions is None or tp in partitions) and self._committed.get(tp) != offset
+            if tp in owned
+            and (partitions is None or tp in partitions)
+            and self._committed.get(tp) != offset
         }
         if not offsets:
             return
@@ -409,6 +419,23 @@ class Worker:
             offset=envelope.offset,
             key=mask_phone(envelope.key.decode("utf-8", "replace")) if envelope.key else None,
         )
+
+
+async def _first(work: Awaitable[_T], stopping: asyncio.Event) -> _T | None:
+    """``work``'s value, or None once ``stopping`` is set first (``work`` is then cancelled,
+    unless it is shielded)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        # A batch cancelled by a revoke drain ends here as "no value", not as our cancellation.
+        return None if task.cancelled() else task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
