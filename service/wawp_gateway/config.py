@@ -36,6 +36,15 @@ _ENV_PREFIX = "GATEWAY_"
 _S = TypeVar("_S", bound=BaseSettings)
 
 
+class _SettingError(ValueError):
+    """A validator's refusal that names its environment variable (a model-level validator's
+    error has no field location of its own, so ``_load`` could not name the setting)."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(problem)
+        self.setting = setting
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -72,7 +81,10 @@ class KafkaSettings(_Section):
     @model_validator(mode="after")
     def _heartbeat_fits_session(self) -> Self:
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
-            raise ValueError("heartbeat_interval_ms must be lower than session_timeout_ms")
+            raise _SettingError(
+                "GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS",
+                "heartbeat_interval_ms must be lower than session_timeout_ms",
+            )
         return self
 
 
@@ -130,7 +142,9 @@ class WawpSettings(_Section):
         for name in ("base_url", "v2_base_url"):
             value: str = getattr(self, name)
             if not value.startswith(("http://", "https://")):
-                raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
+                raise _SettingError(
+                    f"GATEWAY_WAWP__{name.upper()}", f"{name} must be an http(s) URL, got {value!r}"
+                )
         return self
 
 
@@ -265,29 +279,36 @@ class Settings(BaseSettings):
             try:
                 loaded = InstancesConfig.from_toml(path)
             except OSError as exc:
-                raise ValueError(f"cannot read instances file {path}: {exc.strerror}") from None
+                raise _SettingError(
+                    "GATEWAY_INSTANCES_FILE", f"cannot read instances file {path}: {exc.strerror}"
+                ) from None
             except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"instances file {path} is not valid TOML: {exc}") from None
+                raise _SettingError(
+                    "GATEWAY_INSTANCES_FILE", f"instances file {path} is not valid TOML: {exc}"
+                ) from None
             return {**data, "instances": loaded}
         return data
 
     @model_validator(mode="after")
     def _instances_are_usable(self) -> Self:
         if not self.instances.instances and not self.allow_unlisted_instances:
-            raise ValueError(
+            raise _SettingError(
+                "GATEWAY_INSTANCES_FILE",
                 "no instance configured: list instances in GATEWAY_INSTANCES_FILE "
-                "or set GATEWAY_ALLOW_UNLISTED_INSTANCES=true"
+                "or set GATEWAY_ALLOW_UNLISTED_INSTANCES=true",
             )
         for instance_id, cfg in self.instances.instances.items():
             if cfg.access_token is None and self.wawp.access_token is None:
-                raise ValueError(
+                raise _SettingError(
+                    "GATEWAY_WAWP__ACCESS_TOKEN",
                     f"instance {instance_id} has no access_token and "
-                    "GATEWAY_WAWP__ACCESS_TOKEN is not set"
+                    "GATEWAY_WAWP__ACCESS_TOKEN is not set",
                 )
         if self.allow_unlisted_instances and self.wawp.access_token is None:
-            raise ValueError(
+            raise _SettingError(
+                "GATEWAY_WAWP__ACCESS_TOKEN",
                 "GATEWAY_ALLOW_UNLISTED_INSTANCES needs a default token "
-                "in GATEWAY_WAWP__ACCESS_TOKEN"
+                "in GATEWAY_WAWP__ACCESS_TOKEN",
             )
         return self
 
@@ -334,5 +355,8 @@ def _load(cls: type[_S], overrides: dict[str, Any]) -> _S:
         return cls(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        setting = _env_name(tuple(first["loc"]))
+        cause = first.get("ctx", {}).get("error")
+        setting = (
+            cause.setting if isinstance(cause, _SettingError) else _env_name(tuple(first["loc"]))
+        )
         raise ConfigError(setting, first["msg"].removeprefix("Value error, ")) from None

@@ -148,6 +148,7 @@ class Worker:
         log.info("worker.started", topics=[self._topics.send, self._topics.command])
         while not stopping.is_set():
             batch = await _first(self._consumer.getmany(timeout_ms=500), stopping)
+            self._observe_lag()
             if batch:
                 self._batch = asyncio.ensure_future(self._run_batch(batch))
                 await _first(asyncio.shield(self._batch), stopping)
@@ -157,6 +158,17 @@ class Worker:
             await self._maybe_commit()
         await self.commit()
         log.info("worker.stopped")
+
+    def _observe_lag(self) -> None:
+        """Records behind the fetch high-watermark, per input topic (``end_offsets`` is wrong on
+        the embedded broker; the high-watermark of the last fetch is right everywhere)."""
+        lag: dict[str, int] = {self._topics.send: 0, self._topics.command: 0}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and tp.topic in lag:
+                lag[tp.topic] += max(0, highwater - self._done.get(tp, highwater))
+        for topic, value in lag.items():
+            self._metrics.consumer_lag.labels(topic).set(value)
 
     async def _drain(self, grace_s: float) -> None:
         """Let the current batch finish within ``grace_s``; cancel what is left after that."""

@@ -181,3 +181,15 @@ def test_send_params_nest_and_are_typed_from_the_catalog(
     )
     assert cmd["params"] == expected
     assert cmd["schema"] == "wawp.command.v1"
+
+
+def test_the_example_instances_file_is_valid() -> None:
+    """deploy/instances.example.toml passes check-config with a default token."""
+    example = Path(__file__).parents[2] / "deploy" / "instances.example.toml"
+    result = run(
+        "check-config",
+        env=_env(GATEWAY_INSTANCES_FILE=str(example), GATEWAY_WAWP__ACCESS_TOKEN="secret"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 instance(s)" in result.stdout
+    assert "secret" not in result.stdout + result.stderr
