@@ -286,6 +286,12 @@ class Settings(BaseSettings):
                 raise _SettingError(
                     "GATEWAY_INSTANCES_FILE", f"instances file {path} is not valid TOML: {exc}"
                 ) from None
+            except ValidationError as exc:
+                first = exc.errors(include_input=False, include_url=False)[0]
+                where = ".".join(str(part) for part in first["loc"])
+                raise _SettingError(
+                    "GATEWAY_INSTANCES_FILE", f"instances file {path}: {where}: {first['msg']}"
+                ) from None
             return {**data, "instances": loaded}
         return data
 
