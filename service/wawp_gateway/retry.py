@@ -23,7 +23,8 @@ class RetryPolicy:
     ) -> float:
         """Wait before call number ``attempt + 1``: "equal jitter" keeps at least half the backoff
         so a burst of failures spreads out without ever retrying at once."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** max(0, attempt - 1))
+        # The exponent is capped: 2.0 ** 1024 overflows, and 2 ** 64 outgrows any backoff_max_s.
+        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** min(64, max(0, attempt - 1)))
         jittered = base / 2 + (rng or _RNG).uniform(0, base / 2)
         if retry_after_s is not None:
             return max(jittered, min(retry_after_s, self.retry_after_max_s))

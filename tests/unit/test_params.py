@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from strategies import catalog_rows, example_params
+from strategies import catalog_rows, example_params, json_values
 from wawp_gateway.errors import CommandRejected
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.params import MAX_PARAMS_BYTES, validate_params
@@ -241,7 +243,18 @@ def test_locations_in_range_are_accepted_as_numbers_or_strings(
 
 @pytest.mark.parametrize(
     ("latitude", "longitude"),
-    [(90.01, 0), (-91, 0), (0, 180.5), (0, -181), ("north", 0), ("nan", 0), (0, "inf"), (True, 0)],
+    [
+        (90.01, 0),
+        (-91, 0),
+        (0, 180.5),
+        (0, -181),
+        ("north", 0),
+        ("nan", 0),
+        (0, "inf"),
+        (True, 0),
+        (10**400, 0),  # an int beyond float's range
+        ("1e400", 0),
+    ],
 )
 def test_locations_out_of_range_are_refused(latitude: Any, longitude: Any) -> None:
     """Coordinates outside the globe, or not numbers, are refused."""
@@ -340,3 +353,36 @@ def test_validated_params_serialise_as_json() -> None:
     """What validation returns goes on the wire as JSON, so it must stay JSON."""
     for action in ACTIONS:
         json.dumps(validate_params(ACTIONS[action], example_params(action)))
+
+
+_ACTION_NAMES = st.sampled_from(sorted(ACTIONS))
+
+
+@st.composite
+def _action_and_params(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """An action and params made of its own names (plus a stray one) with arbitrary values."""
+    action = draw(_ACTION_NAMES)
+    names = sorted({p.top_level for p in ACTIONS[action].params}) or ["x"]
+    base = example_params(action)
+    for name in draw(st.lists(st.sampled_from(names), max_size=len(names), unique=True)):
+        base[name] = draw(
+            json_values(10)
+            | st.integers(min_value=10**300, max_value=10**400)
+            | st.sampled_from(["", " ", "447441429009", "+44 7441-429009", "status@broadcast"])
+        )
+    return action, base
+
+
+@settings(max_examples=500, deadline=None)
+@given(case=_action_and_params())
+def test_any_params_are_validated_or_rejected_never_crash(case: tuple[str, dict[str, Any]]) -> None:
+    """Whatever values a producer puts under an action's param names: a result or invalid_params."""
+    action, params = case
+    try:
+        values = validate_params(ACTIONS[action], params)
+    except CommandRejected as exc:
+        code = exc.code
+    else:
+        json.dumps(values)
+        return
+    assert code == "invalid_params"

@@ -35,6 +35,13 @@ def test_backoff_doubles_up_to_its_maximum(attempt: int, base: float) -> None:
     assert max(delays) <= base
 
 
+@pytest.mark.parametrize("attempt", [1_025, 5_000, 10**6])
+def test_very_late_attempts_wait_the_maximum_without_overflow(attempt: int) -> None:
+    """A policy with thousands of attempts keeps backing off at backoff_max_s."""
+    policy = RetryPolicy(10**7, 10**9, 0.5, 30.0, 60.0)
+    assert 15.0 <= policy.delay(attempt, rng=random.Random(0)) <= 30.0
+
+
 def test_jitter_spreads_delays() -> None:
     """Different random draws give different delays (a burst of failures spreads out)."""
     assert len({POLICY.delay(4, rng=random.Random(s)) for s in range(20)}) > 1

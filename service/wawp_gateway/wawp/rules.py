@@ -196,7 +196,7 @@ def _numbers(spec: ActionSpec, p: Params) -> None:
         if name in p and p[name] is not None:
             try:
                 number = float(p[name])
-            except ValueError:
+            except (ValueError, OverflowError):  # OverflowError: an int beyond float's range
                 raise ParamError(name, "must be a number") from None
             if not low <= number <= high:
                 raise ParamError(name, f"must be between {low:g} and {high:g}")
