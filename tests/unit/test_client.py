@@ -9,9 +9,12 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from fakes import FakeTransport
+from strategies import json_values
 from wawp_gateway.config import WawpSettings
 from wawp_gateway.errors import (
     WawpAuthError,
@@ -319,3 +322,43 @@ async def test_aclose_closes_the_transport() -> None:
     client, transport = _client()
     await client.aclose()
     assert transport.closed
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    body=st.binary(max_size=100) | json_values(10).map(lambda v: json.dumps(v).encode()),
+    retry_after=st.none() | st.text(max_size=30),
+    action=st.sampled_from(["sendText", "getSessionInfo", "deleteSession"]),
+)
+def test_any_answer_is_a_reply_or_a_wawp_error(
+    status: int, body: bytes, retry_after: str | None, action: str
+) -> None:
+    """Whatever Wawp answers, the client returns a reply or raises one of our errors."""
+    headers = {} if retry_after is None else {"retry-after": retry_after}
+    try:
+        reply = classify_response(
+            ACTIONS[action], HttpResponse(status, headers, body), secret=TOKEN
+        )
+    except WawpError as exc:
+        error: WawpError | None = exc
+    else:
+        error = None
+        assert 200 <= status < 300
+        assert reply.http_status == status
+    if error is not None:
+        assert error.http_status == status
+        assert error.code
+        assert TOKEN not in error.message
+
+
+@pytest.mark.parametrize("token", ["tok+with/special=chars", "tok with space"])
+def test_url_encoded_token_echoes_are_scrubbed_too(token: str) -> None:
+    """A body echoing the request URL holds the token percent-encoded; that is removed too."""
+    from urllib.parse import quote, quote_plus
+
+    body = {"message": f"bad url ?access_token={quote(token, safe='')}&x={quote_plus(token)}"}
+    with pytest.raises(WawpRejected) as caught:
+        classify_response(SEND, _response(400, body), secret=token)
+    assert quote(token, safe="") not in caught.value.message
+    assert quote_plus(token) not in caught.value.message

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 
@@ -63,7 +64,12 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+    """Remove the token, also percent-encoded as it appears in an echoed URL."""
+    if not secret:
+        return text
+    for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+        text = text.replace(form, "***")
+    return text
 
 
 def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str = "") -> WawpReply:
@@ -71,7 +77,7 @@ def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str =
     status = response.status
     body = decode_body(response.body)
     code = error_code(body) if not 200 <= status < 300 or isinstance(body, dict) else None
-    if code is not None and secret and secret in code:
+    if code is not None and _scrub(code, secret) != code:
         code = None  # a body echoing the token as its code: fall back to http_<status>
     message = _scrub(error_message(body, f"Wawp answered HTTP {status}"), secret)
 
