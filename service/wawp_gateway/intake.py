@@ -92,6 +92,11 @@ def header(envelope: Envelope, name: str) -> str | None:
     return None
 
 
+def _not_json(constant: str) -> Any:
+    """``NaN``, ``Infinity``: Python's json reads them, but they are not JSON (RFC 8259)."""
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _replay_count(envelope: Envelope) -> int:
     raw = header(envelope, REPLAY_COUNT_HEADER)
     # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses; ValueError:
@@ -127,7 +132,7 @@ def decode(
     if envelope.value is None:
         return Undecodable("the record has no value", replay_count)
     try:
-        raw = json.loads(envelope.value)
+        raw = json.loads(envelope.value, parse_constant=_not_json)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError, UnicodeDecodeError and integers longer than
         # Python's int conversion limit (4300 digits), which json raises as a bare ValueError.

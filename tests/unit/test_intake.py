@@ -248,14 +248,15 @@ def test_pathological_json_never_raises(value: bytes) -> None:
     assert isinstance(_decode(value), Undecodable | Rejection)
 
 
-def test_nan_and_infinity_in_params_are_not_accepted_as_json() -> None:
-    """NaN is not JSON: a command holding it is rejected or undecodable, never executed."""
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(constant: bytes) -> None:
+    """NaN and Infinity are not JSON: such a record is undecodable, never sent on to Wawp."""
     raw = (
         b'{"schema": "wawp.command.v1", "id": "x", "instance_id": "ABC123DEF456",'
-        b' "action": "sendLocation", "params": {"chatId": "447441429009",'
-        b' "latitude": NaN, "longitude": Infinity}}'
+        b' "action": "sessionWebhook", "params": {"webhooks": [{"url": "https://a.example",'
+        b' "is_active": ' + constant + b"}]}}"
     )
-    assert not isinstance(_decode(raw), OutboundCommand)
+    assert isinstance(_decode(raw), Undecodable)
 
 
 @settings(max_examples=400, deadline=None)
