@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from fakes import FakeTransport
@@ -217,3 +219,17 @@ def test_full_url_encodes_brackets_and_keeps_the_path() -> None:
     url = _build("sendImage", params).full_url()
     assert url.startswith(V1 + "/sendImage?")
     assert re.search(r"[?&]file%5Burl%5D=https%3A%2F%2Fwawp\.net%2Fsamples%2Fcat\.jpg(&|$)", url)
+
+
+@settings(max_examples=200, deadline=None)
+@given(message_id=st.text(min_size=1, max_size=40))
+def test_any_path_value_stays_in_its_segment(message_id: str) -> None:
+    """Whatever a path param holds, it is one encoded segment that decodes back to the value."""
+    request = _build("chatMessageGet", {"chatId": "447441429009@c.us", "messageId": message_id})
+    prefix = V1 + "/chats/447441429009%40c.us/messages/"
+    assert request.url.startswith(prefix)
+    segment = request.url[len(prefix) :]
+    assert "/" not in segment
+    assert "?" not in segment
+    assert "#" not in segment
+    assert unquote(segment) == message_id
