@@ -349,3 +349,22 @@ def test_calls_never_exceed_max_attempts_and_a_post_is_never_resent_after_maybe(
     else:
         assert outcome.status is not ResultStatus.SUCCEEDED
         assert outcome.dlq_reason is not None
+
+
+def test_elapsed_is_counted_from_receipt_not_from_the_first_call() -> None:
+    """A command that waited in the buffer has less retry budget left."""
+    clock = ManualClock()
+    wawp = FakeWawp([WawpUnavailable("503", http_status=503), ok_reply()], clock=clock)
+    outcome = _run(
+        process(
+            _command(clock=clock),
+            wawp,
+            POLICY,
+            clock,
+            received_monotonic=clock.monotonic() - (POLICY.max_elapsed_s - 0.1),
+            rng=random.Random(3),
+        )
+    )
+    assert outcome.status is ResultStatus.FAILED
+    assert outcome.dlq_reason is DlqReason.RETRIES_EXHAUSTED
+    assert len(wawp.calls) == 1
