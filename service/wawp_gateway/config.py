@@ -19,6 +19,7 @@ from wawp_gateway.errors import ConfigError
 
 __all__ = [
     "ClientSettings",
+    "EngineSettings",
     "HttpStack",
     "InstanceConfig",
     "InstancesConfig",
@@ -162,6 +163,25 @@ class RetrySettings(_Section):
     """Longest Retry-After honoured; longer ones are capped."""
 
 
+class EngineSettings(_Section):
+    max_in_flight: int = Field(256, ge=1)
+    """Commands processed at once by one worker (at most GATEWAY_WAWP__MAX_CONNECTIONS)."""
+    max_in_flight_per_instance: int = Field(16, ge=1)
+    """Commands of one instance processed at once: a slow instance cannot take every slot."""
+    max_buffered_per_partition: int = Field(1000, ge=1)
+    """Fetched commands waiting per partition; the partition is paused when it is full."""
+    max_buffered_per_instance: int = Field(500, ge=1)
+    """Fetched commands waiting per instance; a held instance's extra commands fail at once."""
+    circuit_threshold: int = Field(5, ge=1)
+    """Consecutive not-working answers that open an instance's circuit."""
+    circuit_cooldown_s: float = Field(30.0, gt=0)
+    """How long an open circuit holds an instance's sends before one trial command."""
+    send_jitter_ms: float = Field(0.0, ge=0)
+    """Random extra gap (0..this) after each send of an instance."""
+    uvloop: bool = True
+    """Run the worker on uvloop (measured faster; `false` for the standard asyncio loop)."""
+
+
 class IdempotencySettings(_Section):
     retention_s: float = Field(604_800.0, gt=0)
     """How long an idempotency record is kept."""
@@ -258,6 +278,7 @@ class Settings(BaseSettings):
     topics: TopicsSettings = TopicsSettings()
     wawp: WawpSettings = WawpSettings()
     retry: RetrySettings = RetrySettings()
+    engine: EngineSettings = EngineSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     metrics: MetricsSettings = MetricsSettings()
@@ -316,7 +337,18 @@ class Settings(BaseSettings):
                 "GATEWAY_ALLOW_UNLISTED_INSTANCES needs a default token "
                 "in GATEWAY_WAWP__ACCESS_TOKEN",
             )
+        if self.engine.max_in_flight > self.wawp.max_connections:
+            # A call that waits for a pooled connection after taking its rate token could go
+            # out together with the next one: keep every in-flight call its own connection.
+            raise _SettingError(
+                "GATEWAY_ENGINE__MAX_IN_FLIGHT",
+                f"must be at most GATEWAY_WAWP__MAX_CONNECTIONS ({self.wawp.max_connections})",
+            )
         return self
+
+    def limits_for(self, instance_id: str) -> tuple[float, int]:
+        limits = self.instances.limits_for(instance_id)
+        return limits.rate_per_minute, limits.burst
 
     def token_for(self, instance_id: str) -> SecretStr | None:
         """The instance's own token, else the default; None when the instance is not allowed."""

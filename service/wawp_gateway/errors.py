@@ -6,6 +6,7 @@ call again, ``maybe_processed`` whether Wawp may have acted on it (ARCHITECTURE.
     GatewayError
     ├── ConfigError                      a setting is wrong; the process refuses to start
     ├── CommandRejected                  never sent: bad command, params or instance
+    ├── CallRefused                      control flow: this worker may start no call for it
     └── WawpError                        anything a Wawp call ended with
         ├── WawpNotProcessed             Wawp did not act: safe to retry       (retryable)
         │   ├── WawpConnectError         refused, DNS, TLS, pool: never sent   connect_error
@@ -27,6 +28,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "CallRefused",
     "CommandRejected",
     "ConfigError",
     "GatewayError",
@@ -67,6 +69,11 @@ class CommandRejected(GatewayError):
         self.code = code
         self.message = message
         self.dlq_reason = dlq_reason
+
+
+class CallRefused(GatewayError):
+    """This worker may no longer start a call for the command: its partition was revoked or the
+    worker is shutting down. The command is left unfinished for the partition's next owner."""
 
 
 class WawpError(GatewayError):

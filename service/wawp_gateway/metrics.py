@@ -56,6 +56,12 @@ class Metrics:
             registry=registry,
         )
         self.in_flight = Gauge("gateway_in_flight", "Commands being processed.", registry=registry)
+        self.rate_limit_wait = Histogram(
+            "gateway_rate_limit_wait_seconds",
+            "Time a call waited for its instance's turn (rate limit, Retry-After, circuit).",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "gateway_consumer_lag_records",
             "Records not yet consumed, by input topic.",

@@ -23,7 +23,7 @@ from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 
-__all__ = ["Clock", "Outcome", "SystemClock", "WawpPort", "process"]
+__all__ = ["CallPacer", "Clock", "NoPacing", "Outcome", "SystemClock", "WawpPort", "process"]
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +38,27 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
     def monotonic(self) -> float: ...
     async def sleep(self, seconds: float) -> None: ...
+
+
+class CallPacer(Protocol):
+    """Decides when a command's next call may start (rate limit, circuit, hand-over)."""
+
+    async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
+        """Wait for the turn; False when it did not come before ``give_up_at`` (monotonic).
+        May raise ``CallRefused`` when this worker must not call at all any more."""
+        ...
+
+    def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        """What the call ended with (None: a 2xx)."""
+        ...
+
+
+class NoPacing:
+    async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
+        return True
+
+    def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        return None
 
 
 class SystemClock:
@@ -109,6 +130,29 @@ def _expired(command: OutboundCommand, now: datetime) -> bool:
     )
 
 
+def _give_up_at(
+    command: OutboundCommand, clock: Clock, policy: RetryPolicy, received: float
+) -> float:
+    """Monotonic moment after which no call may start: the elapsed cap, or not_after."""
+    limit = received + policy.max_elapsed_s
+    if command.not_after is not None and not command.override_not_after:
+        left = (command.not_after - clock.now()).total_seconds()
+        limit = min(limit, clock.monotonic() + max(0.0, left))
+    return limit
+
+
+_EXPIRED = ErrorInfo(
+    code="not_after_passed",
+    message="not_after passed before the command could be sent",
+    retryable=False,
+)
+_UNAVAILABLE = ErrorInfo(
+    code="instance_unavailable",
+    message="the instance was held (circuit open or rate limited) past the retry time cap",
+    retryable=True,
+)
+
+
 async def process(
     command: OutboundCommand,
     wawp: WawpPort,
@@ -117,27 +161,31 @@ async def process(
     *,
     received_monotonic: float,
     rng: random.Random | None = None,
+    pacer: CallPacer | None = None,
 ) -> Outcome:
     """Execute ``command``; never raises for anything Wawp answers."""
     spec = command.spec
+    pacing = pacer or NoPacing()
     tries = _Attempts()
     while True:
         if _expired(command, clock.now()):
+            return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
+        give_up_at = _give_up_at(command, clock, policy, received_monotonic)
+        if not await pacing.before_call(command, give_up_at=give_up_at):
+            if _expired(command, clock.now()):
+                return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
             return tries.outcome(
-                ResultStatus.EXPIRED,
-                error=ErrorInfo(
-                    code="not_after_passed",
-                    message="not_after passed before the command could be sent",
-                    retryable=False,
-                ),
-                dlq=DlqReason.EXPIRED,
+                ResultStatus.FAILED, error=_UNAVAILABLE, dlq=DlqReason.RETRIES_EXHAUSTED
             )
+        if _expired(command, clock.now()):  # checked again: the wait for a turn may be long
+            return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
         tries.count += 1
         tries.last_at = clock.now()
         tries.first_at = tries.first_at or tries.last_at
         try:
             reply = await wawp.call(spec, command.params, instance_id=command.instance_id)
         except WawpError as error:
+            pacing.after_call(command, error)
             tries.last_error = error
             log.info(
                 "wawp.call_failed",
@@ -170,4 +218,5 @@ async def process(
                 )
             await clock.sleep(delay)
             continue
+        pacing.after_call(command, None)
         return tries.outcome(ResultStatus.SUCCEEDED, reply=reply)

@@ -19,6 +19,7 @@ from wawp_gateway.config import (
     InstancesConfig,
     KafkaSettings,
     MetricsSettings,
+    RateLimitConfig,
     RetrySettings,
     Settings,
     ShutdownSettings,
@@ -73,7 +74,11 @@ def gateway_settings(
         ),
         "metrics": MetricsSettings(host="127.0.0.1", port=0),
         "shutdown": ShutdownSettings(grace_s=5),
-        "instances": InstancesConfig(instances={i: InstanceConfig() for i in instances}),
+        # Limits far above what a test sends: rate-limit tests set their own.
+        "instances": InstancesConfig(
+            defaults=RateLimitConfig(rate_per_minute=600_000, burst=1_000),
+            instances={i: InstanceConfig() for i in instances},
+        ),
     }
     values.update(sections)
     return Settings(**values)

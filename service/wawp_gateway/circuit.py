@@ -1,0 +1,70 @@
+"""Per-instance circuit: stop hammering an instance whose session is down. Pure.
+
+It opens after ``threshold`` consecutive answers that say the instance is not working (session
+not working, or Wawp did not / may not have processed the call); while open, that instance's
+send lanes wait. After ``cooldown_s`` one real command is let through (half-open, no hidden
+probe call); its success closes the circuit, its failure opens it again.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Circuit", "CircuitState"]
+
+
+class CircuitState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class Circuit:
+    __slots__ = ("_cooldown_s", "_failures", "_opened_at", "_state", "_threshold", "_trial")
+
+    def __init__(self, threshold: int, cooldown_s: float) -> None:
+        self._threshold = threshold
+        self._cooldown_s = cooldown_s
+        self._failures = 0
+        self._state = CircuitState.CLOSED
+        self._opened_at = 0.0
+        self._trial = False
+
+    @property
+    def state(self) -> CircuitState:
+        return self._state
+
+    def wait_time(self, now: float) -> float | None:
+        """None: the caller may call now (and, half-open, is the one trial). Otherwise how long
+        to wait before asking again."""
+        if self._state is CircuitState.CLOSED:
+            return None
+        if self._state is CircuitState.OPEN:
+            remaining = self._opened_at + self._cooldown_s - now
+            if remaining > 0:
+                return remaining
+            self._state = CircuitState.HALF_OPEN
+            self._trial = False
+        if not self._trial:
+            self._trial = True
+            return None
+        return self._cooldown_s  # a trial is in flight; ask again later
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._state = CircuitState.CLOSED
+        self._trial = False
+
+    def record_failure(self, now: float) -> None:
+        """An answer that says the instance is not working."""
+        self._failures += 1
+        if self._state is CircuitState.HALF_OPEN or self._failures >= self._threshold:
+            self._state = CircuitState.OPEN
+            self._opened_at = now
+            self._trial = False
+
+    def record_neutral(self) -> None:
+        """An answer that says nothing about the instance's health (e.g. a 400 for bad params):
+        it ends a half-open trial without changing the verdict."""
+        if self._state is CircuitState.HALF_OPEN:
+            self._trial = False

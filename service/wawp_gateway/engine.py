@@ -1,0 +1,442 @@
+"""The processing engine: key-ordered lanes, bounded in-flight work, pacing, one outcome each.
+
+The worker (``worker.py``) feeds it fetched records and asks it what to commit and which
+partitions to pause; the engine runs one task per busy lane. Within a lane commands run in
+order; a command waiting for a rate token, a circuit or a retry blocks only its own lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from wawp_gateway.config import Settings
+from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus
+from wawp_gateway.errors import (
+    CallRefused,
+    WawpError,
+    WawpMaybeProcessed,
+    WawpNotProcessed,
+    WawpRateLimited,
+)
+from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode, header
+from wawp_gateway.lanes import LaneBook, LaneKey, Limits
+from wawp_gateway.metrics import Metrics
+from wawp_gateway.offsets import OffsetTracker
+from wawp_gateway.outputs import Outputs, ReplyInfo
+from wawp_gateway.pacing import GateSettings, Pacer
+from wawp_gateway.partitioning import partition_for
+from wawp_gateway.pipeline import Clock, Outcome, WawpPort, process
+from wawp_gateway.retry import RetryPolicy
+from wawp_gateway.wawp.catalog import ActionSpec
+
+__all__ = ["REROUTED_HEADER", "Engine"]
+
+log = structlog.get_logger(__name__)
+
+REROUTED_HEADER = "gateway-rerouted"
+# Answers that say the instance itself is not working (they open its circuit).
+_SESSION_DOWN_CODES = frozenset({"session_not_working"})
+_PUBLISH_RETRY_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    tp: TopicPartition
+    envelope: Envelope
+    command: OutboundCommand
+    received_at: datetime
+    received_mono: float
+
+
+class _CallFlag:
+    """Counts calls and knows whether one is in flight, for a crash or cancel mid-call."""
+
+    __slots__ = ("calls", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight = False
+        self.calls = 0
+
+
+class _FlaggedWawp:
+    def __init__(self, inner: WawpPort, flag: _CallFlag) -> None:
+        self._inner = inner
+        self._flag = flag
+
+    async def call(self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str) -> Any:
+        self._flag.in_flight = True
+        self._flag.calls += 1
+        try:
+            reply = await self._inner.call(spec, params, instance_id=instance_id)
+        except WawpError:
+            self._flag.in_flight = False  # an answer (or a mapped transport error) came back
+            raise
+        self._flag.in_flight = False
+        return reply
+
+
+class _JobPacer:
+    """The pipeline's ``CallPacer`` for one job: the instance's gate, and the hand-over rule
+    that no call starts for a partition this worker no longer owns (or while stopping)."""
+
+    def __init__(self, engine: Engine, job: _Job) -> None:
+        self._engine = engine
+        self._job = job
+
+    async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
+        engine = self._engine
+        engine.check_may_call(self._job.tp)
+        timeout = give_up_at - engine.clock.monotonic()
+        if timeout <= 0:
+            return False
+        gate = engine.pacer.gate(command.instance_id)
+        try:
+            waited = await asyncio.wait_for(
+                gate.acquire(bypass=command.spec.bypasses_circuit), timeout
+            )
+        except TimeoutError:
+            return False
+        engine.metrics.rate_limit_wait.observe(waited)
+        engine.check_may_call(self._job.tp)
+        return True
+
+    def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        gate = self._engine.pacer.gate(command.instance_id)
+        if error is None:
+            gate.circuit.record_success()
+        elif isinstance(error, WawpRateLimited):
+            gate.pause(error.retry_after_s or self._engine.policy.backoff_initial_s)
+        elif isinstance(error, WawpNotProcessed | WawpMaybeProcessed) or (
+            error.code in _SESSION_DOWN_CODES
+        ):
+            gate.circuit.record_failure(self._engine.clock.monotonic())
+        else:
+            gate.circuit.record_neutral()
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        outputs: Outputs,
+        wawp: WawpPort,
+        metrics: Metrics,
+        clock: Clock,
+        partitions_of: Callable[[str], int | None],
+    ) -> None:
+        self.settings = settings
+        self.outputs = outputs
+        self.metrics = metrics
+        self.clock = clock
+        self._wawp = wawp
+        self._partitions_of = partitions_of
+        engine = settings.engine
+        self.policy = RetryPolicy(
+            max_attempts=settings.retry.max_attempts,
+            max_elapsed_s=settings.retry.max_elapsed_s,
+            backoff_initial_s=settings.retry.backoff_initial_s,
+            backoff_max_s=settings.retry.backoff_max_s,
+            retry_after_max_s=settings.retry.retry_after_max_s,
+        )
+        self.pacer = Pacer(
+            settings.limits_for,
+            GateSettings(
+                circuit_threshold=engine.circuit_threshold,
+                circuit_cooldown_s=engine.circuit_cooldown_s,
+                jitter_s=engine.send_jitter_ms / 1000,
+            ),
+            clock.monotonic,
+        )
+        self.lanes: LaneBook[_Job, TopicPartition] = LaneBook(
+            Limits(engine.max_buffered_per_partition, engine.max_buffered_per_instance)
+        )
+        self.trackers: dict[TopicPartition, OffsetTracker] = {}
+        self._owned: set[TopicPartition] = set()
+        self._stopping = False
+        self._slots = asyncio.Semaphore(engine.max_in_flight)
+        self._instance_slots: dict[str, asyncio.Semaphore] = {}
+        self._lane_tasks: dict[LaneKey, asyncio.Task[None]] = {}
+        self._side_tasks: dict[asyncio.Task[None], TopicPartition] = {}
+        self._instances_of: dict[TopicPartition, set[str]] = {}
+        self.on_progress: Callable[[TopicPartition], None] = lambda tp: None
+
+    # -- ownership ---------------------------------------------------------------------------
+
+    def assign(self, partitions: set[TopicPartition]) -> None:
+        self._owned |= partitions
+
+    def check_may_call(self, tp: TopicPartition) -> None:
+        if self._stopping or tp not in self._owned:
+            raise CallRefused("partition revoked or worker stopping")
+
+    async def revoke(self, partitions: set[TopicPartition], bound_s: float) -> None:
+        """No new call for ``partitions``; wait for their in-flight work at most ``bound_s``,
+        cancel the rest (a POST cut off mid-call is reported outcome_unknown)."""
+        self._owned -= partitions
+        tasks = [t for k, t in self._lane_tasks.items() if k[0] in partitions]
+        tasks += [t for t, tp in self._side_tasks.items() if tp in partitions]
+        await self._wait_or_cancel(tasks, bound_s)
+
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """After the revoke's commit: drop what is left of ``partitions``."""
+        for tp in partitions:
+            self.lanes.drop_partition(tp)
+            self.trackers.pop(tp, None)
+            instances = self._instances_of.pop(tp, set())
+            still_used = set().union(*self._instances_of.values()) if self._instances_of else set()
+            self.pacer.forget(instances - still_used)
+
+    async def stop(self, grace_s: float) -> None:
+        """Start no new command or call; let in-flight ones finish within ``grace_s``."""
+        self._stopping = True
+        await self._wait_or_cancel([*self._lane_tasks.values(), *self._side_tasks], grace_s)
+        self.pacer.close()
+
+    async def _wait_or_cancel(self, tasks: list[asyncio.Task[None]], bound_s: float) -> None:
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=max(bound_s, 0.0))
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("work.cancelled", tasks=len(pending), bound_s=bound_s)
+            await asyncio.wait(pending)
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def admit(self, tp: TopicPartition, record: Any) -> None:
+        """Take one fetched record; it is done once everything it leads to was published."""
+        self.trackers.setdefault(tp, OffsetTracker()).add(record.offset)
+        envelope = Envelope(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=tuple(record.headers or ()),
+        )
+        received_at, received_mono = self.clock.now(), self.clock.monotonic()
+        item = decode(envelope, is_known_instance=self.settings.is_known_instance)
+        if isinstance(item, Undecodable):
+            self._side(tp, envelope, lambda: self.outputs.dead_letter_undecodable(envelope, item))
+            return
+        target = self._reroute_target(envelope, item)
+        if target is not None:
+            self._side(tp, envelope, lambda: self._forward(envelope, item, target))
+            return
+        if isinstance(item, Rejection):
+            outcome = Outcome(
+                status=ResultStatus.REJECTED,
+                attempts=0,
+                error=ErrorInfo(code=item.error.code, message=item.error.message, retryable=False),
+                dlq_reason=DlqReason(item.error.dlq_reason),
+            )
+            reply = ReplyInfo.of(item)
+            self._side(tp, envelope, lambda: self._finish(envelope, reply, outcome, received_at))
+            return
+        self._instances_of.setdefault(tp, set()).add(item.instance_id)
+        if (
+            self.lanes.instance_is_full(item.instance_id)
+            and self.pacer.gate(item.instance_id).is_held
+        ):
+            # A held instance must not fill the partition's buffer and stall its neighbours.
+            outcome = Outcome(
+                status=ResultStatus.FAILED,
+                attempts=0,
+                error=ErrorInfo(
+                    code="instance_unavailable",
+                    message="the instance is held (circuit open) and its buffer is full",
+                    retryable=True,
+                ),
+                dlq_reason=DlqReason.RETRIES_EXHAUSTED,
+            )
+            held = ReplyInfo.of(item)
+            self._side(tp, envelope, lambda: self._finish(envelope, held, outcome, received_at))
+            return
+        chat = item.params.get("chatId")
+        job = _Job(tp, envelope, item, received_at, received_mono)
+        if self.lanes.add(tp, item.instance_id, chat if isinstance(chat, str) else None, job):
+            key = self.lanes.key(tp, item.instance_id, chat if isinstance(chat, str) else None)
+            self._lane_tasks[key] = asyncio.create_task(self._run_lane(key, job))
+
+    def _side(
+        self, tp: TopicPartition, envelope: Envelope, publish: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Work outside any lane (dead letters, rejections, forwards): order does not matter."""
+
+        async def run() -> None:
+            await self._published(publish)
+            self._done(tp, envelope.offset)
+
+        task = asyncio.create_task(run())
+        self._side_tasks[task] = tp
+        task.add_done_callback(self._side_tasks.pop)
+
+    def _reroute_target(self, envelope: Envelope, item: OutboundCommand | Rejection) -> int | None:
+        if item.instance_id is None or header(envelope, REROUTED_HEADER) == "true":
+            return None
+        count = self._partitions_of(envelope.topic)
+        if not count:
+            return None
+        target = partition_for(item.instance_id, count)
+        return None if target == envelope.partition else target
+
+    async def _forward(
+        self, envelope: Envelope, item: OutboundCommand | Rejection, target: int
+    ) -> None:
+        assert item.instance_id is not None
+        headers = [*envelope.headers, (REROUTED_HEADER, b"true")]
+        await self.outputs.send(
+            envelope.topic, envelope.value, item.instance_id.encode(), headers, partition=target
+        )
+        self.metrics.rerouted.inc()
+        log.warning("command.rerouted", from_partition=envelope.partition, to_partition=target)
+
+    # -- lanes -------------------------------------------------------------------------------
+
+    async def _run_lane(self, key: LaneKey, first: _Job) -> None:
+        job: _Job | None = first
+        try:
+            while job is not None and not self._stopping and job.tp in self._owned:
+                if not await self._run_job(job):
+                    break  # refused: left for the partition's next owner
+                self._done(job.tp, job.envelope.offset)
+                job = self.lanes.finish(key)
+        finally:
+            if self._lane_tasks.get(key) is asyncio.current_task():
+                del self._lane_tasks[key]
+
+    async def _run_job(self, job: _Job) -> bool:
+        """Run one command and publish its outcome; False when it was refused (not started)."""
+        command = job.command
+        instance_slots = self._instance_slots.get(command.instance_id)
+        if instance_slots is None:
+            instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
+                self.settings.engine.max_in_flight_per_instance
+            )
+        async with instance_slots, self._slots:
+            self.metrics.in_flight.inc()
+            try:
+                outcome = await self._execute(job)
+            finally:
+                self.metrics.in_flight.dec()
+        if outcome is None:
+            return False
+        reply = ReplyInfo.of(command)
+        await self._published(lambda: self._finish(job.envelope, reply, outcome, job.received_at))
+        self.metrics.command_duration.labels(command.action).observe(
+            self.clock.monotonic() - job.received_mono
+        )
+        return True
+
+    async def _execute(self, job: _Job) -> Outcome | None:
+        command = job.command
+        flag = _CallFlag()
+        structlog.contextvars.bind_contextvars(
+            command_id=command.id, action=command.action, topic=job.tp.topic,
+            partition=job.tp.partition, offset=job.envelope.offset,
+        )  # fmt: skip
+        try:
+            return await process(
+                command,
+                _FlaggedWawp(self._wawp, flag),
+                self.policy,
+                self.clock,
+                received_monotonic=job.received_mono,
+                pacer=_JobPacer(self, job),
+            )
+        except CallRefused:
+            return None
+        except asyncio.CancelledError:
+            if flag.in_flight and not command.spec.is_idempotent_method:
+                # Cut off mid-call by a revoke or shutdown bound: Wawp may have acted.
+                outcome = _unknown(flag.calls, "the call was cut off by a revoke or shutdown")
+                reply = ReplyInfo.of(command)
+                await asyncio.shield(
+                    self._published(
+                        lambda: self._finish(job.envelope, reply, outcome, job.received_at)
+                    )
+                )
+                self._done(job.tp, job.envelope.offset)
+            raise
+        except Exception as exc:  # the one per-message boundary (STYLE.md)
+            log.error("message.failed", exc_info=True)
+            if flag.in_flight and not command.spec.is_idempotent_method:
+                return _unknown(flag.calls, f"the gateway failed mid-call ({type(exc).__name__})")
+            return Outcome(
+                status=ResultStatus.FAILED,
+                attempts=flag.calls,
+                error=ErrorInfo(
+                    code="internal_error",
+                    message=f"the gateway failed while handling the command ({type(exc).__name__})",
+                    retryable=True,
+                ),
+                dlq_reason=DlqReason.INTERNAL,
+            )
+        finally:
+            structlog.contextvars.clear_contextvars()
+
+    async def _finish(
+        self, envelope: Envelope, reply: ReplyInfo, outcome: Outcome, received_at: datetime
+    ) -> None:
+        await self.outputs.publish(envelope, reply, outcome, received_at, self.clock.now())
+        log.info(
+            "command.processed",
+            command_id=reply.command_id,
+            action=reply.action,
+            outcome=outcome.status.value,
+            attempts=outcome.attempts,
+            error_code=outcome.error.code if outcome.error else None,
+        )
+
+    async def _published(self, publish: Callable[[], Awaitable[None]]) -> None:
+        """Publish, retrying while the broker refuses: an output that never got out must hold
+        its offset back, not vanish (a retry may repeat a result: results are at-least-once)."""
+        while True:
+            try:
+                await publish()
+                return
+            except KafkaError as exc:
+                log.warning("output.publish_failed", error=type(exc).__name__)
+                await self.clock.sleep(_PUBLISH_RETRY_S)
+
+    def _done(self, tp: TopicPartition, offset: int) -> None:
+        tracker = self.trackers.get(tp)
+        if tracker is not None:
+            tracker.done(offset)
+        self.on_progress(tp)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def committable(self) -> dict[TopicPartition, int]:
+        offsets = {}
+        for tp, tracker in self.trackers.items():
+            position = tracker.committable()
+            if position is not None and tp in self._owned:
+                offsets[tp] = position
+        return offsets
+
+    def has_full_instance(self, tp: TopicPartition) -> bool:
+        """Whether an instance of ``tp`` has used up its buffer (the partition must wait)."""
+        return any(self.lanes.instance_is_full(i) for i in self._instances_of.get(tp, ()))
+
+    def busy(self) -> int:
+        return len(self._lane_tasks) + len(self._side_tasks)
+
+
+def _unknown(calls: int, why: str) -> Outcome:
+    return Outcome(
+        status=ResultStatus.OUTCOME_UNKNOWN,
+        attempts=calls,
+        error=ErrorInfo(code="maybe_sent", message=why, retryable=False),
+        dlq_reason=DlqReason.OUTCOME_UNKNOWN,
+    )

@@ -1,0 +1,174 @@
+"""Per-instance pacing: who may call Wawp now. Rate limit, Retry-After pause and circuit.
+
+Each instance has a gate: a token bucket, a circuit and a queue of waiting calls. Calls are
+granted in order, except that session and auth actions (the ones that repair an instance) go
+first and ignore the 429 pause and the open circuit. A grant is used at once: the caller holds
+its in-flight slots before asking, so no wait sits between a token and its call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wawp_gateway.circuit import Circuit, CircuitState
+from wawp_gateway.ratelimit import TokenBucket
+
+__all__ = ["Gate", "GateSettings", "Pacer"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateSettings:
+    circuit_threshold: int
+    circuit_cooldown_s: float
+    jitter_s: float = 0.0
+
+
+@dataclass(order=True, slots=True)
+class _Waiter:
+    priority: int
+    seq: int
+    future: asyncio.Future[None] = field(compare=False)
+    bypass: bool = field(compare=False)
+
+
+class Gate:
+    """One instance's pacing. Time comes from ``now`` (monotonic seconds)."""
+
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        circuit: Circuit,
+        settings: GateSettings,
+        now: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.bucket = bucket
+        self.circuit = circuit
+        self._settings = settings
+        self._now = now
+        self._rng = rng
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._wakeup = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._next_free = 0.0  # jitter: no send before this moment
+
+    def _wait_for(self, bypass: bool) -> float:
+        """Seconds until a call of this kind may go, 0 when it may go now (and takes a token
+        only then)."""
+        now = self._now()
+        if not bypass:
+            held = self.circuit.wait_time(now)
+            if held is not None:
+                return held
+        wait = self.bucket.wait_time(now, ignore_pause=bypass)
+        if not bypass:
+            wait = max(wait, self._next_free - now)
+        return max(0.0, wait)
+
+    def _grant(self, bypass: bool) -> None:
+        now = self._now()
+        self.bucket.take(now)
+        if not bypass and self._settings.jitter_s:
+            self._next_free = now + self._rng.uniform(0, self._settings.jitter_s)
+
+    async def acquire(self, *, bypass: bool = False) -> float:
+        """Wait for this instance's turn; return the seconds waited. Cancel-safe."""
+        if not self._waiters and self._wait_for(bypass) == 0:
+            self._grant(bypass)
+            return 0.0
+        started = self._now()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, _Waiter(0 if bypass else 1, next(self._seq), future, bypass))
+        self._wakeup.set()
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch())
+        await future
+        return self._now() - started
+
+    async def _dispatch(self) -> None:
+        while self._waiters:
+            head = self._waiters[0]
+            if head.future.done():  # cancelled while waiting
+                heapq.heappop(self._waiters)
+                continue
+            wait = self._wait_for(head.bypass)
+            if wait > 0:
+                self._wakeup.clear()
+                # A new waiter (maybe a session action that goes first) wakes us early.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
+                continue
+            heapq.heappop(self._waiters)
+            self._grant(head.bypass)
+            head.future.set_result(None)
+
+    def pause(self, retry_after_s: float) -> None:
+        self.bucket.pause_until(self._now() + retry_after_s)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+        self._waiters.clear()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for w in self._waiters if not w.future.done())
+
+    @property
+    def is_held(self) -> bool:
+        return self.circuit.state is CircuitState.OPEN
+
+
+class Pacer:
+    """The gates of every instance this worker paces. Buckets start empty: a worker that takes
+    over a partition cannot know what its previous owner just spent."""
+
+    def __init__(
+        self,
+        limits: Callable[[str], tuple[float, int]],
+        settings: GateSettings,
+        now: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._limits = limits
+        self._settings = settings
+        self._now = now
+        self._rng = rng or random.Random()
+        self._gates: dict[str, Gate] = {}
+
+    def gate(self, instance_id: str) -> Gate:
+        gate = self._gates.get(instance_id)
+        if gate is None:
+            rate, burst = self._limits(instance_id)
+            gate = self._gates[instance_id] = Gate(
+                TokenBucket(rate, burst, self._now(), full=False),
+                Circuit(self._settings.circuit_threshold, self._settings.circuit_cooldown_s),
+                self._settings,
+                self._now,
+                self._rng,
+            )
+        return gate
+
+    def forget(self, instance_ids: set[str]) -> None:
+        """Drop gates of instances whose partitions this worker no longer owns."""
+        for instance_id in instance_ids:
+            gate = self._gates.pop(instance_id, None)
+            if gate is not None:
+                gate.close()
+
+    def close(self) -> None:
+        self.forget(set(self._gates))
+
+    def held_instances(self) -> list[str]:
+        return [i for i, g in self._gates.items() if g.is_held]
