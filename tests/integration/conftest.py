@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
 
+from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
-from .harness import TEST_TOKEN, Gateway, gateway_settings, running_gateway
+from .harness import (
+    LIMITED,
+    PARTITIONS,
+    SPARE,
+    TEST_TOKEN,
+    Gateway,
+    gateway_settings,
+    running_gateway,
+)
 
 POOL = tuple(f"TESTINST{n:04d}" for n in range(1, 401))
 _next_instance = itertools.count()
@@ -26,7 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest_asyncio.fixture(scope="session")
 async def sandbox_url() -> AsyncIterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(SandboxConfig.model_validate({"instances": dict.fromkeys(POOL, TEST_TOKEN)}))
+    everyone = dict.fromkeys((*POOL, *LIMITED, *SPARE), TEST_TOKEN)
+    sandbox = Sandbox(SandboxConfig.model_validate({"instances": everyone}))
     async with running_sandbox(sandbox) as url:
         yield sandbox, url
     await sandbox.aclose()
@@ -43,6 +53,36 @@ async def gateway(kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str]) -> Asy
     settings = gateway_settings(kafka_bootstrap, url, f"gw-{uuid.uuid4().hex[:8]}", POOL)
     async with running_gateway(settings, sandbox) as gw:
         yield gw
+
+
+_next_limited = itertools.count()
+
+
+@pytest.fixture
+def limited_instance(sandbox: Sandbox) -> str:
+    """An instance with a binding rate limit (LIMITED_RATE_PER_MINUTE, LIMITED_BURST)."""
+    instance_id = LIMITED[next(_next_limited)]
+    sandbox.add_instance(instance_id, TEST_TOKEN)
+    return instance_id
+
+
+_spares_used: set[str] = set()
+
+
+@pytest.fixture
+def neighbour_of(sandbox: Sandbox) -> Callable[[str], str]:
+    """``neighbour_of(x)``: an unused, unlimited instance whose commands share x's partition."""
+
+    def pick(instance_id: str) -> str:
+        wanted = partition_for(instance_id, PARTITIONS)
+        for spare in SPARE:
+            if spare not in _spares_used and partition_for(spare, PARTITIONS) == wanted:
+                _spares_used.add(spare)
+                sandbox.add_instance(spare, TEST_TOKEN)
+                return spare
+        raise LookupError("no spare instance left in that partition")
+
+    return pick
 
 
 @pytest.fixture

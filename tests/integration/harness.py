@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from wawp_gateway.app import WorkerApp, build_worker
 from wawp_gateway.config import (
+    EngineSettings,
     InstanceConfig,
     InstancesConfig,
     KafkaSettings,
@@ -30,6 +31,12 @@ from wawp_gateway.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox
 
 TEST_TOKEN = "test-token-5f1d9c0e7a"
+# Instances with a binding rate limit (the rest of the pool is effectively unlimited).
+LIMITED = tuple(f"LIMITED{n:05d}" for n in range(1, 21))
+LIMITED_RATE_PER_MINUTE = 1_200  # 20 calls/s
+LIMITED_BURST = 3
+# Unlimited instances handed out by partition, for "a neighbour of X" in head-of-line tests.
+SPARE = tuple(f"SPARE{n:07d}" for n in range(1, 81))
 PARTITIONS = 4
 DEADLINE_S = 30.0
 
@@ -77,8 +84,15 @@ def gateway_settings(
         # Limits far above what a test sends: rate-limit tests set their own.
         "instances": InstancesConfig(
             defaults=RateLimitConfig(rate_per_minute=600_000, burst=1_000),
-            instances={i: InstanceConfig() for i in instances},
+            instances={
+                **{i: InstanceConfig() for i in (*instances, *SPARE)},
+                **{
+                    i: InstanceConfig(rate_per_minute=LIMITED_RATE_PER_MINUTE, burst=LIMITED_BURST)
+                    for i in LIMITED
+                },
+            },
         ),
+        "engine": EngineSettings(circuit_threshold=3, circuit_cooldown_s=1.0),
     }
     values.update(sections)
     return Settings(**values)
