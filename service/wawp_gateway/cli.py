@@ -8,8 +8,9 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import structlog
 
@@ -23,6 +24,7 @@ __all__ = ["main"]
 log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
+_T = TypeVar("_T")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -42,12 +44,27 @@ async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> N
             loop.remove_signal_handler(sig)
 
 
+def _run(main: Coroutine[Any, Any, _T], *, fast_loop: bool = True) -> _T:
+    """Run ``main`` on uvloop when asked and available (measured: less CPU per command)."""
+    if fast_loop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def _cmd_worker(_args: argparse.Namespace) -> int:
     from wawp_gateway.app import run_worker
 
     settings = _settings()
     configure_logging(settings.log)
-    asyncio.run(_until_signalled(lambda stopping: run_worker(settings, stopping)))
+    _run(
+        _until_signalled(lambda stopping: run_worker(settings, stopping)),
+        fast_loop=settings.engine.uvloop,
+    )
     return 0
 
 
@@ -181,7 +198,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
 def _cmd_dev(args: argparse.Namespace) -> int:
     from wawp_gateway.dev import run_dev
 
-    asyncio.run(
+    _run(
         _until_signalled(
             lambda stopping: run_dev(
                 stopping,
