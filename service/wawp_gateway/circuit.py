@@ -9,6 +9,7 @@ probe call); its success closes the circuit, its failure opens it again.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 __all__ = ["Circuit", "CircuitState"]
 
@@ -20,9 +21,20 @@ class CircuitState(enum.Enum):
 
 
 class Circuit:
-    __slots__ = ("_cooldown_s", "_failures", "_opened_at", "_state", "_threshold", "_trial")
+    __slots__ = (
+        "_cooldown_s",
+        "_failures",
+        "_opened_at",
+        "_state",
+        "_threshold",
+        "_trial",
+        "on_change",
+    )
 
     def __init__(self, threshold: int, cooldown_s: float) -> None:
+        # Told after every recorded answer (a gate wakes its waiters: a trial ended, or a
+        # session action closed the circuit before its cool-down was over).
+        self.on_change: Callable[[], None] | None = None
         self._threshold = threshold
         self._cooldown_s = cooldown_s
         self._failures = 0
@@ -34,9 +46,8 @@ class Circuit:
     def state(self) -> CircuitState:
         return self._state
 
-    def wait_time(self, now: float) -> float | None:
-        """None: the caller may call now (and, half-open, is the one trial). Otherwise how long
-        to wait before asking again."""
+    def hold_time(self, now: float) -> float | None:
+        """Like ``wait_time`` but claims nothing: None when a call could go now."""
         if self._state is CircuitState.CLOSED:
             return None
         if self._state is CircuitState.OPEN:
@@ -46,14 +57,26 @@ class Circuit:
             self._state = CircuitState.HALF_OPEN
             self._trial = False
         if not self._trial:
-            self._trial = True
             return None
         return self._cooldown_s  # a trial is in flight; ask again later
+
+    def wait_time(self, now: float) -> float | None:
+        """None: the caller may call now (and, half-open, is the one trial). Otherwise how long
+        to wait before asking again."""
+        held = self.hold_time(now)
+        if held is None and self._state is CircuitState.HALF_OPEN:
+            self._trial = True
+        return held
+
+    @property
+    def trial_in_flight(self) -> bool:
+        return self._state is CircuitState.HALF_OPEN and self._trial
 
     def record_success(self) -> None:
         self._failures = 0
         self._state = CircuitState.CLOSED
         self._trial = False
+        self._changed()
 
     def record_failure(self, now: float) -> None:
         """An answer that says the instance is not working."""
@@ -62,9 +85,15 @@ class Circuit:
             self._state = CircuitState.OPEN
             self._opened_at = now
             self._trial = False
+        self._changed()
 
     def record_neutral(self) -> None:
         """An answer that says nothing about the instance's health (e.g. a 400 for bad params):
         it ends a half-open trial without changing the verdict."""
         if self._state is CircuitState.HALF_OPEN:
             self._trial = False
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()

@@ -15,25 +15,32 @@ __all__ = ["OffsetTracker"]
 class OffsetTracker:
     """Offsets are added in fetch order and marked done in any order."""
 
-    __slots__ = ("_done", "_pending", "_position")
+    __slots__ = ("_last", "_pending", "_position", "_unfinished")
 
     def __init__(self) -> None:
         self._pending: deque[int] = deque()
-        self._done: set[int] = set()
+        self._unfinished: set[int] = set()  # of the pending ones
+        self._last: int | None = None  # the highest offset ever added
         self._position: int | None = None
 
     def add(self, offset: int) -> None:
-        if self._pending and offset <= self._pending[-1]:
+        # Compared with every offset added so far, not only the pending ones: a record added
+        # again after its offset was passed would sit below the committable position.
+        if self._last is not None and offset <= self._last:
             raise ValueError(f"offset {offset} added out of order")
+        self._last = offset
         self._pending.append(offset)
+        self._unfinished.add(offset)
 
     def done(self, offset: int) -> None:
-        self._done.add(offset)
+        """Mark ``offset`` finished; an offset that is not outstanding (never added, or already
+        done) changes nothing."""
+        if offset not in self._unfinished:
+            return
+        self._unfinished.discard(offset)
         pending = self._pending
-        while pending and pending[0] in self._done:
-            finished = pending.popleft()
-            self._done.discard(finished)
-            self._position = finished + 1
+        while pending and pending[0] not in self._unfinished:
+            self._position = pending.popleft() + 1
 
     def committable(self) -> int | None:
         """The offset to commit (next record to read), or None when nothing finished yet."""
@@ -42,7 +49,7 @@ class OffsetTracker:
     @property
     def outstanding(self) -> int:
         """Records added and not yet finished."""
-        return len(self._pending)
+        return len(self._unfinished)
 
     def first_unfinished(self) -> int | None:
         return self._pending[0] if self._pending else None

@@ -33,7 +33,7 @@ class GateSettings:
 class _Waiter:
     priority: int
     seq: int
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[bool] = field(compare=False)  # result: the grant is the trial
     bypass: bool = field(compare=False)
 
 
@@ -58,13 +58,18 @@ class Gate:
         self._wakeup = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._next_free = 0.0  # jitter: no send before this moment
+        # A recorded answer may free the queue early (trial over, circuit closed by a session
+        # action): wake the dispatcher instead of letting it sleep out the cool-down.
+        circuit.on_change = self._wakeup.set
 
     def _wait_for(self, bypass: bool) -> float:
         """Seconds until a call of this kind may go, 0 when it may go now (and takes a token
         only then)."""
         now = self._now()
         if not bypass:
-            held = self.circuit.wait_time(now)
+            # Only look: the half-open trial is claimed by the grant, not by asking (a waiter
+            # told to wait for its token must not hold the one trial while it waits).
+            held = self.circuit.hold_time(now)
             if held is not None:
                 return held
         wait = self.bucket.wait_time(now, ignore_pause=bypass)
@@ -72,24 +77,43 @@ class Gate:
             wait = max(wait, self._next_free - now)
         return max(0.0, wait)
 
-    def _grant(self, bypass: bool) -> None:
+    def _grant(self, bypass: bool) -> bool:
+        """Take the token (and, half-open, the trial); True when this grant is the trial."""
         now = self._now()
+        trial = False
+        if not bypass:
+            self.circuit.wait_time(now)  # claims the trial when half-open
+            trial = self.circuit.trial_in_flight
         self.bucket.take(now)
         if not bypass and self._settings.jitter_s:
             self._next_free = now + self._rng.uniform(0, self._settings.jitter_s)
+        return trial
+
+    def try_acquire(self, *, bypass: bool = False) -> bool:
+        """Take the turn now if nobody waits and it is free (the common, cheap case)."""
+        if not self._waiters and self._wait_for(bypass) == 0:
+            self._grant(bypass)
+            return True
+        return False
 
     async def acquire(self, *, bypass: bool = False) -> float:
         """Wait for this instance's turn; return the seconds waited. Cancel-safe."""
-        if not self._waiters and self._wait_for(bypass) == 0:
-            self._grant(bypass)
+        if self.try_acquire(bypass=bypass):
             return 0.0
         started = self._now()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, _Waiter(0 if bypass else 1, next(self._seq), future, bypass))
         self._wakeup.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch())
-        await future
+        try:
+            await future
+        except asyncio.CancelledError:
+            # Cancelled just after the grant: its token is spent, but a trial nobody makes
+            # would hold the instance for good, so it ends here without a verdict.
+            if future.done() and not future.cancelled() and future.result():
+                self.circuit.record_neutral()
+            raise
         return self._now() - started
 
     async def _dispatch(self) -> None:
@@ -106,11 +130,13 @@ class Gate:
                     await asyncio.wait_for(self._wakeup.wait(), wait)
                 continue
             heapq.heappop(self._waiters)
-            self._grant(head.bypass)
-            head.future.set_result(None)
+            head.future.set_result(self._grant(head.bypass))
 
     def pause(self, retry_after_s: float) -> None:
+        """Wawp answered 429: no call of this instance (but session and auth ones) for a while.
+        A 429 says nothing about the session, so it also ends a half-open trial unjudged."""
         self.bucket.pause_until(self._now() + retry_after_s)
+        self.circuit.record_neutral()
         self._wakeup.set()
 
     def close(self) -> None:
