@@ -1,0 +1,127 @@
+"""``python -m bench``: start a broker and a sandbox, run the scenarios, report.
+
+    python -m bench [--scenarios a,b] [--commands N] [--quick] [--fetch-waits 50,10]
+
+Exits 1 on a harness error (a scenario that could not be measured), never on a missed goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from bench.harness import ProcessGroup
+from bench.measure import Stack
+from bench.report import render, write
+from bench.sandbox import SandboxClient, start_sandbox
+from bench.scenarios import DEFAULT_SCENARIOS, RESULTS_DIR, SCENARIOS, Options, Shared
+from bench.workload import TOKEN, instance_id
+from wawp_gateway.broker import start_embedded_broker
+
+__all__ = ["main"]
+
+
+def _options(args: argparse.Namespace) -> Options:
+    waits = tuple(int(w) for w in args.fetch_waits.split(",") if w)
+    if args.quick:
+        return Options(
+            commands=args.commands or 2000,
+            quick=True,
+            fetch_waits=waits[:1],
+            latency_rate=args.latency_rate,
+            raw_asyncio=False,
+        )
+    return Options(
+        commands=args.commands or 20_000,
+        fetch_waits=waits,
+        latency_duration_s=args.latency_duration,
+        latency_rate=args.latency_rate,
+    )
+
+
+async def _run(args: argparse.Namespace, names: list[str], run_dir: Path) -> int:
+    opts = _options(args)
+    run_id = time.strftime("%H%M%S")
+    group = ProcessGroup(run_dir / "logs")
+    broker = start_embedded_broker(run_dir / "broker")
+    failures = 0
+    try:
+        sandbox, url = start_sandbox(group)
+        async with SandboxClient(url) as admin:
+            stack = Stack(
+                run_id=run_id,
+                run_dir=run_dir,
+                group=group,
+                bootstrap=broker.bootstrap,
+                broker_pid=broker.process.pid,
+                sandbox=sandbox,
+                sandbox_url=url,
+                admin=admin,
+                all_instances=[instance_id(i) for i in range(opts.instances)],
+                session_timeout_ms=3000 if opts.quick else 6000,
+            )
+            await admin.register(stack.all_instances, TOKEN)
+            shared = Shared()
+            for name in names:
+                started = time.monotonic()
+                print(f"\n== {name} ...", flush=True)
+                try:
+                    payload = (await SCENARIOS[name](stack, opts, shared)).to_json(opts, run_id)
+                except Exception as exc:
+                    failures += 1
+                    traceback.print_exc()
+                    payload = {"scenario": name, "title": "not measured", "error": repr(exc)}
+                    print(render(payload))
+                    continue
+                payload["elapsed_s"] = round(time.monotonic() - started, 1)
+                print(render(payload), flush=True)
+                print(f"({name}: {payload['elapsed_s']} s)", flush=True)
+                write(Path(args.results_dir) if not opts.quick else run_dir / "results", payload)
+    finally:
+        group.close()
+        broker.stop()
+    return 1 if failures else 0
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM ends the run like Ctrl-C does, so every child is stopped on the way out.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(DEFAULT_SCENARIOS),
+        help=f"comma-separated, of: {', '.join(SCENARIOS)} ('all' = every one)",
+    )
+    parser.add_argument("--commands", type=int, help="N of the throughput scenarios (20000)")
+    parser.add_argument("--quick", action="store_true", help="small N: a smoke run of the harness")
+    parser.add_argument("--fetch-waits", default="50,10", help="gateway fetch_max_wait_ms values")
+    parser.add_argument("--latency-duration", type=float, default=20.0)
+    parser.add_argument("--latency-rate", type=float, help="default: half the gateway's max")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    args = parser.parse_args(argv)
+    names = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    signal.signal(signal.SIGTERM, _terminate)
+    run_dir = Path(tempfile.mkdtemp(prefix="wawp-bench-"))
+    print(f"bench: logs in {run_dir}", flush=True)
+    try:
+        return asyncio.run(_run(args, names, run_dir))
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Raw baseline: the ceiling of the stack (aiokafka + aiohttp), with nothing the gateway adds.
+
+    python -m bench.baselines.raw --bootstrap H:P --group G --send-topic T --results-topic R
+                                  --base-url URL --token TOKEN [--in-flight 64]
+                                  [--fetch-wait-ms 50] [--loop uvloop|asyncio]
+
+Consume (manual commits) -> POST the v1 ``/send`` with the command's params in the query, up to
+``--in-flight`` at once -> produce ``{command_id, status, completed_at}`` (acks=all, as the
+gateway does) -> mark the offset done. The highest contiguous done offset of each partition is
+committed every 500 ms and on shutdown. No validation, no rate limits, no retries, no ordering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+__all__ = ["main"]
+
+_COMMIT_EVERY_S = 0.5
+
+
+class _Offsets:
+    """Per partition: the next offset to commit, advanced over contiguous done offsets."""
+
+    def __init__(self) -> None:
+        self._next: dict[TopicPartition, int] = {}
+        self._done: dict[TopicPartition, set[int]] = {}
+
+    def fetched(self, tp: TopicPartition, offset: int) -> None:
+        self._next.setdefault(tp, offset)
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        done = self._done.setdefault(tp, set())
+        done.add(offset)
+        nxt = self._next[tp]
+        while nxt in done:
+            done.discard(nxt)
+            nxt += 1
+        self._next[tp] = nxt
+
+    def committable(self) -> dict[TopicPartition, int]:
+        return dict(self._next)
+
+
+async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        args.send_topic,
+        bootstrap_servers=args.bootstrap,
+        group_id=args.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=args.fetch_wait_ms,
+        session_timeout_ms=args.session_timeout_ms,
+        heartbeat_interval_ms=args.heartbeat_interval_ms,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=args.bootstrap, acks="all", linger_ms=5, enable_idempotence=False
+    )
+    connector = aiohttp.TCPConnector(limit=args.in_flight)
+    session = aiohttp.ClientSession(connector=connector)
+    await producer.start()
+    await consumer.start()
+    offsets = _Offsets()
+    slots = asyncio.Semaphore(args.in_flight)
+    tasks: set[asyncio.Task[None]] = set()
+    url = f"{args.base_url}/send"
+
+    async def handle(tp: TopicPartition, offset: int, value: bytes, key: bytes | None) -> None:
+        try:
+            command: dict[str, Any] = json.loads(value)
+            params = command.get("params") or {}
+            query = {
+                "instance_id": command["instance_id"],
+                "access_token": args.token,
+                "chatId": params["chatId"],
+                "message": params["message"],
+            }
+            async with session.post(url, params=query) as response:
+                await response.read()
+                status = "succeeded" if response.status < 300 else "failed"
+            result = {"command_id": command["id"], "status": status, "completed_at": time.time()}
+            ack = await producer.send(args.results_topic, json.dumps(result).encode(), key=key)
+            await ack
+            offsets.done(tp, offset)
+        finally:
+            slots.release()
+
+    async def commit() -> None:
+        pending = offsets.committable()
+        if pending:
+            await consumer.commit(pending)
+
+    last_commit = time.monotonic()
+    try:
+        while not stopping.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=256)
+            for tp, records in batch.items():
+                for record in records:
+                    offsets.fetched(tp, record.offset)
+                    await slots.acquire()  # back-pressure: at most in_flight records held
+                    task = asyncio.create_task(handle(tp, record.offset, record.value, record.key))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            if time.monotonic() - last_commit >= _COMMIT_EVERY_S:
+                await commit()
+                last_commit = time.monotonic()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        with contextlib.suppress(Exception):
+            await commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await session.close()
+
+
+async def _main(args: argparse.Namespace) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await _run(args, stopping)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.baselines.raw")
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--send-topic", required=True)
+    parser.add_argument("--results-topic", required=True)
+    parser.add_argument("--base-url", required=True, help="Wawp v1 root")
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--fetch-wait-ms", type=int, default=50)
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args(argv)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(_main(args))
+    else:
+        asyncio.run(_main(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""One measurement: a system under test, a workload, the collector and the CPU books.
+
+``Stack`` holds what a whole run shares (broker, sandbox, process group). ``run_backlog``
+publishes the workload first and then starts the system (throughput); ``run_paced`` starts the
+system, proves it ready with a warm-up round, then publishes at a fixed rate (latency). Both
+return a ``Measurement`` with the CPU seconds of every process during the measured window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.collect import Collector, Received, summarize_latency, throughput
+from bench.harness import CpuSnapshot, Proc, ProcessGroup, RssSampler, wait_for
+from bench.sandbox import SandboxClient
+from bench.systems import PARTITIONS, RateLimits, SystemSpec, Topics, launch, make_topics
+from bench.workload import TOKEN, Workload, instance_id, parse_seq
+
+__all__ = ["Measurement", "Stack", "run_backlog", "run_paced"]
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class Stack:
+    run_id: str
+    run_dir: Path
+    group: ProcessGroup
+    bootstrap: str
+    broker_pid: int
+    sandbox: Proc
+    sandbox_url: str
+    admin: SandboxClient
+    all_instances: list[str] = field(default_factory=list)
+    session_timeout_ms: int = 6000
+
+    def topics(self, scenario: str, spec: SystemSpec) -> Topics:
+        return Topics(f"b{self.run_id}.{next(_counter)}.{scenario}.{spec.slug}")
+
+    def pids(self, sut: Proc | None) -> dict[str, int]:
+        pids = {"broker": self.broker_pid, "sandbox": self.sandbox.pid, "harness": os.getpid()}
+        if sut is not None:
+            pids["system"] = sut.pid
+        return pids
+
+    async def reset_sandbox(self) -> None:
+        await self.admin.reset(self.all_instances, TOKEN)
+
+
+@dataclass
+class Measurement:
+    system: str
+    published: int
+    completed: int
+    throughput: dict[str, float]
+    cpu_s: dict[str, float]
+    window_s: float
+    rss_peak_mb: float
+    statuses: dict[str, int]
+    duplicates: int
+    latency: dict[str, dict[str, float]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def cpu_share(self, name: str) -> float:
+        """CPU seconds of ``name`` per wall second of the window (1.0 = one core busy)."""
+        return self.cpu_s.get(name, 0.0) / self.window_s if self.window_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "published": self.published,
+            "completed": self.completed,
+            "throughput": self.throughput,
+            "cpu_s": self.cpu_s,
+            "window_s": round(self.window_s, 3),
+            "rss_peak_mb": round(self.rss_peak_mb, 1),
+            "statuses": self.statuses,
+            "duplicates": self.duplicates,
+            "latency": self.latency,
+            **self.extra,
+        }
+
+
+async def _load(
+    stack: Stack,
+    topics: list[str],
+    workload: Workload,
+    *,
+    rate: float = 0.0,
+    times: Path | None = None,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Run the load client to its end; its report (published, elapsed, its own CPU)."""
+    report = stack.run_dir / f"load-{workload.prefix}.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--bootstrap",
+        stack.bootstrap,
+        "--workload",
+        workload.to_json(),
+        "--rate",
+        str(rate),
+        "--report",
+        str(report),
+    ]
+    for topic in topics:
+        argv += ["--topic", topic]
+    if times is not None:
+        argv += ["--times", str(times)]
+    proc = stack.group.spawn(f"load-{workload.prefix}", argv)
+    await wait_for(lambda: not proc.alive(), timeout_s=timeout_s, what="the load client")
+    if proc.popen.returncode != 0:
+        raise RuntimeError(f"the load client failed:\n{proc.log_tail()}")
+    loaded: dict[str, Any] = json.loads(report.read_text())
+    return loaded
+
+
+def instances_of(workload: Workload) -> list[str]:
+    count = workload.instances + (1 if workload.hot_count else 0)
+    return [instance_id(workload.first_instance + i) for i in range(count)]
+
+
+async def _start(
+    stack: Stack, spec: SystemSpec, topics: Topics, limits: RateLimits
+) -> tuple[Proc, Collector]:
+    collector = Collector(stack.bootstrap, topics.results, PARTITIONS)
+    await collector.start()
+    proc = launch(
+        stack.group,
+        spec,
+        topics=topics,
+        bootstrap=stack.bootstrap,
+        sandbox_url=stack.sandbox_url,
+        instance_ids=stack.all_instances,
+        limits=limits,
+        run_dir=stack.run_dir,
+        session_timeout_ms=stack.session_timeout_ms,
+    )
+    return proc, collector
+
+
+async def _until_all(
+    proc: Proc, collector: Collector, expected: frozenset[str], deadline_s: float
+) -> bool:
+    deadline = time.monotonic() + deadline_s
+    missing = set(expected)
+    while missing:
+        proc.check_alive()
+        missing = {cid for cid in missing if cid not in collector.results}
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _until_done(
+    proc: Proc, collector: Collector, prefix: str, total: int, deadline_s: float
+) -> bool:
+    """Wait for ``total`` results of ``prefix``; False when ``deadline_s`` passed first."""
+    deadline = time.monotonic() + deadline_s
+    while collector.count(prefix) < total:
+        proc.check_alive()
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def _summarize(
+    spec: SystemSpec,
+    workload: Workload,
+    received: list[Received],
+    collector: Collector,
+    cpu: dict[str, float],
+    window_s: float,
+    rss: RssSampler,
+) -> Measurement:
+    return Measurement(
+        system=spec.label,
+        published=workload.total,
+        completed=len(received),
+        throughput=throughput(received),
+        cpu_s=cpu,
+        window_s=window_s,
+        rss_peak_mb=rss.peak / 2**20,
+        statuses=dict(Counter(r.status for r in received)),
+        duplicates=sum(collector.duplicates.values()),
+    )
+
+
+async def run_backlog(
+    stack: Stack,
+    scenario: str,
+    spec: SystemSpec,
+    workload: Workload,
+    *,
+    limits: RateLimits | None = None,
+    deadline_s: float = 300.0,
+    first_result_timeout_s: float = 60.0,
+    expected: frozenset[str] | None = None,
+    tail: tuple[frozenset[str], float] | None = None,
+) -> tuple[Measurement, Collector, Topics]:
+    """Publish ``workload`` as a backlog, then start ``spec``; measure from its first result to
+    its last (or to ``deadline_s`` after the first, for slow systems). With ``expected``, the
+    run ends once those command ids have results (the others may still be pending). With
+    ``tail`` = (ids, seconds), the system then keeps running, outside the measured window, until
+    those ids have results too or the seconds pass (for checks on slow, rate-limited work)."""
+    topics = stack.topics(scenario, spec)
+    await make_topics(stack.bootstrap, topics)
+    loaded = await _load(stack, [topics.send], workload)
+    spawned = time.monotonic()
+    proc, collector = await _start(stack, spec, topics, limits or RateLimits())
+    pids = stack.pids(proc)
+    first: list[CpuSnapshot] = []
+    collector.on_first = lambda: first.append(CpuSnapshot.take(pids))
+    try:
+        with RssSampler(proc.pid) as rss:
+            await wait_for(
+                lambda: bool(first) or not proc.alive(),
+                timeout_s=first_result_timeout_s,
+                what=f"the first result of {spec.label}",
+            )
+            proc.check_alive()
+            if expected is None:
+                finished = await _until_done(
+                    proc, collector, workload.prefix, workload.total, deadline_s
+                )
+            else:
+                finished = await _until_all(proc, collector, expected, deadline_s)
+            end = CpuSnapshot.take(pids)
+            if tail is not None:
+                await _until_all(proc, collector, tail[0], tail[1])
+    finally:
+        proc.stop()
+        await collector.stop()
+    received = collector.of(workload.prefix)
+    result = _summarize(
+        spec, workload, received, collector, end.since(first[0]), end.at - first[0].at, rss
+    )
+    result.cpu_s["load"] = round(loaded["cpu_s"], 3)
+    result.extra["finished"] = finished
+    result.extra["start_to_first_result_s"] = round(first[0].at - spawned, 2)
+    result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
+    return result, collector, topics
+
+
+async def run_paced(
+    stack: Stack,
+    scenario: str,
+    spec: SystemSpec,
+    workload: Workload,
+    *,
+    rate: float,
+    upstream_ms: float,
+    warmup: Workload,
+    limits: RateLimits | None = None,
+) -> tuple[Measurement, Collector]:
+    """Start ``spec``, wait for a warm-up round to come back (readiness: assigned, connected),
+    then publish ``workload`` at ``rate``/s. Latency = result time - publish time - upstream."""
+    topics = stack.topics(scenario, spec)
+    await make_topics(stack.bootstrap, topics)
+    proc, collector = await _start(stack, spec, topics, limits or RateLimits())
+    pids = stack.pids(proc)
+    times_path = stack.run_dir / f"times-{topics.prefix}.json"
+    try:
+        with RssSampler(proc.pid) as rss:
+            await _load(stack, [topics.send], warmup)
+            ready = await _until_done(proc, collector, warmup.prefix, warmup.total, 90)
+            if not ready:
+                raise RuntimeError(f"{spec.label} did not answer the warm-up round in 90 s")
+            start = CpuSnapshot.take(pids)
+            loaded = await _load(stack, [topics.send], workload, rate=rate, times=times_path)
+            finished = await _until_done(proc, collector, workload.prefix, workload.total, 60)
+            end = CpuSnapshot.take(pids)
+    finally:
+        proc.stop()
+        await collector.stop()
+    stamps: list[float] = json.loads(times_path.read_text())
+    received = collector.of(workload.prefix)
+    result = _summarize(
+        spec, workload, received, collector, end.since(start), end.at - start.at, rss
+    )
+    result.cpu_s["load"] = round(loaded["cpu_s"], 3)
+    upstream_s = upstream_ms / 1000
+    by_completion = [
+        (r.completed_at - stamps[parse_seq(r.command_id)] - upstream_s) * 1000 for r in received
+    ]
+    by_receipt = [
+        (r.received_at - stamps[parse_seq(r.command_id)] - upstream_s) * 1000 for r in received
+    ]
+    result.latency = {
+        "completed_at": summarize_latency(by_completion),
+        "collector_receipt": summarize_latency(by_receipt),
+    }
+    result.extra["finished"] = finished
+    result.extra["rate_per_s"] = rate
+    result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
+    return result, collector

@@ -1,0 +1,401 @@
+"""The scenarios: which systems run on which workload and sandbox, and the goals they report.
+
+Goals are reported PASS/MISS, never asserted: a missed goal is a finding, not a harness error.
+Each scenario returns a JSON-ready payload that ``report`` renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.checks import check_faults, check_rate_limit
+from bench.collect import Collector, throughput
+from bench.harness import poll
+from bench.measure import Measurement, Stack, run_backlog, run_paced
+from bench.systems import PARTITIONS, RateLimits, SystemSpec
+from bench.workload import Workload
+
+__all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "Options", "Shared"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+HTTP_STACKS = Path(__file__).resolve().parent / "http_stacks.py"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    commands: int = 20_000
+    quick: bool = False
+    fetch_waits: tuple[int, ...] = (50, 10)
+    instances: int = 1000
+    chats: int = 5
+    latency_duration_s: float = 20.0
+    latency_rate: float | None = None
+    raw_asyncio: bool = True  # also run the raw baseline on plain asyncio (the worker's loop)
+
+
+@dataclass
+class Shared:
+    """What one scenario learns that a later one uses (the gateway's max throughput)."""
+
+    gateway_max_per_s: float | None = None
+
+
+@dataclass
+class Payload:
+    scenario: str
+    title: str
+    measurements: list[Measurement] = field(default_factory=list)
+    goals: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def goal(self, name: str, value: float, target: float, text: str, *, higher: bool) -> None:
+        ok = value >= target if higher else value <= target
+        self.goals.append(
+            {
+                "goal": name,
+                "value": round(value, 3),
+                "target": target,
+                "detail": text,
+                "status": "PASS" if ok else "MISS",
+            }
+        )
+
+    def to_json(self, opts: Options, run_id: str) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "title": self.title,
+            "run_id": run_id,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "options": {**asdict(opts), "fetch_waits": list(opts.fetch_waits)},
+            "measurements": [m.to_json() for m in self.measurements],
+            "goals": self.goals,
+            "checks": self.checks,
+            "notes": self.notes,
+        }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def _primary(opts: Options) -> int:
+    return opts.fetch_waits[0]
+
+
+async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    out = Payload(
+        "upstream-0ms",
+        f"Throughput, upstream 0 ms: {opts.commands:,} commands backlogged over "
+        f"{opts.instances:,} instances x {opts.chats} chats",
+    )
+    workload = Workload("u0", opts.commands, opts.instances, opts.chats)
+    specs = [SystemSpec("gateway", fw) for fw in opts.fetch_waits]
+    specs.append(SystemSpec("raw", _primary(opts)))
+    if opts.raw_asyncio:
+        specs.append(SystemSpec("raw", _primary(opts), loop="asyncio"))
+    for spec in specs:
+        await stack.reset_sandbox()
+        measurement, _, _ = await run_backlog(stack, out.scenario, spec, workload)
+        out.measurements.append(measurement)
+    rate = {m.system: m.throughput["per_s"] for m in out.measurements}
+    raw = rate[SystemSpec("raw", _primary(opts)).label]
+    for fw in opts.fetch_waits:
+        gateway = rate[SystemSpec("gateway", fw).label]
+        out.goal(
+            f"gateway (fetch {fw} ms) / raw >= 70%",
+            _ratio(gateway, raw),
+            0.70,
+            f"{gateway:,.0f}/s vs {raw:,.0f}/s",
+            higher=True,
+        )
+    shared.gateway_max_per_s = rate[SystemSpec("gateway", _primary(opts)).label]
+    out.notes.append(
+        "throughput = completed / (last completed_at - first completed_at), the systems' own "
+        "completion times; CPU columns cover the same window (first result to last)."
+    )
+    return out
+
+
+async def upstream_200ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    out = Payload("upstream-200ms", "Throughput, upstream 200 ms: gateway vs naive FastStream")
+    gateway_s = 4.0 if opts.quick else 30.0
+    naive_s = 3.0 if opts.quick else 10.0
+    naive_count = 30 if opts.quick else 100
+    runs = [
+        (
+            SystemSpec("gateway", _primary(opts)),
+            Workload("u200", opts.commands, opts.instances, opts.chats),
+            gateway_s,
+        ),
+        (
+            SystemSpec("naive", _primary(opts)),
+            Workload("u200", naive_count, opts.instances, opts.chats),
+            naive_s,
+        ),
+    ]
+    for spec, workload, deadline in runs:
+        await stack.reset_sandbox()
+        await stack.admin.add_fault(kind="latency", latency_ms=200)
+        measurement, _, _ = await run_backlog(
+            stack, out.scenario, spec, workload, deadline_s=deadline
+        )
+        out.measurements.append(measurement)
+    gateway, naive = (m.throughput["per_s"] for m in out.measurements)
+    out.goal(
+        "gateway / naive FastStream >= 50x",
+        _ratio(gateway, naive),
+        50,
+        f"{gateway:,.1f}/s vs {naive:,.2f}/s",
+        higher=True,
+    )
+    out.notes.append(
+        f"backlog published first; each system measured until all its commands completed or "
+        f"{gateway_s:.0f} s (gateway) / {naive_s:.0f} s (naive) after its first result."
+    )
+    return out
+
+
+def _latency_rate(opts: Options, shared: Shared) -> tuple[float, str]:
+    if opts.latency_rate:
+        return opts.latency_rate, "--latency-rate"
+    if shared.gateway_max_per_s:
+        return shared.gateway_max_per_s / 2, "half of this run's upstream-0ms gateway throughput"
+    saved = RESULTS_DIR / "upstream-0ms.json"
+    if saved.exists():
+        data = json.loads(saved.read_text())
+        for m in data["measurements"]:
+            if m["system"].startswith("gateway"):
+                return m["throughput"]["per_s"] / 2, "half of the gateway's in upstream-0ms.json"
+    return 200.0, "default (no upstream-0ms measurement available)"
+
+
+async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    rate, source = _latency_rate(opts, shared)
+    duration = 3.0 if opts.quick else opts.latency_duration_s
+    out = Payload("latency", f"Latency at {rate:,.0f} commands/s for {duration:.0f} s")
+    count = max(50, int(rate * duration))
+    warmup = Workload("warm", min(200, opts.instances), opts.instances, 1)
+    by_label: dict[str, Measurement] = {}
+    for fw in opts.fetch_waits:
+        for kind in ("gateway", "raw"):
+            spec = SystemSpec(kind, fw)  # type: ignore[arg-type]
+            await stack.reset_sandbox()
+            workload = Workload("lat", count, opts.instances, opts.chats)
+            measurement, _ = await run_paced(
+                stack, out.scenario, spec, workload, rate=rate, upstream_ms=0, warmup=warmup
+            )
+            out.measurements.append(measurement)
+            by_label[spec.label] = measurement
+    for fw in opts.fetch_waits:
+        g = by_label[SystemSpec("gateway", fw).label].latency or {}
+        r = by_label[SystemSpec("raw", fw).label].latency or {}
+        gp99, rp99 = g["completed_at"]["p99_ms"], r["completed_at"]["p99_ms"]
+        out.goal(
+            f"gateway p99 <= raw p99 + 10 ms (fetch {fw} ms)",
+            gp99 - rp99,
+            10.0,
+            f"{gp99:.1f} ms vs {rp99:.1f} ms",
+            higher=False,
+        )
+    out.notes += [
+        f"rate: {source}; sandbox latency 0 ms, so upstream time subtracted = 0.",
+        "latency = result completed_at (the system's clock) - publish time stamped by the load "
+        "client just before producer.send; 'receipt' uses the collector's receive time instead "
+        "(adds the results hop, fetch wait 10 ms).",
+        "each system is started and proven ready by a 200-command warm-up round first.",
+    ]
+    return out
+
+
+async def hot_instance(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    free = opts.instances - 1
+    # The gateway starts a taken-over instance's bucket empty (first call after burst
+    # intervals), then 1/s: keep the hot load small enough to finish within the tail window.
+    hot_count = 8 if opts.quick else 40
+    tail_s = 6.0 if opts.quick else 60.0
+    out = Payload(
+        "hot-instance",
+        f"Hot instance: 1 instance at 60/min burst 5 among {free:,} free ones",
+    )
+    plain = Workload("hf", opts.commands, free, opts.chats)
+    loaded = Workload("hh", opts.commands, free, opts.chats, hot_count=hot_count)
+    hot_id = loaded.hot_instance
+    assert hot_id is not None
+    limits = RateLimits(overrides={hot_id: (60.0, 5)})
+    hot_ids = frozenset(c.id for c in loaded.commands() if c.instance_id == hot_id)
+    free_ids = frozenset(c.id for c in loaded.commands() if c.instance_id != hot_id)
+    spec = SystemSpec("gateway", _primary(opts))
+
+    await stack.reset_sandbox()
+    without, _, _ = await run_backlog(stack, out.scenario, spec, plain, limits=limits)
+    without.system += " - without hot load"
+    out.measurements.append(without)
+
+    await stack.reset_sandbox()
+    with_hot, collector, _ = await run_backlog(
+        stack,
+        out.scenario,
+        spec,
+        loaded,
+        limits=limits,
+        expected=free_ids,
+        tail=(hot_ids, tail_s),
+    )
+    requests = await stack.admin.requests(instance_id=hot_id)
+    with_hot.system += f" - with {hot_count} hot commands"
+    free_results = [r for cid, r in collector.results.items() if cid in free_ids]
+    with_hot.throughput = throughput(free_results)
+    with_hot.extra["hot_completed"] = sum(1 for cid in collector.results if cid in hot_ids)
+    out.measurements.append(with_hot)
+
+    base, hot = without.throughput["per_s"], with_hot.throughput["per_s"]
+    out.goal(
+        "free instances' throughput with hot load >= 90% of without",
+        _ratio(hot, base),
+        0.90,
+        f"{hot:,.0f}/s vs {base:,.0f}/s",
+        higher=True,
+    )
+    check = check_rate_limit([r["at"] for r in requests], 60.0, 5)
+    out.checks["hot_rate_limit"] = check
+    out.goal(
+        "hot instance calls <= burst + rate*T/60 in every window (sandbox log)",
+        check["worst_excess_calls"],
+        0.0,
+        f"{check['calls']} calls over {check['span_s']} s; worst window "
+        f"{check['worst_window_calls']} calls in {check['worst_window_s']} s",
+        higher=False,
+    )
+    out.notes.append(
+        "throughput of the free instances only (their results' completed_at); the run ends "
+        "when every free command has its result; the gateway then runs on (up to "
+        f"{tail_s:.0f} s) for the hot commands, whose calls the rate-limit check reads."
+    )
+    return out
+
+
+async def faults(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    count = 300 if opts.quick else max(500, opts.commands // 4)
+    out = Payload(
+        "faults", f"Faults: {count:,} commands, 5% 503, 2% 429 (Retry-After 1), 1% 500 after store"
+    )
+    await stack.reset_sandbox()
+    # Rules are tried in order and the first that fires applies: condition each probability on
+    # the earlier rules not firing, so the overall shares are 5 %, 2 % and 1 %.
+    await stack.admin.add_fault(kind="unavailable", status=503, probability=0.05)
+    await stack.admin.add_fault(kind="rate_limited", retry_after_s=1, probability=0.02 / 0.95)
+    await stack.admin.add_fault(kind="error_after_store", status=500, probability=0.01 / 0.93)
+    workload = Workload("flt", count, opts.instances, opts.chats)
+    spec = SystemSpec("gateway", _primary(opts))
+    measurement, collector, topics = await run_backlog(
+        stack, out.scenario, spec, workload, deadline_s=600
+    )
+    out.measurements.append(measurement)
+    requests = await stack.admin.requests()
+    texts = {c.id: c.text for c in workload.commands()}
+    check = check_faults(requests, collector.results, texts, measurement.duplicates)
+    not_succeeded = {cid for cid, r in collector.results.items() if r.status != "succeeded"}
+    check["dead_letters"] = await _dead_letters(stack, topics.name("dlq"), not_succeeded)
+    out.checks["faults"] = check
+    out.goal(
+        "every command: one terminal result agreeing with the outcomes table, none lost, "
+        "none sent twice",
+        0.0 if check["ok"] else 1.0,
+        0.0,
+        ", ".join(
+            f"{k}={check[k]}"
+            for k in (
+                "lost",
+                "sent_twice",
+                "resent_after_500",
+                "status_disagrees",
+                "duplicate_results",
+            )
+        ),
+        higher=False,
+    )
+    dl = check["dead_letters"]
+    out.goal(
+        "every non-succeeded command has a dead letter",
+        dl["missing"],
+        0,
+        f"{dl['found']} of {dl['expected']} found",
+        higher=False,
+    )
+    return out
+
+
+async def _dead_letters(stack: Stack, topic: str, wanted: set[str]) -> dict[str, int]:
+    reader = Collector(stack.bootstrap, topic, PARTITIONS, id_field="id")
+    await reader.start()
+    try:
+        await poll(lambda: wanted <= reader.results.keys(), timeout_s=10)
+    finally:
+        await reader.stop()
+    found = wanted & reader.results.keys()
+    return {"expected": len(wanted), "found": len(found), "missing": len(wanted - found)}
+
+
+async def rss(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    count = 2000 if opts.quick else 10_000
+    window = 2.0 if opts.quick else 15.0
+    out = Payload("rss", f"Memory: gateway RSS with {count:,} commands buffered")
+    await stack.reset_sandbox()
+    # Slow answers keep commands inside the gateway: a backlog it has fetched but not finished.
+    slow_ms = 1500 if opts.quick else 3000
+    await stack.admin.add_fault(kind="latency", latency_ms=slow_ms)
+    workload = Workload("rss", count, opts.instances, opts.chats)
+    spec = SystemSpec("gateway", _primary(opts))
+    measurement, _, _ = await run_backlog(stack, out.scenario, spec, workload, deadline_s=window)
+    outstanding = count - measurement.completed
+    measurement.extra["outstanding_at_end"] = outstanding
+    out.measurements.append(measurement)
+    out.goal(
+        f"worker RSS <= 200 MB ({outstanding:,} of {count:,} still unfinished at the end)",
+        measurement.rss_peak_mb,
+        200.0,
+        f"peak {measurement.rss_peak_mb:.0f} MB",
+        higher=False,
+    )
+    out.notes.append(
+        f"sandbox answers after {slow_ms / 1000:.1f} s; RSS sampled every 100 ms from start "
+        f"to {window:.0f} s after the first result. 'Buffered' = published and not completed."
+    )
+    return out
+
+
+async def http_stacks(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    """bench/http_stacks.py as a scenario family: its own server, its own results file."""
+    out = Payload("http-stacks", "HTTP stacks (bench/http_stacks.py)")
+    argv = [sys.executable, str(HTTP_STACKS)]
+    if opts.quick:
+        # A smoke run: short, and never overwriting the checked-in results file.
+        argv += ["--duration", "1", "--concurrency", "64", "--out"]
+        argv.append(str(stack.run_dir / "http_stacks.json"))
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"http_stacks.py failed:\n{done.stderr[-3000:]}")
+    out.notes.append(done.stdout.strip())
+    return out
+
+
+Scenario = Callable[[Stack, Options, Shared], Awaitable[Payload]]
+SCENARIOS: dict[str, Scenario] = {
+    "upstream-0ms": upstream_0ms,
+    "upstream-200ms": upstream_200ms,
+    "latency": latency,
+    "hot-instance": hot_instance,
+    "faults": faults,
+    "rss": rss,
+    "http-stacks": http_stacks,
+}
+DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name != "http-stacks")
