@@ -73,6 +73,8 @@ class KafkaSettings(_Section):
     """How often completed offsets are committed."""
     linger_ms: int = Field(5, ge=0)
     """Producer batching delay."""
+    max_batch_bytes: int = Field(262_144, gt=0)
+    """Producer batch size per partition (aiokafka's 16 KiB default stalls senders under load)."""
     # Used by `topics create`; plan for the largest deployment, counts cannot grow later.
     partitions: int = Field(12, gt=0)
     """Partition count used by `topics create`; plan for the largest deployment."""

@@ -98,15 +98,23 @@ class _JobPacer:
         if timeout <= 0:
             return False
         gate = engine.pacer.gate(command.instance_id)
+        bypass = command.spec.bypasses_circuit
+        if gate.try_acquire(bypass=bypass):
+            return True
         try:
-            waited = await asyncio.wait_for(
-                gate.acquire(bypass=command.spec.bypasses_circuit), timeout
-            )
+            waited = await asyncio.wait_for(gate.acquire(bypass=bypass), timeout)
         except TimeoutError:
             return False
         engine.metrics.rate_limit_wait.observe(waited)
-        engine.check_may_call(self._job.tp)
+        try:
+            engine.check_may_call(self._job.tp)
+        except CallRefused:
+            gate.release_unused_turn()
+            raise
         return True
+
+    def turn_unused(self, command: OutboundCommand) -> None:
+        self._engine.pacer.gate(command.instance_id).release_unused_turn()
 
     def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
         gate = self._engine.pacer.gate(command.instance_id)
@@ -168,6 +176,9 @@ class Engine:
         self._side_tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._instances_of: dict[TopicPartition, set[str]] = {}
         self.on_progress: Callable[[TopicPartition], None] = lambda tp: None
+        self._running = 0
+        # Read at scrape time: a gauge updated twice per command costs a lock each time.
+        metrics.in_flight.set_function(lambda: self._running)
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -324,11 +335,11 @@ class Engine:
                 self.settings.engine.max_in_flight_per_instance
             )
         async with instance_slots, self._slots:
-            self.metrics.in_flight.inc()
+            self._running += 1
             try:
                 outcome = await self._execute(job)
             finally:
-                self.metrics.in_flight.dec()
+                self._running -= 1
         if outcome is None:
             return False
         reply = ReplyInfo.of(command)
@@ -341,10 +352,6 @@ class Engine:
     async def _execute(self, job: _Job) -> Outcome | None:
         command = job.command
         flag = _CallFlag()
-        structlog.contextvars.bind_contextvars(
-            command_id=command.id, action=command.action, topic=job.tp.topic,
-            partition=job.tp.partition, offset=job.envelope.offset,
-        )  # fmt: skip
         try:
             return await process(
                 command,
@@ -357,6 +364,8 @@ class Engine:
         except CallRefused:
             return None
         except asyncio.CancelledError:
+            if flag.in_flight:
+                self.pacer.gate(command.instance_id).release_unused_turn()
             if flag.in_flight and not command.spec.is_idempotent_method:
                 # Cut off mid-call by a revoke or shutdown bound: Wawp may have acted.
                 outcome = _unknown(flag.calls, "the call was cut off by a revoke or shutdown")
@@ -369,7 +378,17 @@ class Engine:
                 self._done(job.tp, job.envelope.offset)
             raise
         except Exception as exc:  # the one per-message boundary (STYLE.md)
-            log.error("message.failed", exc_info=True)
+            log.error(
+                "message.failed",
+                command_id=command.id,
+                action=command.action,
+                topic=job.tp.topic,
+                partition=job.tp.partition,
+                offset=job.envelope.offset,
+                exc_info=True,
+            )
+            if flag.in_flight:
+                self.pacer.gate(command.instance_id).release_unused_turn()
             if flag.in_flight and not command.spec.is_idempotent_method:
                 return _unknown(flag.calls, f"the gateway failed mid-call ({type(exc).__name__})")
             return Outcome(
@@ -382,8 +401,6 @@ class Engine:
                 ),
                 dlq_reason=DlqReason.INTERNAL,
             )
-        finally:
-            structlog.contextvars.clear_contextvars()
 
     async def _finish(
         self, envelope: Envelope, reply: ReplyInfo, outcome: Outcome, received_at: datetime

@@ -31,6 +31,7 @@ def build_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
         client_id=kafka.client_id,
         acks="all",
         linger_ms=kafka.linger_ms,
+        max_batch_size=kafka.max_batch_bytes,
         request_timeout_ms=kafka.request_timeout_ms,
         enable_idempotence=False,
     )

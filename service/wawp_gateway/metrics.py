@@ -58,7 +58,8 @@ class Metrics:
         self.in_flight = Gauge("gateway_in_flight", "Commands being processed.", registry=registry)
         self.rate_limit_wait = Histogram(
             "gateway_rate_limit_wait_seconds",
-            "Time a call waited for its instance's turn (rate limit, Retry-After, circuit).",
+            "Time a call that had to wait waited for its instance's turn "
+            "(rate limit, Retry-After, circuit); calls that went at once are not observed.",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

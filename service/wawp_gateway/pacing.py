@@ -132,6 +132,13 @@ class Gate:
             heapq.heappop(self._waiters)
             head.future.set_result(self._grant(head.bypass))
 
+    def release_unused_turn(self) -> None:
+        """A granted turn led to no call (refused, expired, cut off): end a half-open trial so
+        the instance is not held until the next session action. (If another caller held the
+        trial, one more trial may go: the safe side.)"""
+        if self.circuit.trial_in_flight:
+            self.circuit.record_neutral()
+
     def pause(self, retry_after_s: float) -> None:
         """Wawp answered 429: no call of this instance (but session and auth ones) for a while.
         A 429 says nothing about the session, so it also ends a half-open trial unjudged."""

@@ -52,12 +52,19 @@ class CallPacer(Protocol):
         """What the call ended with (None: a 2xx)."""
         ...
 
+    def turn_unused(self, command: OutboundCommand) -> None:
+        """The turn granted by ``before_call`` led to no call."""
+        ...
+
 
 class NoPacing:
     async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
         return True
 
     def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        return None
+
+    def turn_unused(self, command: OutboundCommand) -> None:
         return None
 
 
@@ -87,6 +94,9 @@ class Outcome:
 
 @dataclass(slots=True)
 class _Attempts:
+    # A send's body is the message object: its id is what matters, and it would double the size
+    # of every result. Commands that return data (queries, session info) keep their body.
+    creates_message: bool = False
     count: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
@@ -108,7 +118,7 @@ class _Attempts:
             attempts=self.count,
             message_id=reply.message_id if reply else None,
             http_status=http_status,
-            response=reply.body if reply else None,
+            response=reply.body if reply and not self.creates_message else None,
             error=error,
             dlq_reason=dlq,
             first_attempt_at=self.first_at,
@@ -166,7 +176,7 @@ async def process(
     """Execute ``command``; never raises for anything Wawp answers."""
     spec = command.spec
     pacing = pacer or NoPacing()
-    tries = _Attempts()
+    tries = _Attempts(creates_message=spec.creates_message)
     while True:
         if _expired(command, clock.now()):
             return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
@@ -178,6 +188,7 @@ async def process(
                 ResultStatus.FAILED, error=_UNAVAILABLE, dlq=DlqReason.RETRIES_EXHAUSTED
             )
         if _expired(command, clock.now()):  # checked again: the wait for a turn may be long
+            pacing.turn_unused(command)
             return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
         tries.count += 1
         tries.last_at = clock.now()

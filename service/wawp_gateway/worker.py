@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -24,7 +22,6 @@ from wawp_gateway.pipeline import Clock, WawpPort
 __all__ = ["REROUTED_HEADER", "Worker", "reply_to_problem"]
 
 log = structlog.get_logger(__name__)
-_T = TypeVar("_T")
 _FETCH_TIMEOUT_MS = 200
 
 
@@ -70,8 +67,9 @@ class Worker:
         )
         log.info("worker.started", topics=[self._topics.send, self._topics.command])
         while not stopping.is_set():
-            batch = await _first(self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS), stopping)
-            for tp, records in (batch or {}).items():
+            # A short fetch timeout bounds how long a stop waits; no extra task per fetch.
+            batch = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+            for tp, records in batch.items():
                 for record in records:
                     self.engine.admit(tp, record)
                 self._apply_backpressure(tp)
@@ -159,21 +157,6 @@ class Worker:
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.engine.assign(assigned)
         self.assigned.set()
-
-
-async def _first(work: Awaitable[_T], stopping: asyncio.Event) -> _T | None:
-    """``work``'s value, or None once ``stopping`` is set first (``work`` is then cancelled)."""
-    task = asyncio.ensure_future(work)
-    stop = asyncio.ensure_future(stopping.wait())
-    try:
-        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    return None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
