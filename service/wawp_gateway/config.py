@@ -55,6 +55,9 @@ class KafkaSettings(_Section):
     """Kafka bootstrap servers (comma-separated host:port)."""
     group_id: str = "wawp-gateway"
     """Consumer group of the workers."""
+    group_instance_id: str | None = None
+    """Static group membership: a stable name per process (e.g. the pod name) so a rolling
+    restart within the session timeout does not rebalance the group."""
     client_id: str = "wawp-gateway"
     """Kafka client id (broker logs and quotas)."""
     session_timeout_ms: int = Field(45_000, gt=0)

@@ -42,6 +42,7 @@ def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOK
         bootstrap_servers=kafka.bootstrap_servers,
         client_id=kafka.client_id,
         group_id=group_id or kafka.group_id,
+        group_instance_id=kafka.group_instance_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # Range gives partition N of every input topic to the same member when counts are equal:
