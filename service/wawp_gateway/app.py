@@ -17,6 +17,7 @@ from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
 from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.pipeline import SystemClock, WawpPort
 from wawp_gateway.probes import serve_probes
+from wawp_gateway.runtime import tune_for_service
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.responses import WawpReply
@@ -46,8 +47,8 @@ class MeteredWawp:
             status = error.http_status
             raise
         finally:
-            self._metrics.wawp_requests.labels(spec.name, status_class(status)).inc()
-            self._metrics.wawp_duration.labels(spec.name).observe(time.perf_counter() - started)
+            self._metrics.wawp_requests_of(spec.name, status_class(status)).inc()
+            self._metrics.wawp_duration_of(spec.name).observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,4 +103,5 @@ async def build_worker(
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:
     async with build_worker(settings) as app:
+        tune_for_service()
         await app.worker.run(stopping)

@@ -19,6 +19,7 @@ from wawp_gateway.config import InstanceConfig, InstancesConfig, LogSettings, lo
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import create_topics
 from wawp_gateway.logs import configure_logging
+from wawp_gateway.runtime import tune_for_service
 
 __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
 
@@ -122,6 +123,7 @@ async def run_dev(
     try:
         await create_topics(settings.kafka, settings.topics.all())
         async with build_worker(settings) as app:
+            tune_for_service()
             print(
                 _banner(settings.kafka.bootstrap_servers, sandbox_port, app.metrics_port),
                 flush=True,

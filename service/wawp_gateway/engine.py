@@ -344,7 +344,7 @@ class Engine:
             return False
         reply = ReplyInfo.of(command)
         await self._published(lambda: self._finish(job.envelope, reply, outcome, job.received_at))
-        self.metrics.command_duration.labels(command.action).observe(
+        self.metrics.command_duration_of(command.action).observe(
             self.clock.monotonic() - job.received_mono
         )
         return True

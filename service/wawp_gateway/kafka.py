@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from wawp_gateway.config import KafkaSettings, TopicsSettings
 from wawp_gateway.errors import ConfigError
+from wawp_gateway.partitioning import cached_default_partitioner
 
 __all__ = [
     "build_consumer",
@@ -34,6 +35,7 @@ def build_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
         max_batch_size=kafka.max_batch_bytes,
         request_timeout_ms=kafka.request_timeout_ms,
         enable_idempotence=False,
+        partitioner=cached_default_partitioner,
     )
 
 

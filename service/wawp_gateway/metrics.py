@@ -5,6 +5,10 @@ Labels stay bounded: action, status, status_class, reason, ack; never ids or pho
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics", "status_class"]
@@ -15,6 +19,12 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 def status_class(http_status: int | None) -> str:
     """``2xx``..``5xx``, or the transport failure (``error``) when no answer came back."""
     return f"{http_status // 100}xx" if http_status else "error"
+
+
+def _children(metric: Any) -> Callable[..., Any]:
+    """``metric.labels`` with the children cached: label sets are bounded, and ``labels()``
+    takes a lock and builds a key on every call of the hot path."""
+    return functools.lru_cache(maxsize=4096)(metric.labels)
 
 
 class Metrics:
@@ -76,3 +86,8 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.commands_of = _children(self.commands)
+        self.wawp_requests_of = _children(self.wawp_requests)
+        self.wawp_duration_of = _children(self.wawp_duration)
+        self.command_duration_of = _children(self.command_duration)
+        self.dlq_records_of = _children(self.dlq_records)

@@ -135,10 +135,10 @@ class Outputs:
                 self._publish_result(result, key, reply.reply_to),
                 self.send(self._topics.dlq, letter.value, letter.key, letter.headers),
             )
-            self._metrics.dlq_records.labels(outcome.dlq_reason.value).inc()
+            self._metrics.dlq_records_of(outcome.dlq_reason.value).inc()
         else:
             await self._publish_result(result, key, reply.reply_to)
-        self._metrics.commands.labels(reply.action or "unknown", outcome.status.value).inc()
+        self._metrics.commands_of(reply.action or "unknown", outcome.status.value).inc()
 
     async def _publish_result(
         self, result: Result, key: bytes | None, reply_to: str | None
@@ -172,7 +172,7 @@ class Outputs:
             replay_count=item.replay_count,
         )
         await self.send(self._topics.dlq, letter.value, letter.key, letter.headers)
-        self._metrics.dlq_records.labels(DlqReason.UNDECODABLE.value).inc()
+        self._metrics.dlq_records_of(DlqReason.UNDECODABLE.value).inc()
         log.warning(
             "message.dead_lettered",
             reason="undecodable",

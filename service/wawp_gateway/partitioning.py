@@ -6,7 +6,11 @@ partition is forwarded there once (ARCHITECTURE.md "Topics"). Pure.
 
 from __future__ import annotations
 
-__all__ = ["murmur2", "partition_for"]
+import functools
+import random
+from collections.abc import Sequence
+
+__all__ = ["cached_default_partitioner", "murmur2", "partition_for"]
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -37,7 +41,22 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=65_536)
+def _index(key: bytes, partitions: int) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def partition_for(key: str | bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key`` among ``partitions``."""
-    raw = key.encode() if isinstance(key, str) else key
-    return (murmur2(raw) & 0x7FFFFFFF) % partitions
+    """The partition Kafka's default partitioner picks for ``key`` among ``partitions``.
+
+    Cached: keys are instance ids, a bounded set, and murmur2 in Python costs microseconds."""
+    return _index(key.encode() if isinstance(key, str) else key, partitions)
+
+
+def cached_default_partitioner(
+    key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
+) -> int:
+    """aiokafka's ``DefaultPartitioner`` with the murmur2 result cached per key."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_index(key, len(all_partitions))]

@@ -134,10 +134,9 @@ def _info(error: WawpError, *, retryable: bool | None = None) -> ErrorInfo:
     )
 
 
-def _expired(command: OutboundCommand, now: datetime) -> bool:
-    return (
-        command.not_after is not None and not command.override_not_after and now > command.not_after
-    )
+def _expired(command: OutboundCommand, clock: Clock) -> bool:
+    not_after = command.not_after
+    return not_after is not None and not command.override_not_after and clock.now() > not_after
 
 
 def _give_up_at(
@@ -178,16 +177,16 @@ async def process(
     pacing = pacer or NoPacing()
     tries = _Attempts(creates_message=spec.creates_message)
     while True:
-        if _expired(command, clock.now()):
+        if _expired(command, clock):
             return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
         give_up_at = _give_up_at(command, clock, policy, received_monotonic)
         if not await pacing.before_call(command, give_up_at=give_up_at):
-            if _expired(command, clock.now()):
+            if _expired(command, clock):
                 return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
             return tries.outcome(
                 ResultStatus.FAILED, error=_UNAVAILABLE, dlq=DlqReason.RETRIES_EXHAUSTED
             )
-        if _expired(command, clock.now()):  # checked again: the wait for a turn may be long
+        if _expired(command, clock):  # checked again: the wait for a turn may be long
             pacing.turn_unused(command)
             return tries.outcome(ResultStatus.EXPIRED, error=_EXPIRED, dlq=DlqReason.EXPIRED)
         tries.count += 1

@@ -75,6 +75,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import httpx
 import httpx_aiohttp
+import yarl
 from aiohttp.connector import Connection
 
 from wawp_gateway.errors import WawpConnectError, WawpTimeout
@@ -272,7 +273,8 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                request.full_url(),
+                # Already percent-encoded: yarl must not parse and encode it a second time.
+                yarl.URL(request.full_url(), encoded=True),
                 data=request.body,
                 headers=_ACCEPT_HEADERS if request.body is None else _JSON_HEADERS,
                 allow_redirects=False,
