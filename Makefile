@@ -47,8 +47,10 @@ fmt: $(STAMP)
 generate: $(STAMP)
 	$(BIN)/wawp-gateway generate
 
+## bench: the benchmark (about 6 minutes): gateway vs raw aiokafka+aiohttp vs naive FastStream,
+## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md
 bench: $(STAMP)
-	$(BIN)/python bench/http_stacks.py
+	$(BIN)/python -m bench --scenarios all
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache .hypothesis
