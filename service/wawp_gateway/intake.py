@@ -64,6 +64,10 @@ class OutboundCommand:
     def action(self) -> str:
         return self.spec.name
 
+    @property
+    def command_id(self) -> str:
+        return self.id
+
 
 @dataclass(frozen=True, slots=True)
 class Rejection:

@@ -53,18 +53,8 @@ class ReplyInfo:
 
     @classmethod
     def of(cls, item: OutboundCommand | Rejection) -> ReplyInfo:
-        if isinstance(item, Rejection):
-            return cls(
-                item.command_id,
-                item.instance_id,
-                item.action,
-                item.idempotency_key,
-                item.correlation_id,
-                item.reply_to,
-                item.replay_count,
-            )
         return cls(
-            item.id,
+            item.command_id,
             item.instance_id,
             item.action,
             item.idempotency_key,
