@@ -179,6 +179,7 @@ class Engine:
         self._running = 0
         # Read at scrape time: a gauge updated twice per command costs a lock each time.
         metrics.in_flight.set_function(lambda: self._running)
+        metrics.buffered.set_function(self.lanes.total)
 
     # -- ownership ---------------------------------------------------------------------------
 

@@ -65,6 +65,11 @@ class Metrics:
             "Commands forwarded to the partition of their instance.",
             registry=registry,
         )
+        self.buffered = Gauge(
+            "gateway_buffered_commands",
+            "Fetched commands held in memory (waiting in lanes or running).",
+            registry=registry,
+        )
         self.in_flight = Gauge("gateway_in_flight", "Commands being processed.", registry=registry)
         self.rate_limit_wait = Histogram(
             "gateway_rate_limit_wait_seconds",
