@@ -1,0 +1,157 @@
+"""The consumer loop's own rules, against a fake consumer: one commit at a time, the periodic
+commit in the background, and a batch dropped when a revoke began before it was admitted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from fakes import FakeWawp, ManualClock, ok_reply
+from wawp_gateway.config import KafkaSettings, Settings, WawpSettings
+from wawp_gateway.metrics import Metrics
+from wawp_gateway.offsets import OffsetTracker
+from wawp_gateway.worker import Worker
+
+TP = TopicPartition("wawp.send", 0)
+
+
+class FakeConsumer:
+    """Records commits; each commit takes ``commit_s`` and counts how many overlap."""
+
+    def __init__(self, commit_s: float = 0.05) -> None:
+        self.commit_s = commit_s
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.overlapping = 0
+        self.most_overlapping = 0
+        self.fetches_during_commit = 0
+        self.batches: asyncio.Queue[dict[TopicPartition, list[Any]]] = asyncio.Queue()
+        self.on_batch: Callable[[], None] = lambda: None
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        pass
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
+
+    def pause(self, *tps: TopicPartition) -> None:
+        pass
+
+    def resume(self, *tps: TopicPartition) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        if self.overlapping:
+            self.fetches_during_commit += 1
+        try:
+            batch = await asyncio.wait_for(self.batches.get(), timeout_ms / 1000)
+        except TimeoutError:
+            return {}
+        self.on_batch()
+        return batch
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.overlapping += 1
+        self.most_overlapping = max(self.most_overlapping, self.overlapping)
+        try:
+            await asyncio.sleep(self.commit_s)
+        finally:
+            self.overlapping -= 1
+        self.commits.append(dict(offsets))
+
+
+def _worker(consumer: FakeConsumer, commit_interval_ms: int = 10) -> Worker:
+    settings = Settings(
+        kafka=KafkaSettings(commit_interval_ms=commit_interval_ms),
+        wawp=WawpSettings(access_token="t"),  # type: ignore[arg-type]
+        allow_unlisted_instances=True,
+    )
+    return Worker(
+        settings,
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=object(),  # type: ignore[arg-type]
+        wawp=FakeWawp([ok_reply()]),
+        metrics=Metrics(CollectorRegistry()),
+        clock=ManualClock(),
+    )
+
+
+def _done_up_to(worker: Worker, offset: int) -> None:
+    tracker = worker.engine.trackers.setdefault(TP, OffsetTracker())
+    start = tracker.committable() or 0
+    for o in range(start, offset):
+        tracker.add(o)
+        tracker.done(o)
+
+
+async def test_periodic_commit_runs_in_the_background_one_at_a_time() -> None:
+    consumer = FakeConsumer(commit_s=0.05)
+    worker = _worker(consumer)
+    worker.on_assigned({TP})
+    stopping = asyncio.Event()
+    run = asyncio.create_task(worker.run(stopping))
+    for offset in range(1, 8):
+        _done_up_to(worker, offset)
+        await consumer.batches.put({})  # a loop turn
+        await asyncio.sleep(0.02)
+    # A revoke's commit waits for the periodic one in flight, then commits the rest.
+    _done_up_to(worker, 20)
+    await worker.commit({TP})
+    assert consumer.commits[-1] == {TP: 20}
+    stopping.set()
+    await run
+    assert consumer.most_overlapping == 1
+    assert len(consumer.commits) >= 2
+    assert consumer.fetches_during_commit > 0  # the loop kept fetching meanwhile
+
+
+async def test_shutdown_commit_waits_for_the_periodic_one() -> None:
+    consumer = FakeConsumer(commit_s=0.1)
+    worker = _worker(consumer, commit_interval_ms=1)
+    worker.on_assigned({TP})
+    stopping = asyncio.Event()
+    run = asyncio.create_task(worker.run(stopping))
+    _done_up_to(worker, 3)
+    await asyncio.sleep(0.02)  # the periodic commit of offset 3 is in flight
+    _done_up_to(worker, 9)
+    stopping.set()
+    await run
+    assert consumer.most_overlapping == 1
+    assert consumer.commits[-1] == {TP: 9}
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.topic, self.partition, self.offset = TP.topic, TP.partition, offset
+        self.key, self.value, self.headers = b"k", b"{}", ()
+
+
+async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> None:
+    consumer = FakeConsumer(commit_s=0)
+    worker = _worker(consumer, commit_interval_ms=60_000)
+    worker.on_assigned({TP})
+    admitted: list[int] = []
+    worker.engine.admit = lambda tp, record: admitted.append(record.offset)  # type: ignore[method-assign]
+    stopping = asyncio.Event()
+    run = asyncio.create_task(worker.run(stopping))
+    await consumer.batches.put({TP: [_Record(0)]})
+    await asyncio.sleep(0.01)
+    assert admitted == [0]
+    # The revoke starts right after getmany returned, while the loop gives the fetcher its turns.
+    revokes: list[asyncio.Task[None]] = []
+    consumer.on_batch = lambda: revokes.append(asyncio.create_task(worker.on_revoked({TP})))
+    await consumer.batches.put({TP: [_Record(1)]})
+    await asyncio.sleep(0.01)
+    await revokes[0]
+    stopping.set()
+    await run
+    assert admitted == [0]
