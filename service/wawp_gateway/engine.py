@@ -445,7 +445,8 @@ class Engine:
 
     def has_full_instance(self, tp: TopicPartition) -> bool:
         """Whether an instance of ``tp`` has used up its buffer (the partition must wait)."""
-        return any(self.lanes.instance_is_full(i) for i in self._instances_of.get(tp, ()))
+        instances = self._instances_of.get(tp)
+        return instances is not None and self.lanes.any_instance_full(instances)
 
     def busy(self) -> int:
         return len(self._lane_tasks) + len(self._side_tasks)

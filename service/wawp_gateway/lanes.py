@@ -48,6 +48,8 @@ class LaneBook(Generic[T, P]):
         self._lanes: dict[LaneKey, _Lane[T, P]] = {}
         self._per_partition: dict[P, int] = {}
         self._per_instance: dict[str | None, int] = {}
+        # Instances at their buffer bound: asked per fetched batch, so kept rather than searched.
+        self._full_instances: set[str | None] = set()
 
     @staticmethod
     def key(partition: P, instance: str | None, chat: str | None) -> LaneKey:
@@ -62,7 +64,9 @@ class LaneBook(Generic[T, P]):
             lane = self._lanes[key] = _Lane(partition, instance)
         lane.items.append(item)
         self._per_partition[partition] = self._per_partition.get(partition, 0) + 1
-        self._per_instance[instance] = self._per_instance.get(instance, 0) + 1
+        count = self._per_instance[instance] = self._per_instance.get(instance, 0) + 1
+        if count >= self.limits.max_buffered_per_instance:
+            self._full_instances.add(instance)
         return started
 
     def head(self, key: LaneKey) -> T | None:
@@ -92,8 +96,10 @@ class LaneBook(Generic[T, P]):
 
     def _release(self, partition: P, instance: str | None) -> None:
         self._per_partition[partition] -= 1
-        self._per_instance[instance] -= 1
-        if not self._per_instance[instance]:
+        count = self._per_instance[instance] = self._per_instance[instance] - 1
+        if count < self.limits.max_buffered_per_instance:
+            self._full_instances.discard(instance)
+        if not count:
             del self._per_instance[instance]
 
     def buffered(self, partition: P) -> int:
@@ -110,6 +116,11 @@ class LaneBook(Generic[T, P]):
 
     def instance_is_full(self, instance: str | None) -> bool:
         return self.buffered_for(instance) >= self.limits.max_buffered_per_instance
+
+    def any_instance_full(self, instances: set[str]) -> bool:
+        """Whether one of ``instances`` is at its buffer bound."""
+        full = self._full_instances
+        return bool(full) and not full.isdisjoint(instances)
 
     def may_resume(self, partition: P) -> bool:
         return self.buffered(partition) < self.limits.resume_below

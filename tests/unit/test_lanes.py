@@ -29,8 +29,11 @@ operations = st.lists(
 @given(operations)
 def test_lanes_keep_order_and_exact_counts_under_any_interleaving(ops: list[tuple]) -> None:
     """Each lane hands out its items in arrival order; counts per partition and instance
-    match what is queued; ``add`` says True exactly when the lane was idle."""
-    book: LaneBook[int, int] = LaneBook(BIG)
+    match what is queued; ``add`` says True exactly when the lane was idle; an instance is full
+    exactly when it holds its cap."""
+    book: LaneBook[int, int] = LaneBook(
+        Limits(max_buffered_per_partition=10_000, max_buffered_per_instance=3)
+    )
     model: dict[LaneKey, deque[int]] = {}
     handed_out: dict[LaneKey, list[int]] = {}
     added: dict[LaneKey, list[int]] = {}
@@ -73,6 +76,8 @@ def test_lanes_keep_order_and_exact_counts_under_any_interleaving(ops: list[tupl
             assert book.buffered(p) == per_partition[p]
         for i in ["i1", "i2", "i3", None]:
             assert book.buffered_for(i) == per_instance[i]
+        for group in ({"i1"}, {"i2", "i3"}, {"i1", "i2", "i3"}):
+            assert book.any_instance_full(group) == any(per_instance[i] >= 3 for i in group)
         assert book.total() == sum(per_partition.values())
         assert book.lanes() == len(model)
     # Order: what a lane handed out is a prefix of what it was given, in the same order.
