@@ -42,6 +42,7 @@ def _options(args: argparse.Namespace) -> Options:
         commands=args.commands or 20_000,
         fetch_waits=waits,
         latency_duration_s=args.latency_duration,
+        latency_rounds=args.latency_rounds,
         latency_rate=args.latency_rate,
     )
 
@@ -106,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run of the harness")
     parser.add_argument("--fetch-waits", default="50,10", help="gateway fetch_max_wait_ms values")
     parser.add_argument("--latency-duration", type=float, default=20.0)
+    parser.add_argument(
+        "--latency-rounds", type=int, default=3, help="rounds per system; the goal uses medians"
+    )
     parser.add_argument("--latency-rate", type=float, help="default: half the gateway's max")
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +39,9 @@ class Options:
     chats: int = 5
     latency_duration_s: float = 20.0
     latency_rate: float | None = None
+    # One p99 of a shared 2-core VM swings by tens of ms from run to run: the latency goal
+    # compares the median p99 of several rounds, the two systems taking turns to go first.
+    latency_rounds: int = 3
     raw_asyncio: bool = True  # also run the raw baseline on plain asyncio (the worker's loop)
 
 
@@ -184,26 +188,35 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
     out = Payload("latency", f"Latency at {rate:,.0f} commands/s for {duration:.0f} s")
     count = max(50, int(rate * duration))
     warmup = Workload("warm", min(200, opts.instances), opts.instances, 1)
-    by_label: dict[str, Measurement] = {}
+    rounds = 1 if opts.quick else max(1, opts.latency_rounds)
+    p99s: dict[tuple[str, int], list[float]] = {}
     for fw in opts.fetch_waits:
-        for kind in ("gateway", "raw"):
-            spec = SystemSpec(kind, fw)  # type: ignore[arg-type]
-            await stack.reset_sandbox()
-            workload = Workload("lat", count, opts.instances, opts.chats)
-            measurement, _ = await run_paced(
-                stack, out.scenario, spec, workload, rate=rate, upstream_ms=0, warmup=warmup
-            )
-            out.measurements.append(measurement)
-            by_label[spec.label] = measurement
+        for round_no in range(rounds):
+            order = ("gateway", "raw") if round_no % 2 == 0 else ("raw", "gateway")
+            for kind in order:
+                spec = SystemSpec(kind, fw)  # type: ignore[arg-type]
+                await stack.reset_sandbox()
+                workload = Workload(f"lat{round_no}", count, opts.instances, opts.chats)
+                measurement, _ = await run_paced(
+                    stack, out.scenario, spec, workload, rate=rate, upstream_ms=0, warmup=warmup
+                )
+                if rounds > 1:
+                    measurement.system += f" (round {round_no + 1})"
+                out.measurements.append(measurement)
+                stats = measurement.latency or {}
+                p99s.setdefault((kind, fw), []).append(stats["completed_at"]["p99_ms"])
     for fw in opts.fetch_waits:
-        g = by_label[SystemSpec("gateway", fw).label].latency or {}
-        r = by_label[SystemSpec("raw", fw).label].latency or {}
-        gp99, rp99 = g["completed_at"]["p99_ms"], r["completed_at"]["p99_ms"]
+        gp99 = statistics.median(p99s[("gateway", fw)])
+        rp99 = statistics.median(p99s[("raw", fw)])
+        rounds_text = ", ".join(
+            f"{g:.0f}/{r:.0f}"
+            for g, r in zip(p99s[("gateway", fw)], p99s[("raw", fw)], strict=True)
+        )
         out.goal(
-            f"gateway p99 <= raw p99 + 10 ms (fetch {fw} ms)",
+            f"gateway p99 <= raw p99 + 10 ms (fetch {fw} ms, median of {rounds} rounds)",
             gp99 - rp99,
             10.0,
-            f"{gp99:.1f} ms vs {rp99:.1f} ms",
+            f"{gp99:.1f} ms vs {rp99:.1f} ms (rounds, gateway/raw p99: {rounds_text})",
             higher=False,
         )
     out.notes += [
