@@ -292,4 +292,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = EXIT_CONFIG
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # Output piped into `head` and the like: the reader left, nothing more to say.
+        sys.stderr.close()
+        code = 0
     sys.exit(code)
