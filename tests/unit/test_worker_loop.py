@@ -63,7 +63,7 @@ class FakeConsumer:
         self.overlapping += 1
         self.most_overlapping = max(self.most_overlapping, self.overlapping)
         try:
-            await asyncio.sleep(self.commit_s)
+            await asyncio.sleep(self.commit_s)  # sleep-ok: a slow broker commit, simulated
         finally:
             self.overlapping -= 1
         self.commits.append(dict(offsets))
