@@ -47,30 +47,22 @@ def _broker(topics: TopicsSettings) -> KafkaBroker:
     async def other(command: Command) -> None:  # pragma: no cover - documentation only
         raise RuntimeError("documentation only")
 
-    broker.publisher(
-        topics.dlq,
-        title=f"{topics.dlq}:publish",
-        description="Original command bytes (tokens redacted) with dlq-* headers.",
-        schema=bytes,
+    outputs: tuple[tuple[str, str, Any], ...] = (
+        (topics.dlq, "Original command bytes (tokens redacted) with dlq-* headers.", bytes),
+        (
+            topics.delivery,
+            "Latest WhatsApp ack level of a message the gateway sent, keyed by message_id.",
+            DeliveryRecord,
+        ),
+        (
+            topics.state,
+            "Internal idempotency changelog, keyed by instance_id + idempotency key.",
+            StateRecord,
+        ),
+        (topics.events, "Wawp webhook bodies, unchanged, keyed by instance_id.", dict[str, Any]),
     )
-    broker.publisher(
-        topics.delivery,
-        title=f"{topics.delivery}:publish",
-        description="Latest WhatsApp ack level of a message the gateway sent, keyed by message_id.",
-        schema=DeliveryRecord,
-    )
-    broker.publisher(
-        topics.state,
-        title=f"{topics.state}:publish",
-        description="Internal idempotency changelog, keyed by instance_id + idempotency key.",
-        schema=StateRecord,
-    )
-    broker.publisher(
-        topics.events,
-        title=f"{topics.events}:publish",
-        description="Wawp webhook bodies, unchanged, keyed by instance_id.",
-        schema=dict[str, Any],
-    )
+    for topic, description, schema in outputs:
+        broker.publisher(topic, title=f"{topic}:publish", description=description, schema=schema)
     return broker
 
 
