@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transport import HttpRequest, HttpResponse
@@ -91,3 +92,21 @@ class FakeTransport:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+# The configuration's default retry caps, as a policy (tests of the pipeline and the policy).
+DEFAULT_POLICY = RetryPolicy(
+    max_attempts=5,
+    max_elapsed_s=300.0,
+    backoff_initial_s=0.5,
+    backoff_max_s=30.0,
+    retry_after_max_s=60.0,
+)
+
+
+def fresh_sandbox(box: Any, instance_id: str, token: str) -> None:
+    """A shared in-process sandbox made ready for the next test: empty request log, no
+    faults, ``instance_id`` (re)created WORKING."""
+    box.clear_requests()
+    box.clear_faults()
+    box.add_instance(instance_id, token)

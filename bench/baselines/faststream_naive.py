@@ -21,6 +21,8 @@ import aiohttp
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from bench.baselines import baseline_parser
+
 __all__ = ["build_app", "main"]
 
 
@@ -68,15 +70,7 @@ def build_app(args: argparse.Namespace) -> FastStream:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.baselines.faststream_naive")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--send-topic", required=True)
-    parser.add_argument("--results-topic", required=True)
-    parser.add_argument("--base-url", required=True, help="Wawp v1 root")
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--fetch-wait-ms", type=int, default=50)
-    parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser = baseline_parser("python -m bench.baselines.faststream_naive")
     args = parser.parse_args(argv)
     asyncio.run(build_app(args).run())  # FastStream handles SIGINT/SIGTERM itself
     return 0

@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.baselines import baseline_parser
+
 __all__ = ["main"]
 
 _COMMIT_EVERY_S = 0.5
@@ -133,16 +135,8 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.baselines.raw")
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--send-topic", required=True)
-    parser.add_argument("--results-topic", required=True)
-    parser.add_argument("--base-url", required=True, help="Wawp v1 root")
-    parser.add_argument("--token", required=True)
+    parser = baseline_parser("python -m bench.baselines.raw")
     parser.add_argument("--in-flight", type=int, default=64)
-    parser.add_argument("--fetch-wait-ms", type=int, default=50)
-    parser.add_argument("--session-timeout-ms", type=int, default=6000)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args(argv)

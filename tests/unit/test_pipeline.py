@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakes import FakeWawp, ManualClock, ok_reply
+from fakes import DEFAULT_POLICY, FakeWawp, ManualClock, ok_reply
 from strategies import wawp_errors
 from wawp_gateway.contracts import DlqReason, ResultStatus
 from wawp_gateway.errors import (
@@ -34,13 +34,7 @@ from wawp_gateway.wawp.responses import WawpReply
 
 T = TypeVar("T")
 MID = "true_447441429009@c.us_3EB0"
-POLICY = RetryPolicy(
-    max_attempts=5,
-    max_elapsed_s=300.0,
-    backoff_initial_s=0.5,
-    backoff_max_s=30.0,
-    retry_after_max_s=60.0,
-)
+POLICY = DEFAULT_POLICY
 
 
 def _command(

@@ -8,15 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fakes import DEFAULT_POLICY
 from wawp_gateway.retry import RetryPolicy
 
-POLICY = RetryPolicy(
-    max_attempts=5,
-    max_elapsed_s=300.0,
-    backoff_initial_s=0.5,
-    backoff_max_s=30.0,
-    retry_after_max_s=60.0,
-)
+POLICY = DEFAULT_POLICY
 
 
 @given(attempt=st.integers(1, 200), seed=st.integers(0, 2**32))

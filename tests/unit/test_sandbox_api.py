@@ -10,6 +10,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from fakes import fresh_sandbox
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
 INSTANCE = "ABC123DEF456"
@@ -34,10 +35,7 @@ async def server() -> AsyncIterator[tuple[Sandbox, httpx.AsyncClient]]:
 
 @pytest.fixture
 def sandbox(server: tuple[Sandbox, httpx.AsyncClient]) -> tuple[Sandbox, httpx.AsyncClient]:
-    box, _ = server
-    box.clear_requests()
-    box.clear_faults()
-    box.add_instance(INSTANCE, TOKEN)
+    fresh_sandbox(server[0], INSTANCE, TOKEN)
     return server
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from fakes import fresh_sandbox
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.sandbox.params import parse_php_query
 
@@ -76,9 +77,7 @@ async def server() -> AsyncIterator[tuple[Sandbox, httpx.AsyncClient]]:
 @pytest.fixture
 def sandbox(server: tuple[Sandbox, httpx.AsyncClient]) -> tuple[Sandbox, httpx.AsyncClient]:
     """One server for the module; each test gets a fresh instance and an empty request log."""
-    box, _ = server
-    box.clear_requests()
-    box.add_instance(INSTANCE, TOKEN)
+    fresh_sandbox(server[0], INSTANCE, TOKEN)
     return server
 
 
