@@ -12,6 +12,7 @@ from .app import create_app
 from .catalog import V1_PREFIX
 from .config import SandboxConfig
 from .faults import FaultKind, FaultRule
+from .inflight import HeldRequest
 from .requestlog import RequestRecord
 from .sandbox import Sandbox
 from .server import SandboxPortInUseError, running_sandbox, serve
@@ -22,6 +23,7 @@ __all__ = [
     "Engine",
     "FaultKind",
     "FaultRule",
+    "HeldRequest",
     "RequestRecord",
     "Sandbox",
     "SandboxConfig",

@@ -76,6 +76,9 @@ def _route(sandbox: Sandbox, method: str, path: str, query: Mapping[str, str], b
             since = int(query.get("since_seq") or 0)
             found = sandbox.log.select(query.get("instance_id"), query.get("action"), since)
             return Reply(200, [r.to_json() for r in found])
+    if (method, parts) == ("GET", ["held"]):
+        held = sandbox.held_requests(query.get("instance_id") or None)
+        return Reply(200, [r.to_json() for r in held])
     if head == "faults" and len(parts) == 1:
         if method == "POST":
             rule = FaultRule.model_validate(body)

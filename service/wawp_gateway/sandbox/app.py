@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -19,6 +18,7 @@ from .actions import Call, execute
 from .admin import handle_admin
 from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send, read_body, send_reply
 from .faults import FaultRule, fault_reply
+from .inflight import Exchange
 from .params import ParamError, merge_params, parse_body, parse_php_query, validate_params
 from .replies import Reply, error_reply, no_route
 from .requestlog import redact, redact_query
@@ -32,21 +32,6 @@ log = structlog.get_logger(__name__)
 ADMIN_PREFIX = "/_sandbox/"
 _HANG_BOUND_S = 3600.0
 _NO_INSTANCE = frozenset({"createSession"})
-
-
-@dataclass(slots=True)
-class _Exchange:
-    """What the request log needs to know about one request, filled in as it is handled."""
-
-    at: float
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    body: Any = None
-    action: str | None = None
-    instance_id: str | None = None
-    token_in: Literal["query", "body"] | None = None
-    token_valid: bool = False
 
 
 def _token(query: dict[str, Any], body: Any) -> tuple[str | None, Literal["query", "body"] | None]:
@@ -67,32 +52,48 @@ class _WawpHandler:
         raw_body, gone = await read_body(receive)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        exchange = _Exchange(
+        client = scope.get("client")
+        exchange = self.sandbox.inflight.open(
             at=time.time(),
             method=scope["method"],
             path=raw_path.decode("latin-1"),
             query=redact_query(pairs),
+            client=(str(client[0]), int(client[1])) if client else None,
         )
         try:
-            reply = await self._handle(scope, receive, exchange, raw_body, pairs)
+            reply = await self._reply(scope, receive, exchange, raw_body, pairs)
+            if reply is None:  # hang or disconnect: answered (not) already
+                return
+            self._record(exchange, reply.status)
+            if not gone:
+                # A client that left meanwhile is no error: the server drops the answer.
+                await send_reply(send, reply)
+        finally:
+            self.sandbox.inflight.close(exchange)
+
+    async def _reply(
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: Exchange,
+        raw_body: bytes,
+        pairs: list[tuple[str, str]],
+    ) -> Reply | None:
+        try:
+            return await self._handle(scope, receive, exchange, raw_body, pairs)
         except ParamError as exc:
-            reply = Reply(400, exc.body())
+            return Reply(400, exc.body())
         except ConnectionAbortedError:
             raise  # the disconnect fault outside our server: the client must see no answer
         except Exception:  # the request boundary: a sandbox bug must answer, not kill the server
             log.exception("request.failed", action=exchange.action)
-            reply = error_reply(500, "sandbox_internal_error", "The sandbox failed.")
-        if reply is None:  # hang or disconnect: answered (not) already
-            return
-        self._record(exchange, reply.status)
-        if not gone:
-            await send_reply(send, reply)
+            return error_reply(500, "sandbox_internal_error", "The sandbox failed.")
 
     async def _handle(
         self,
         scope: Scope,
         receive: Receive,
-        exchange: _Exchange,
+        exchange: Exchange,
         raw_body: bytes,
         pairs: list[tuple[str, str]],
     ) -> Reply | None:
@@ -132,7 +133,7 @@ class _WawpHandler:
         validate_params(action, params)
 
         rule = sandbox.faults.take(exchange.instance_id, action_name)
-        delay_ms = sandbox.config.latency_ms + (rule.latency_ms if rule else 0.0)
+        delay_ms = sandbox.draw_latency_ms() + (rule.latency_ms if rule else 0.0)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         call = Call(action_name, action.method, token, instance, params)
@@ -143,7 +144,7 @@ class _WawpHandler:
         return await self._fault(rule, scope, receive, exchange)
 
     async def _fault(
-        self, rule: FaultRule, scope: Scope, receive: Receive, exchange: _Exchange
+        self, rule: FaultRule, scope: Scope, receive: Receive, exchange: Exchange
     ) -> Reply | None:
         if rule.kind == "hang":
             self._record(exchange, None)
@@ -168,8 +169,9 @@ class _WawpHandler:
             disconnected.cancel()
             closing.cancel()
 
-    def _record(self, exchange: _Exchange, status: int | None) -> None:
+    def _record(self, exchange: Exchange, status: int | None) -> None:
         self.sandbox.log.append(
+            arrival=exchange.arrival,
             at=exchange.at,
             method=exchange.method,
             path=exchange.path,
@@ -180,6 +182,7 @@ class _WawpHandler:
             status=status,
             token_in=exchange.token_in,
             token_valid=exchange.token_valid,
+            client=exchange.client,
         )
 
 

@@ -16,5 +16,6 @@ class SandboxConfig(BaseModel):
     webhook_secret: SecretStr | None = None
     webhook_hmac_key: SecretStr | None = None
     latency_ms: float = Field(default=0, ge=0)  # added to every Wawp answer
+    latency_jitter_ms: float = Field(default=0, ge=0)  # plus a random 0..this, per request
     ack_delays_ms: tuple[float, float, float] = (20, 50, 100)  # SERVER, DEVICE, READ after send
     seed: int = 0

@@ -13,9 +13,13 @@ _SECRET_KEYS = frozenset({"access_token"})
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """One received request. `query` and `body` never hold a token value."""
+    """One received request. `query` and `body` never hold a token value.
+
+    `seq` orders records by answer (a record is added when its request was handled), `arrival`
+    by receipt; `client` is the peer (host, port) of the request's connection."""
 
     seq: int
+    arrival: int
     at: float
     method: str
     path: str  # raw, percent-encoded, as received
@@ -26,10 +30,12 @@ class RequestRecord:
     status: int | None  # None: no answer was given (hang, disconnect)
     token_in: Literal["query", "body"] | None
     token_valid: bool
+    client: tuple[str, int] | None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["query"] = [list(pair) for pair in self.query]
+        data["client"] = list(self.client) if self.client is not None else None
         return data
 
 

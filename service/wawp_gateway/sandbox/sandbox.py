@@ -12,6 +12,7 @@ import structlog
 from .catalog import Catalog, load_catalog
 from .config import SandboxConfig
 from .faults import FaultBook, FaultRule
+from .inflight import HeldRequest, InFlightRequests
 from .requestlog import RequestLog, RequestRecord
 from .state import Engine, Instance, SandboxState, SessionStatus, StoredMessage
 from .webhooks import (
@@ -38,7 +39,9 @@ class Sandbox:
         # Separate streams so that adding a fault rule never changes the ids handed out.
         self.state = SandboxState(random.Random(self.config.seed))
         self.faults = FaultBook(random.Random(self.config.seed + 1))
+        self._latency = random.Random(self.config.seed + 2)
         self.log = RequestLog()
+        self.inflight = InFlightRequests()
         self.webhooks = WebhookDispatcher()
         self.ack_delays_ms = self.config.ack_delays_ms
         self._account_tokens = {t.get_secret_value() for t in self.config.account_tokens}
@@ -141,6 +144,16 @@ class Sandbox:
 
     def clear_requests(self) -> None:
         self.log.clear()
+
+    def held_requests(self, instance_id: str | None = None) -> list[HeldRequest]:
+        """Requests received and not yet answered (latency, hang), oldest first."""
+        return self.inflight.held(instance_id)
+
+    def draw_latency_ms(self) -> float:
+        """This request's latency: `latency_ms` plus a seeded draw in [0, `latency_jitter_ms`]."""
+        jitter = self.config.latency_jitter_ms
+        extra = self._latency.uniform(0.0, jitter) if jitter > 0 else 0.0
+        return self.config.latency_ms + extra
 
     def set_webhook(
         self, url: str | None, secret: str | None = None, hmac_key: str | None = None
