@@ -14,10 +14,12 @@ from prometheus_client import CollectorRegistry
 from wawp_gateway.config import Settings
 from wawp_gateway.errors import WawpError
 from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
+from wawp_gateway.membership import GroupStanding
 from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.pipeline import SystemClock, WawpPort
 from wawp_gateway.probes import serve_probes
 from wawp_gateway.runtime import tune_for_service
+from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.responses import WawpReply
@@ -82,6 +84,8 @@ async def build_worker(
         consumer = build_consumer(settings.kafka)
         await consumer.start()
         stack.push_async_callback(consumer.stop)
+        standing = GroupStanding(consumer, settings.kafka.session_timeout_ms / 1000)
+        standing.watch()
         worker = Worker(
             settings,
             consumer=consumer,
@@ -89,6 +93,8 @@ async def build_worker(
             wawp=MeteredWawp(wawp or client, metrics),
             metrics=metrics,
             clock=SystemClock(),
+            state_log=StateLog(producer, settings.topics.state),
+            standing=standing,
         )
         port = await stack.enter_async_context(
             serve_probes(

@@ -190,6 +190,12 @@ class EngineSettings(_Section):
 class IdempotencySettings(_Section):
     retention_s: float = Field(604_800.0, gt=0)
     """How long an idempotency record is kept."""
+    restore_timeout_s: float = Field(300.0, gt=0)
+    """Longest restore of newly assigned partitions' state; past it the worker stops (it must
+    not run commands without their records)."""
+    max_keys_per_partition: int = Field(1_000_000, ge=1)
+    """Memory bound of the store: past it the least recently updated keys are forgotten first
+    (logged and counted), as if their retention had ended."""
 
 
 class ReconcileSettings(_Section):

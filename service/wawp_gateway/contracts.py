@@ -150,12 +150,15 @@ class StateStatus(enum.StrEnum):
 
 
 class StateRecord(BaseModel):
-    """Value of ``wawp.state``: the idempotency changelog."""
+    """Value of ``wawp.state``: the idempotency changelog. ``released`` records (a partition
+    handed over) carry only ``schema``, ``status`` and ``recorded_at``. Every other record
+    carries its command's attempt count so far and its first attempt's time: the latest record
+    of a key is all a restore needs."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     schema_: Literal["wawp.state.v1"] = Field(STATE_SCHEMA, alias="schema")
-    instance_id: str
+    instance_id: str | None = None
     idempotency_key: str | None = None
     command_id: str | None = None
     replay_count: int = 0
@@ -163,6 +166,7 @@ class StateRecord(BaseModel):
     status: StateStatus
     message_id: str | None = None
     error: ErrorInfo | None = None
+    attempts: int = 0
     first_attempt_at: datetime | None = None
     correlation_id: str | None = None
     action: str | None = None

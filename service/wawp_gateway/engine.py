@@ -26,8 +26,11 @@ from wawp_gateway.errors import (
     WawpNotProcessed,
     WawpRateLimited,
 )
+from wawp_gateway.idempotency import PartitionState, Verdict
 from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode, header
 from wawp_gateway.lanes import LaneBook, LaneKey, Limits
+from wawp_gateway.ledger import JobLedger, ambiguous_outcome, answer_from_state, conflict_outcome
+from wawp_gateway.membership import GroupStanding
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.outputs import Outputs, ReplyInfo
@@ -35,6 +38,7 @@ from wawp_gateway.pacing import GateSettings, Pacer
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.pipeline import Clock, Outcome, WawpPort, process
 from wawp_gateway.retry import RetryPolicy
+from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
 
 __all__ = ["REROUTED_HEADER", "Engine"]
@@ -66,21 +70,46 @@ class _CallFlag:
         self.calls = 0
 
 
-class _FlaggedWawp:
-    def __init__(self, inner: WawpPort, flag: _CallFlag) -> None:
-        self._inner = inner
+class _JobCalls:
+    """The pipeline's ``WawpPort`` for one job: flags the call in flight for a cancel or crash
+    mid-call, and writes the job's state records around each call."""
+
+    def __init__(self, engine: Engine, job: _Job, flag: _CallFlag, ledger: JobLedger | None):
+        self._engine = engine
+        self._job = job
         self._flag = flag
+        self._ledger = ledger
 
     async def call(self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str) -> Any:
-        self._flag.in_flight = True
-        self._flag.calls += 1
+        ledger = self._ledger
+        if ledger is not None:
+            await self._record_start(ledger)
+        flag = self._flag
+        flag.in_flight = True
+        flag.calls += 1
         try:
-            reply = await self._inner.call(spec, params, instance_id=instance_id)
-        except WawpError:
-            self._flag.in_flight = False  # an answer (or a mapped transport error) came back
+            reply = await self._engine.wawp.call(spec, params, instance_id=instance_id)
+        except WawpError as error:
+            flag.in_flight = False  # an answer (or a mapped transport error) came back
+            if ledger is not None and error.retryable and not error.maybe_processed:
+                await ledger.not_sent()
             raise
-        self._flag.in_flight = False
+        flag.in_flight = False
         return reply
+
+    async def _record_start(self, ledger: JobLedger) -> None:
+        """``in_progress``, acknowledged; then the last look at ownership before the call."""
+        try:
+            await ledger.call_starting()
+            self._engine.check_may_call(self._job.tp)
+        except CallRefused:
+            self._engine.pacer.gate(self._job.command.instance_id).release_unused_turn()
+            await ledger.not_sent()
+            raise
+        except asyncio.CancelledError:
+            # Cut off before the call: say so, or the next owner takes it for a maybe-sent.
+            await asyncio.shield(ledger.not_sent())
+            raise
 
 
 class _JobPacer:
@@ -145,8 +174,13 @@ class Engine:
         self.outputs = outputs
         self.metrics = metrics
         self.clock = clock
-        self._wawp = wawp
+        self.wawp = wawp
         self._partitions_of = partitions_of
+        # Idempotency: the state of each owned partition number, restored before it runs.
+        self.state_log: StateLog | None = None
+        self.states: dict[int, PartitionState] = {}
+        self.standing: GroupStanding | None = None
+        self._key_done: dict[tuple[str, str], asyncio.Event] = {}
         engine = settings.engine
         self.policy = RetryPolicy(
             max_attempts=settings.retry.max_attempts,
@@ -189,6 +223,9 @@ class Engine:
     def check_may_call(self, tp: TopicPartition) -> None:
         if self._stopping or tp not in self._owned:
             raise CallRefused("partition revoked or worker stopping")
+        problem = self.standing.problem() if self.standing is not None else None
+        if problem is not None:
+            raise CallRefused(problem)
 
     async def revoke(self, partitions: set[TopicPartition], bound_s: float) -> None:
         """No new call for ``partitions``; wait for their in-flight work at most ``bound_s``,
@@ -330,33 +367,95 @@ class Engine:
     async def _run_job(self, job: _Job) -> bool:
         """Run one command and publish its outcome; False when it was refused (not started)."""
         command = job.command
-        instance_slots = self._instance_slots.get(command.instance_id)
-        if instance_slots is None:
-            instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
-                self.settings.engine.max_in_flight_per_instance
-            )
-        async with instance_slots, self._slots:
-            self._running += 1
-            try:
-                outcome = await self._execute(job)
-            finally:
-                self._running -= 1
-        if outcome is None:
-            return False
-        reply = ReplyInfo.of(command)
-        await self._published(lambda: self._finish(job.envelope, reply, outcome, job.received_at))
+        if self.state_log is not None and job.tp.partition not in self.states:
+            return False  # not restored: the worker admits no such record (a safety net)
+        ledger = self._ledger(job)
+        if ledger is not None:
+            answered = await self._answer_from_state(job, ledger)
+            if answered:
+                return True
+            ledger.begin()
+        try:
+            instance_slots = self._instance_slots.get(command.instance_id)
+            if instance_slots is None:
+                instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
+                    self.settings.engine.max_in_flight_per_instance
+                )
+            async with instance_slots, self._slots:
+                self._running += 1
+                try:
+                    outcome = await self._execute(job, ledger)
+                finally:
+                    self._running -= 1
+            if outcome is None:
+                return False
+            await self._conclude(job, outcome, ledger)
+        finally:
+            if ledger is not None:
+                self._end(ledger)
         self.metrics.command_duration_of(command.action).observe(
             self.clock.monotonic() - job.received_mono
         )
         return True
 
-    async def _execute(self, job: _Job) -> Outcome | None:
+    def _ledger(self, job: _Job) -> JobLedger | None:
+        state = self.states.get(job.tp.partition)
+        if self.state_log is None or state is None:
+            return None
+        return JobLedger(
+            job.command, job.tp.partition, state, self.state_log, self.clock, self._published
+        )
+
+    async def _answer_from_state(self, job: _Job, ledger: JobLedger) -> bool:
+        """Settle the command from the idempotency store when it says so; False: execute it."""
+        command = job.command
+        key = (command.instance_id, command.idempotency_key)
+        while True:
+            decision = ledger.decide()
+            if decision.verdict is not Verdict.WAIT:
+                break
+            # The same command runs in another lane of this worker: its outcome decides.
+            done = self._key_done.setdefault(key, asyncio.Event())
+            await done.wait()
+        entry = decision.entry
+        if decision.verdict is Verdict.EXECUTE:
+            return False
+        if decision.verdict is Verdict.CONFLICT:
+            await self._conclude(job, conflict_outcome(), None)
+        elif decision.verdict is Verdict.DUPLICATE and entry is not None:
+            await self._conclude(job, answer_from_state(entry), None)
+        elif entry is not None:  # ambiguous: an earlier owner's call may have reached Wawp
+            ledger.begin()
+            ledger.first_at = entry.first_attempt_at or entry.recorded_at
+            ledger.attempts = entry.attempts
+            try:
+                await self._conclude(job, ambiguous_outcome(entry), ledger)
+            finally:
+                self._end(ledger)
+            log.warning("command.ambiguous", command_id=command.id, action=command.action)
+        return True
+
+    def _end(self, ledger: JobLedger) -> None:
+        ledger.end()
+        key = (ledger.command.instance_id, ledger.command.idempotency_key)
+        done = self._key_done.pop(key, None)
+        if done is not None:
+            done.set()
+
+    async def _conclude(self, job: _Job, outcome: Outcome, ledger: JobLedger | None) -> None:
+        """Publish the result (and dead letter), then the terminal state record."""
+        reply = ReplyInfo.of(job.command)
+        await self._published(lambda: self._finish(job.envelope, reply, outcome, job.received_at))
+        if ledger is not None and ledger.started:
+            await ledger.finished(outcome)
+
+    async def _execute(self, job: _Job, ledger: JobLedger | None) -> Outcome | None:
         command = job.command
         flag = _CallFlag()
         try:
             return await process(
                 command,
-                _FlaggedWawp(self._wawp, flag),
+                _JobCalls(self, job, flag, ledger),
                 self.policy,
                 self.clock,
                 received_monotonic=job.received_mono,
@@ -370,12 +469,7 @@ class Engine:
             if flag.in_flight and not command.spec.is_idempotent_method:
                 # Cut off mid-call by a revoke or shutdown bound: Wawp may have acted.
                 outcome = _unknown(flag.calls, "the call was cut off by a revoke or shutdown")
-                reply = ReplyInfo.of(command)
-                await asyncio.shield(
-                    self._published(
-                        lambda: self._finish(job.envelope, reply, outcome, job.received_at)
-                    )
-                )
+                await asyncio.shield(self._conclude(job, outcome, ledger))
                 self._done(job.tp, job.envelope.offset)
             raise
         except Exception as exc:  # the one per-message boundary (STYLE.md)

@@ -104,6 +104,7 @@ class Outputs:
             http_status=outcome.http_status,
             response=outcome.response,
             error=outcome.error,
+            original_status=outcome.original_status,
             attempts=outcome.attempts,
             replay_count=reply.replay_count,
             received_at=received_at,

@@ -90,6 +90,7 @@ class Outcome:
     dlq_reason: DlqReason | None = None
     first_attempt_at: datetime | None = None
     last_attempt_at: datetime | None = None
+    original_status: ResultStatus | None = None
 
 
 @dataclass(slots=True)

@@ -15,9 +15,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from wawp_gateway.config import Settings
 from wawp_gateway.engine import REROUTED_HEADER, Engine
+from wawp_gateway.handover import Handover, TakeOver
+from wawp_gateway.membership import GroupStanding
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.outputs import Outputs, reply_to_problem
 from wawp_gateway.pipeline import Clock, WawpPort
+from wawp_gateway.statelog import StateLog
 
 __all__ = ["REROUTED_HEADER", "Worker", "reply_to_problem"]
 
@@ -38,7 +41,11 @@ class Worker:
         wawp: WawpPort,
         metrics: Metrics,
         clock: Clock,
+        state_log: StateLog | None = None,
+        standing: GroupStanding | None = None,
     ) -> None:
+        """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
+        loop); ``build_worker`` always gives one."""
         self._settings = settings
         self._topics = settings.topics
         self._consumer = consumer
@@ -52,6 +59,15 @@ class Worker:
             partitions_of=self._partition_count,
         )
         self.engine.on_progress = self._on_progress
+        self.engine.state_log = state_log
+        self.engine.standing = standing
+        self._standing = standing
+        self._handover = Handover(settings, state_log) if state_log is not None else None
+        self._state_log = state_log
+        # Partitions whose state is restored and fenced: only their records are admitted.
+        self._ready: set[TopicPartition] = set()
+        self._taking: dict[asyncio.Task[TakeOver], set[TopicPartition]] = {}
+        self._failure: BaseException | None = None
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._last_commit = time.monotonic()
@@ -75,8 +91,14 @@ class Worker:
         while not stopping.is_set():
             # A short fetch timeout bounds how long a stop waits; no extra task per fetch.
             batch = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+            if self._failure is not None:
+                raise self._failure
             if batch and await self._let_fetcher_refetch():
                 for tp, records in batch.items():
+                    if tp not in self._ready:
+                        # Fetched before its pause took effect: read again once restored.
+                        self._consumer.seek(tp, records[0].offset)
+                        continue
                     for record in records:
                         self.engine.admit(tp, record)
                     self._apply_backpressure(tp)
@@ -84,6 +106,7 @@ class Worker:
             self._maybe_commit()
         log.info("worker.stopping", in_flight=self.engine.busy())
         await self.engine.stop(self._settings.shutdown.grace_s)
+        await self._release(self._ready)
         await self.commit()  # after the periodic one still running, if any (the lock)
         log.info("worker.stopped")
 
@@ -118,7 +141,7 @@ class Worker:
             if self.engine.has_full_instance(tp):
                 return
             self._paused.discard(tp)
-            if tp in self._consumer.assignment():
+            if tp in self._consumer.assignment() and tp in self._ready:
                 self._consumer.resume(tp)
                 log.info("partition.resumed", topic=tp.topic, partition=tp.partition)
 
@@ -181,19 +204,75 @@ class Worker:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self._revocations += 1
+        for task, tps in list(self._taking.items()):
+            if tps & revoked:
+                task.cancel()
         kafka = self._settings.kafka
         bound_s = (
             min(kafka.session_timeout_ms, kafka.rebalance_timeout_ms) - kafka.heartbeat_interval_ms
         ) / 1000
         await self.engine.revoke(revoked, bound_s)
+        await self._release(revoked & self._ready)
         await self.commit(revoked)
         self.engine.forget(revoked)
+        self._ready -= revoked
+        kept = {tp.partition for tp in self._consumer.assignment() - revoked}
         for tp in revoked:
             self._committed.pop(tp, None)
             self._paused.discard(tp)
+            if tp.partition not in kept:
+                self.engine.states.pop(tp.partition, None)
+
+    async def _release(self, partitions: set[TopicPartition]) -> None:
+        """``released``: this worker starts no more calls for these partitions, so their next
+        owner need not wait for it."""
+        if self._state_log is None or not partitions:
+            return
+        numbers = sorted({tp.partition for tp in partitions})
+        try:
+            await asyncio.gather(*(self._state_log.release(p) for p in numbers))
+        except KafkaError as exc:
+            # The next owner then waits one session timeout: slower, still safe.
+            log.warning("state.release_failed", error=type(exc).__name__)
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.engine.assign(assigned)
+        if self._standing is not None:
+            self._standing.heard()
+        if self._handover is None:
+            self._ready |= assigned
+            self.assigned.set()
+            return
+        new = assigned - self._ready
+        if not new:
+            self.assigned.set()
+            return
+        # Paused at once: aiokafka may return records of a new partition while this runs.
+        self._consumer.pause(*new)
+        numbers = {tp.partition for tp in new} - set(self.engine.states)
+        first = self._standing is not None and self._standing.generation <= 1
+        task = asyncio.create_task(
+            self._handover.take(numbers, assigned_at=time.monotonic(), first_generation=first)
+        )
+        self._taking[task] = new
+        task.add_done_callback(self._taken)
+
+    def _taken(self, task: asyncio.Task[TakeOver]) -> None:
+        tps = self._taking.pop(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("handover.failed", error=type(error).__name__, message=str(error))
+            self._failure = error
+            return
+        self.engine.states.update(task.result().states)
+        owned = self._consumer.assignment()
+        tps &= owned
+        self._ready |= tps
+        resume = [tp for tp in tps if tp not in self._paused]
+        if resume:
+            self._consumer.resume(*resume)
         self.assigned.set()
 
 

@@ -1,0 +1,100 @@
+"""Taking over partitions: restore their idempotency records, and fence off the last owner.
+
+ARCHITECTURE.md "Consumption and hand-over": the embedded broker gives a partition to its new
+owner without waiting for the old owner's revoke. So a new owner whose partition's last state
+record is not ``released`` waits one session timeout after its assignment (by then the old owner
+has stopped starting calls: it knows of the rebalance, or has not heard from the coordinator for
+that long), then reads the tail again: every call the old owner could still start is then
+visible as ``in_progress``. The first generation of a group has no earlier owner to wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+
+from wawp_gateway.config import Settings
+from wawp_gateway.contracts import StateStatus
+from wawp_gateway.idempotency import PartitionState
+from wawp_gateway.kafka import build_consumer
+from wawp_gateway.statelog import StateLog, restore
+
+__all__ = ["Handover", "TakeOver"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    states: dict[int, PartitionState]
+    records: int
+    seconds: float
+    waited_s: float
+
+
+class Handover:
+    def __init__(self, settings: Settings, state_log: StateLog) -> None:
+        self._settings = settings
+        self._log = state_log
+
+    async def take(
+        self, partitions: set[int], *, assigned_at: float, first_generation: bool
+    ) -> TakeOver:
+        """The restored state of ``partitions`` (numbers of ``wawp.state``), fenced.
+
+        ``assigned_at`` is the monotonic moment of the assignment."""
+        started = time.monotonic()
+        idempotency = self._settings.idempotency
+        states = {
+            p: PartitionState(idempotency.retention_s, idempotency.max_keys_per_partition)
+            for p in partitions
+        }
+        consumer = build_consumer(self._settings.kafka, group_id=None)
+        await consumer.start()
+        try:
+            async with asyncio.timeout(idempotency.restore_timeout_s):
+                ends = await self._marks(partitions)
+                positions = await restore(
+                    consumer, self._log.topic, ends, states, now=time.time()
+                )
+                unreleased = {
+                    p for p in partitions if states[p].last_status is not StateStatus.RELEASED
+                }
+                waited = 0.0
+                if unreleased and not first_generation:
+                    session_s = self._settings.kafka.session_timeout_ms / 1000
+                    waited = max(0.0, assigned_at + session_s - time.monotonic())
+                    log.info("handover.waiting", partitions=sorted(unreleased), wait_s=waited)
+                    await asyncio.sleep(waited)
+                    tail = await self._marks(unreleased)
+                    await restore(
+                        consumer,
+                        self._log.topic,
+                        tail,
+                        {p: states[p] for p in unreleased},
+                        now=time.time(),
+                        start={p: positions[p] for p in unreleased},
+                    )
+        finally:
+            await consumer.stop()
+        records = sum(state.records for state in states.values())
+        seconds = time.monotonic() - started
+        evicted = sum(state.evicted for state in states.values())
+        log.info(
+            "handover.restored",
+            partitions=sorted(partitions),
+            records=records,
+            keys=sum(len(state) for state in states.values()),
+            evicted=evicted,
+            seconds=round(seconds, 3),
+            waited_s=round(waited, 3),
+        )
+        return TakeOver(states, records, seconds, waited)
+
+    async def _marks(self, partitions: set[int]) -> dict[int, int]:
+        ordered = sorted(partitions)
+        offsets = await asyncio.gather(*(self._log.mark(p) for p in ordered))
+        return dict(zip(ordered, offsets, strict=True))

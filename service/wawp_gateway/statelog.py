@@ -1,0 +1,189 @@
+"""The ``wawp.state`` changelog: writing records, and reading a partition back (restore).
+
+A record goes to the partition number of the command it belongs to, keyed
+``<instance_id>:<idempotency_key>``. The broker may lack compaction and a reliable end offset
+(BROKER.md), so a restore finds the end of a partition with a *marker*: a record of its own,
+written first, whose offset the producer reports; everything acknowledged before the marker
+lies below it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from wawp_gateway.contracts import STATE_SCHEMA, StateStatus
+from wawp_gateway.idempotency import PartitionState, StateEvent
+
+__all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]
+
+log = structlog.get_logger(__name__)
+
+MARKER_KEY = b"gateway-marker"
+_STATUSES = {status.value: status for status in StateStatus}
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _seconds(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def encode_event(event: StateEvent, *, correlation_id: str | None, action: str) -> bytes:
+    """The record's value (the shape of ``contracts.StateRecord``; built by hand: it is written
+    before every call, and a model round trip costs more than the dict)."""
+    error = None
+    if event.error is not None:
+        code, message, retryable = event.error
+        error = {"code": code, "message": message, "retryable": retryable}
+    first = event.first_attempt_at
+    return json.dumps(
+        {
+            "schema": STATE_SCHEMA,
+            "instance_id": event.instance_id,
+            "idempotency_key": event.key,
+            "command_id": event.command_id,
+            "replay_count": event.replay_count,
+            "fingerprint": event.fingerprint,
+            "status": event.status.value,
+            "message_id": event.message_id,
+            "error": error,
+            "attempts": event.attempts,
+            "first_attempt_at": _rfc3339(first) if first is not None else None,
+            "correlation_id": correlation_id,
+            "action": action,
+            "recorded_at": _rfc3339(event.recorded_at),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def _released(at: float) -> bytes:
+    return json.dumps(
+        {"schema": STATE_SCHEMA, "status": StateStatus.RELEASED.value, "recorded_at": _rfc3339(at)},
+        separators=(",", ":"),
+    ).encode()
+
+
+def parse_record(value: bytes | None) -> StateEvent | StateStatus | None:
+    """A key's record, the partition-level ``released``, or None (a marker, or not ours)."""
+    if value is None:
+        return None
+    try:
+        raw = json.loads(value)
+        status = _STATUSES[raw["status"]]
+        if status is StateStatus.RELEASED:
+            return status
+        error = raw.get("error")
+        recorded_at = _seconds(raw["recorded_at"])
+        if recorded_at is None:
+            return None
+        return StateEvent(
+            instance_id=raw["instance_id"],
+            key=raw["idempotency_key"],
+            status=status,
+            command_id=raw["command_id"],
+            replay_count=raw.get("replay_count") or 0,
+            fingerprint=raw["fingerprint"],
+            recorded_at=recorded_at,
+            attempts=raw.get("attempts") or 0,
+            message_id=raw.get("message_id"),
+            error=(error["code"], error["message"], bool(error["retryable"])) if error else None,
+            first_attempt_at=_seconds(raw.get("first_attempt_at")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class StateLog:
+    """Writes to ``wawp.state`` and waits for the broker's acknowledgement. Concurrent writes
+    share the producer's batches: many lanes' records go out in one request."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self.topic = topic
+
+    async def write(
+        self, partition: int, event: StateEvent, *, correlation_id: str | None, action: str
+    ) -> None:
+        value = encode_event(event, correlation_id=correlation_id, action=action)
+        key = f"{event.instance_id}:{event.key}".encode()
+        ack = await self._producer.send(self.topic, value, key=key, partition=partition)
+        await ack
+
+    async def release(self, partition: int) -> None:
+        ack = await self._producer.send(
+            self.topic, _released(time.time()), key=None, partition=partition
+        )
+        await ack
+
+    async def mark(self, partition: int) -> int:
+        """Write a marker; its offset (every earlier acknowledged record lies below it)."""
+        ack = await self._producer.send(self.topic, None, key=MARKER_KEY, partition=partition)
+        metadata = await ack
+        return int(metadata.offset)
+
+
+@dataclass(slots=True)
+class RestoreStats:
+    records: int = 0
+    keys: int = 0
+    seconds: float = 0.0
+
+
+async def restore(
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    ends: dict[int, int],
+    states: dict[int, PartitionState],
+    *,
+    now: float,
+    start: dict[int, int] | None = None,
+) -> dict[int, int]:
+    """Read each partition of ``ends`` from ``start`` (default: the beginning) through its end
+    offset (a marker's) into ``states``; return the positions reached (for a later tail read).
+
+    ``consumer`` has no group; it is assigned only these partitions."""
+    tps = {TopicPartition(topic, p): p for p in ends}
+    consumer.assign(list(tps))
+    for tp, p in tps.items():
+        if start is not None and p in start:
+            consumer.seek(tp, start[p])
+    if start is None:
+        await consumer.seek_to_beginning(*tps)
+    pending = {tp for tp, p in tps.items() if await consumer.position(tp) <= ends[p]}
+    positions = {p: await consumer.position(tp) for tp, p in tps.items()}
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=200, max_records=10_000)
+        for tp, records in batch.items():
+            p = tps[tp]
+            state, end = states[p], ends[p]
+            for record in records:
+                if record.offset > end:
+                    break
+                item = parse_record(record.value)
+                if item is None:
+                    continue
+                if isinstance(item, StateEvent):
+                    state.apply(item, now)
+                else:
+                    state.released()
+            positions[p] = min(records[-1].offset + 1, end + 1)
+            if positions[p] > end:
+                pending.discard(tp)
+    return positions
+

@@ -1,0 +1,66 @@
+"""State records on the wire: what the worker writes is a valid ``StateRecord``, and a restore
+reads back exactly what was written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wawp_gateway.contracts import StateRecord, StateStatus
+from wawp_gateway.idempotency import StateEvent
+from wawp_gateway.statelog import _released, encode_event, parse_record
+
+NOW = 1_790_000_000.25
+
+
+def _event(**changes: object) -> StateEvent:
+    fields: dict[str, object] = {
+        "instance_id": "ABC123",
+        "key": "order-42",
+        "status": StateStatus.SUCCEEDED,
+        "command_id": "cmd-1",
+        "replay_count": 2,
+        "fingerprint": "f" * 32,
+        "recorded_at": NOW,
+        "attempts": 3,
+        "message_id": "true_447441429009@c.us_3EB0",
+        "error": None,
+        "first_attempt_at": NOW - 5,
+    }
+    fields.update(changes)
+    return StateEvent(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", [s for s in StateStatus if s is not StateStatus.RELEASED])
+def test_written_record_is_a_state_record_and_reads_back(status: StateStatus) -> None:
+    event = _event(status=status, error=("http_500", "boom", False))
+    value = encode_event(event, correlation_id="checkout-9", action="sendText")
+    record = StateRecord.model_validate_json(value)
+    assert record.status is status
+    assert record.instance_id == "ABC123"
+    assert record.idempotency_key == "order-42"
+    assert record.attempts == 3
+    assert record.correlation_id == "checkout-9"
+    assert parse_record(value) == event
+
+
+def test_released_record_is_valid_and_read_as_the_partition_status() -> None:
+    value = _released(NOW)
+    assert StateRecord.model_validate_json(value).status is StateStatus.RELEASED
+    assert parse_record(value) is StateStatus.RELEASED
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,  # a marker
+        b"not json",
+        b"[]",
+        json.dumps({"status": "nonsense", "recorded_at": "2026-01-01T00:00:00Z"}).encode(),
+        json.dumps({"status": "succeeded", "recorded_at": "2026-01-01T00:00:00Z"}).encode(),
+        json.dumps({"status": "succeeded", "recorded_at": "yesterday"}).encode(),
+    ],
+)
+def test_anything_else_is_skipped(value: bytes | None) -> None:
+    assert parse_record(value) is None
