@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from wawp_gateway.config import Settings
@@ -56,6 +57,7 @@ class MeteredWawp:
 @dataclass(frozen=True, slots=True)
 class WorkerApp:
     worker: Worker
+    consumer: AIOKafkaConsumer
     metrics: Metrics
     metrics_port: int
     partitions: int
@@ -104,7 +106,7 @@ async def build_worker(
                 is_ready=worker.assigned.is_set,
             )
         )
-        yield WorkerApp(worker, metrics, port, partitions)
+        yield WorkerApp(worker, consumer, metrics, port, partitions)
 
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:

@@ -5,7 +5,8 @@ owner without waiting for the old owner's revoke. So a new owner whose partition
 record is not ``released`` waits one session timeout after its assignment (by then the old owner
 has stopped starting calls: it knows of the rebalance, or has not heard from the coordinator for
 that long), then reads the tail again: every call the old owner could still start is then
-visible as ``in_progress``. The first generation of a group has no earlier owner to wait for.
+visible as ``in_progress``. Every owner writes a marker before it runs anything, so a partition
+with no record before the new owner's own marker never had an owner to wait for.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ class Handover:
         self._settings = settings
         self._log = state_log
 
-    async def take(
-        self, partitions: set[int], *, assigned_at: float, first_generation: bool
-    ) -> TakeOver:
+    async def take(self, partitions: set[int], *, assigned_at: float) -> TakeOver:
         """The restored state of ``partitions`` (numbers of ``wawp.state``), fenced.
 
         ``assigned_at`` is the monotonic moment of the assignment."""
@@ -57,14 +56,14 @@ class Handover:
         try:
             async with asyncio.timeout(idempotency.restore_timeout_s):
                 ends = await self._marks(partitions)
-                positions = await restore(
-                    consumer, self._log.topic, ends, states, now=time.time()
-                )
+                positions = await restore(consumer, self._log.topic, ends, states, now=time.time())
                 unreleased = {
-                    p for p in partitions if states[p].last_status is not StateStatus.RELEASED
+                    p
+                    for p in partitions
+                    if states[p].log_records and states[p].last_status is not StateStatus.RELEASED
                 }
                 waited = 0.0
-                if unreleased and not first_generation:
+                if unreleased:
                     session_s = self._settings.kafka.session_timeout_ms / 1000
                     waited = max(0.0, assigned_at + session_s - time.monotonic())
                     log.info("handover.waiting", partitions=sorted(unreleased), wait_s=waited)

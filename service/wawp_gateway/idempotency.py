@@ -134,6 +134,8 @@ class PartitionState:
         self._running: dict[str, str] = {}
         self.last_status: StateStatus | None = None
         self.records = 0
+        # Every record read, markers included: zero means the partition never had an owner.
+        self.log_records = 0
         self.evicted = 0
 
     def __len__(self) -> int:

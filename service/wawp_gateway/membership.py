@@ -54,11 +54,6 @@ class GroupStanding:
             return False
         return bool(coordinator._rejoin_needed_fut.done())
 
-    @property
-    def generation(self) -> int:
-        coordinator = self._coordinator()
-        return int(getattr(coordinator, "generation", -1))
-
     def problem(self) -> str | None:
         """Why no call may start now, or None."""
         if self.rebalancing():

@@ -173,8 +173,9 @@ async def restore(
             p = tps[tp]
             state, end = states[p], ends[p]
             for record in records:
-                if record.offset > end:
+                if record.offset >= end:
                     break
+                state.log_records += 1
                 item = parse_record(record.value)
                 if item is None:
                     continue
@@ -186,4 +187,3 @@ async def restore(
             if positions[p] > end:
                 pending.discard(tp)
     return positions
-

@@ -250,10 +250,7 @@ class Worker:
         # Paused at once: aiokafka may return records of a new partition while this runs.
         self._consumer.pause(*new)
         numbers = {tp.partition for tp in new} - set(self.engine.states)
-        first = self._standing is not None and self._standing.generation <= 1
-        task = asyncio.create_task(
-            self._handover.take(numbers, assigned_at=time.monotonic(), first_generation=first)
-        )
+        task = asyncio.create_task(self._handover.take(numbers, assigned_at=time.monotonic()))
         self._taking[task] = new
         task.add_done_callback(self._taken)
 

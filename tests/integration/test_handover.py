@@ -1,0 +1,185 @@
+"""Hand-over of partitions between workers: restore, the fence, and no double send.
+
+The embedded broker hands a partition to its new owner without waiting for the old owner's
+revoke, so these tests catch a new owner racing calls its predecessor still has in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from wawp_gateway.app import build_worker
+from wawp_gateway.config import Settings
+from wawp_gateway.contracts import StateStatus
+from wawp_gateway.idempotency import StateEvent, fingerprint
+from wawp_gateway.kafka import build_producer, create_topics
+from wawp_gateway.partitioning import partition_for
+from wawp_gateway.sandbox import FaultRule, Sandbox
+from wawp_gateway.statelog import StateLog
+from wawp_gateway.wawp.chatid import normalize_chat_id
+
+from .conftest import POOL
+from .harness import (
+    LIMITED,
+    LIMITED_BURST,
+    LIMITED_RATE_PER_MINUTE,
+    PARTITIONS,
+    TEST_TOKEN,
+    OutputCollector,
+    command,
+    gateway_settings,
+    running_gateway,
+)
+from .test_engine import arrivals, assert_within_rate
+
+LATENCY_MS = 1_200
+
+
+def _one_instance_per_partition(sandbox: Sandbox, candidates: tuple[str, ...]) -> list[str]:
+    """Instances of their own (other tests take theirs from the front of the pools)."""
+    chosen: dict[int, str] = {}
+    for instance in candidates:
+        chosen.setdefault(partition_for(instance, PARTITIONS), instance)
+    for instance in chosen.values():
+        sandbox.add_instance(instance, TEST_TOKEN)
+    return list(chosen.values())
+
+
+def _sent_ids(sandbox: Sandbox, instances: list[str]) -> Counter[str]:
+    sent: Counter[str] = Counter()
+    for instance in instances:
+        for request in sandbox.requests(instance_id=instance, action="sendText"):
+            text = (request.body or {}).get("message") or dict(request.query).get("message")
+            sent[str(text)] += 1
+    return sent
+
+
+def _patient(settings: Settings) -> Settings:
+    """A Wawp timeout well above the sandbox latency of these tests."""
+    return settings.model_copy(update={"wawp": settings.wawp.model_copy(update={"timeout_s": 5.0})})
+
+
+async def _publish(settings: Settings, cmds: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        for cmd in cmds:
+            await producer.send_and_wait(
+                settings.topics.send, json.dumps(cmd).encode(), key=cmd["instance_id"].encode()
+            )
+    finally:
+        await producer.stop()
+
+
+async def test_a_worker_losing_its_partitions_mid_call_never_races_the_new_owner(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any
+) -> None:
+    sandbox, url = sandbox_url
+    instances = _one_instance_per_partition(sandbox, LIMITED[8:18])
+    for instance in instances:
+        sandbox.add_fault(FaultRule(instance_id=instance, kind="latency", latency_ms=LATENCY_MS))
+    settings = _patient(gateway_settings(kafka_bootstrap, url, unique("ho"), POOL))
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    cmds = [
+        command(i, "sendText", {"chatId": f"4474414290{n % 6:02d}", "message": str(uuid.uuid4())})
+        for n in range(30)
+        for i in instances
+    ]
+    await _publish(settings, cmds)
+    outputs = OutputCollector(kafka_bootstrap, [settings.topics.results])
+    await outputs.start()
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    try:
+        async with build_worker(settings) as first, build_worker(settings) as second:
+            run_first = asyncio.create_task(first.worker.run(stop_first))
+            # Once results come back, every lane has its next call in flight (1.2 s each): the
+            # second member joins while the first is mid-call on every partition.
+            await outputs.wait_for(lambda seen: len(seen.results) >= len(instances))
+            run_second = asyncio.create_task(second.worker.run(stop_second))
+            results = [await outputs.result(c["id"], deadline_s=90) for c in cmds]
+            stop_first.set()
+            stop_second.set()
+            await asyncio.gather(run_first, run_second)
+            by_second = second.metrics.registry.get_sample_value(
+                "gateway_wawp_requests_total", {"action": "sendText", "status_class": "2xx"}
+            )
+    finally:
+        await outputs.stop()
+
+    assert by_second  # partitions changed hands
+    sent = _sent_ids(sandbox, instances)
+    assert max(sent.values()) == 1, [t for t, n in sent.items() if n > 1]
+    statuses = Counter(r["status"] for r in results)
+    assert set(statuses) <= {"succeeded", "duplicate", "outcome_unknown"}, statuses
+    for instance in instances:
+        times = [r.at for r in arrivals(sandbox, instance)]
+        assert_within_rate(times, LIMITED_RATE_PER_MINUTE, LIMITED_BURST)
+
+
+async def test_a_call_left_unanswered_by_an_earlier_owner_is_outcome_unknown(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any, instance: str
+) -> None:
+    """An ``in_progress`` with nothing after it (the owner died mid-call) is never resent."""
+    sandbox, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, unique("amb"), POOL)
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    params = {"chatId": normalize_chat_id("447441429009"), "message": "maybe sent"}
+    cmd = command(instance, "sendText", params)
+    producer = build_producer(settings.kafka)
+    await producer.start()
+    try:
+        event = StateEvent(
+            instance_id=instance,
+            key=cmd["id"],
+            status=StateStatus.IN_PROGRESS,
+            command_id=cmd["id"],
+            replay_count=0,
+            fingerprint=fingerprint(instance, "sendText", params),
+            recorded_at=time.time(),
+            attempts=1,
+            first_attempt_at=time.time(),
+        )
+        await StateLog(producer, settings.topics.state).write(
+            partition_for(instance, PARTITIONS), event, correlation_id=None, action="sendText"
+        )
+    finally:
+        await producer.stop()
+
+    async with running_gateway(settings, sandbox, create=False) as gateway:
+        result = await gateway.run(cmd, topic=settings.topics.send)
+        letter = await gateway.outputs.dlq_for(cmd["id"])
+
+    assert result["status"] == "outcome_unknown"
+    assert result["error"]["code"] == "maybe_sent"
+    assert dict(letter.headers)["dlq-reason"] == b"outcome_unknown"
+    assert sandbox.requests(instance_id=instance, action="sendText") == []
+
+
+async def test_a_restarted_worker_restores_what_its_predecessor_sent(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any, instance: str
+) -> None:
+    sandbox, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, unique("rs"), POOL)
+    key = f"order-{uuid.uuid4()}"
+    params = {"chatId": "447441429009", "message": "once"}
+    async with running_gateway(settings, sandbox) as gateway:
+        first = await gateway.run(
+            command(instance, "sendText", params, idempotency_key=key),
+            topic=settings.topics.send,
+        )
+    async with running_gateway(settings, sandbox, create=False) as gateway:
+        again = await gateway.run(
+            command(instance, "sendText", params, idempotency_key=key),
+            topic=settings.topics.send,
+        )
+
+    assert first["status"] == "succeeded"
+    assert again["status"] == "duplicate"
+    assert again["message_id"] == first["message_id"]
+    assert len(sandbox.requests(instance_id=instance, action="sendText")) == 1
