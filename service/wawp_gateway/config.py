@@ -201,6 +201,12 @@ class IdempotencySettings(_Section):
 class ReconcileSettings(_Section):
     enabled: bool = False
     """Resolve outcome_unknown sends by looking the message up in the chat."""
+    window_s: float = Field(60.0, gt=0)
+    """How long after the first attempt a sent message may show up in its chat."""
+    interval_s: float = Field(5.0, gt=0)
+    """Pause between two lookups of the same command."""
+    lookup_limit: int = Field(50, ge=1, le=1000)
+    """Newest messages of the chat read per lookup."""
 
 
 class MetricsSettings(_Section):

@@ -37,6 +37,7 @@ from wawp_gateway.outputs import Outputs, ReplyInfo
 from wawp_gateway.pacing import GateSettings, Pacer
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.pipeline import Clock, Outcome, WawpPort, process
+from wawp_gateway.reconcile import ReconcileRule, reconcile
 from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
@@ -214,6 +215,7 @@ class Engine:
         # Read at scrape time: a gauge updated twice per command costs a lock each time.
         metrics.in_flight.set_function(lambda: self._running)
         metrics.buffered.set_function(self.lanes.total)
+        metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -389,6 +391,8 @@ class Engine:
                     self._running -= 1
             if outcome is None:
                 return False
+            if ledger is not None and ledger.first_at is not None:
+                outcome = await self._reconciled(job, outcome, ledger.first_at)
             await self._conclude(job, outcome, ledger)
         finally:
             if ledger is not None:
@@ -429,7 +433,8 @@ class Engine:
             ledger.first_at = entry.first_attempt_at or entry.recorded_at
             ledger.attempts = entry.attempts
             try:
-                await self._conclude(job, ambiguous_outcome(entry), ledger)
+                outcome = await self._reconciled(job, ambiguous_outcome(entry), ledger.first_at)
+                await self._conclude(job, outcome, ledger)
             finally:
                 self._end(ledger)
             log.warning("command.ambiguous", command_id=command.id, action=command.action)
@@ -441,6 +446,29 @@ class Engine:
         done = self._key_done.pop(key, None)
         if done is not None:
             done.set()
+
+    async def _reconciled(self, job: _Job, outcome: Outcome, first_at: float) -> Outcome:
+        """A maybe-sent message looked up in its chat, where reconciliation is enabled."""
+        settings = self.settings.reconcile
+        if not settings.enabled or outcome.status is not ResultStatus.OUTCOME_UNKNOWN:
+            return outcome
+        pacer = _JobPacer(self, job)
+
+        async def turn(give_up_at: float) -> bool:
+            try:
+                return await pacer.before_call(job.command, give_up_at=give_up_at)
+            except CallRefused:
+                return False
+
+        return await reconcile(
+            job.command,
+            outcome,
+            first_attempt_at=first_at,
+            wawp=self.wawp,
+            clock=self.clock,
+            rule=ReconcileRule(settings.window_s, settings.interval_s, settings.lookup_limit),
+            turn=turn,
+        )
 
     async def _conclude(self, job: _Job, outcome: Outcome, ledger: JobLedger | None) -> None:
         """Publish the result (and dead letter), then the terminal state record."""
@@ -541,6 +569,11 @@ class Engine:
         """Whether an instance of ``tp`` has used up its buffer (the partition must wait)."""
         instances = self._instances_of.get(tp)
         return instances is not None and self.lanes.any_instance_full(instances)
+
+    def expire_state(self) -> int:
+        """Forget idempotency records past their retention."""
+        now = self.clock.now().timestamp()
+        return sum(state.expire(now) for state in self.states.values())
 
     def busy(self) -> int:
         return len(self._lane_tasks) + len(self._side_tasks)

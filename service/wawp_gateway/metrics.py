@@ -91,6 +91,28 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.state_restore = Histogram(
+            "gateway_state_restore_seconds",
+            "Time to take over partitions: restore their idempotency records, and the hand-over "
+            "wait when the last owner did not release them.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=registry,
+        )
+        self.state_restored_records = Counter(
+            "gateway_state_restored_records",
+            "wawp.state records read by restores.",
+            registry=registry,
+        )
+        self.state_keys = Gauge(
+            "gateway_state_keys",
+            "Idempotency keys held in memory for the owned partitions.",
+            registry=registry,
+        )
+        self.state_evicted_keys = Counter(
+            "gateway_state_evicted_keys",
+            "Idempotency keys forgotten before their retention ended (the memory bound).",
+            registry=registry,
+        )
         self.commands_of = _children(self.commands)
         self.wawp_requests_of = _children(self.wawp_requests)
         self.wawp_duration_of = _children(self.wawp_duration)

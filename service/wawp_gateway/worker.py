@@ -29,6 +29,7 @@ _FETCH_TIMEOUT_MS = 200
 # Event-loop turns aiokafka's fetcher needs, once getmany drained its buffer, to send the next
 # fetch (wake-up callback, fetcher task, fetch-request task). See Worker._let_fetcher_refetch.
 _FETCHER_TURNS = 3
+_EXPIRE_EVERY_S = 60.0
 
 
 class Worker:
@@ -68,6 +69,7 @@ class Worker:
         self._ready: set[TopicPartition] = set()
         self._taking: dict[asyncio.Task[TakeOver], set[TopicPartition]] = {}
         self._failure: BaseException | None = None
+        self._last_expiry = time.monotonic()
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._last_commit = time.monotonic()
@@ -104,6 +106,7 @@ class Worker:
                     self._apply_backpressure(tp)
             self._observe_lag()
             self._maybe_commit()
+            self._maybe_expire()
         log.info("worker.stopping", in_flight=self.engine.busy())
         await self.engine.stop(self._settings.shutdown.grace_s)
         await self._release(self._ready)
@@ -188,6 +191,12 @@ class Worker:
             self._last_commit = time.monotonic()
             self._commit_task = asyncio.create_task(self.commit())
 
+    def _maybe_expire(self) -> None:
+        if time.monotonic() - self._last_expiry >= _EXPIRE_EVERY_S:
+            self._last_expiry = time.monotonic()
+            if dropped := self.engine.expire_state():
+                log.info("state.expired", keys=dropped)
+
     def _observe_lag(self) -> None:
         """Records behind the fetch high-watermark, per input topic (``end_offsets`` is wrong on
         the embedded broker; the high-watermark of the last fetch is right everywhere)."""
@@ -263,7 +272,13 @@ class Worker:
             log.error("handover.failed", error=type(error).__name__, message=str(error))
             self._failure = error
             return
-        self.engine.states.update(task.result().states)
+        taken = task.result()
+        self.engine.states.update(taken.states)
+        self._metrics.state_restore.observe(taken.seconds)
+        self._metrics.state_restored_records.inc(taken.records)
+        evicted = sum(state.evicted for state in taken.states.values())
+        if evicted:
+            self._metrics.state_evicted_keys.inc(evicted)
         owned = self._consumer.assignment()
         tps &= owned
         self._ready |= tps
