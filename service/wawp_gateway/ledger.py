@@ -72,8 +72,7 @@ def ambiguous_outcome(entry: Entry) -> Outcome:
         attempts=entry.attempts,
         error=ErrorInfo(
             code="maybe_sent",
-            message="an earlier worker started this call and stopped before its answer; "
-            "not resent",
+            message="an earlier worker started this call and stopped before its answer; not resent",
             retryable=False,
         ),
         dlq_reason=DlqReason.OUTCOME_UNKNOWN,
