@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint types unit integration fmt generate bench clean install
+.PHONY: run test lint types unit integration fmt generate bench chaos clean install
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -51,6 +51,11 @@ generate: $(STAMP)
 ## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md
 bench: $(STAMP)
 	$(BIN)/python -m bench --scenarios all
+
+## chaos: the big chaos run (a few minutes): 20,000 commands, 10 kill -9 of workers, 3 workers;
+## `make test` runs the same test small. Knobs: tests/chaos/harness.py (ChaosSize)
+chaos: $(STAMP)
+	CHAOS_COMMANDS=20000 CHAOS_KILLS=10 CHAOS_WORKERS=3 $(BIN)/pytest tests/chaos -q -s
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache .hypothesis

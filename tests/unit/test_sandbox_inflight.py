@@ -77,6 +77,7 @@ async def test_a_request_is_held_with_its_client_port_until_answered(
 
         assert held.client == ("127.0.0.1", client.port)
         assert (held.method, held.action, held.instance_id) == ("POST", "sendText", INSTANCE)
+        assert box.inflight.arrived == held.arrival == 1
         assert await client.status() == 201
         await _until(box, lambda held: not held)
         (record,) = box.requests()

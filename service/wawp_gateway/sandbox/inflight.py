@@ -8,7 +8,6 @@ Tests read `held()` to act while a call is in flight, e.g. to kill the client th
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,8 +60,8 @@ class InFlightRequests:
 
     def __init__(self) -> None:
         self._open: dict[int, Exchange] = {}
-        self._arrivals = itertools.count(1)
         self._changed = asyncio.Event()
+        self.arrived = 0  # requests received so far: the arrival number of the latest
 
     def open(
         self,
@@ -73,7 +72,8 @@ class InFlightRequests:
         query: list[tuple[str, str]],
         client: tuple[str, int] | None,
     ) -> Exchange:
-        exchange = Exchange(next(self._arrivals), at, method, path, query, client)
+        self.arrived += 1
+        exchange = Exchange(self.arrived, at, method, path, query, client)
         self._open[exchange.arrival] = exchange
         self._notify()
         return exchange
