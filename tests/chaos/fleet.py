@@ -67,6 +67,7 @@ def worker_env(
         "GATEWAY_RETRY__BACKOFF_INITIAL_S": "0.05",
         "GATEWAY_RETRY__BACKOFF_MAX_S": "0.5",
         "GATEWAY_SHUTDOWN__GRACE_S": "5",
+        "GATEWAY_RECONCILE__ENABLED": "true" if size.reconcile else "false",
         "GATEWAY_INSTANCES_FILE": str(instances_file),
         "GATEWAY_LOG__FORMAT": "json",
     }

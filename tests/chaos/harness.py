@@ -41,6 +41,7 @@ class ChaosSize:
     seconds: int = 0  # publishing window; 0 = 4 s per chaos action, at least 15 s
     latency_ms: float = 20.0
     latency_jitter_ms: float = 30.0
+    reconcile: bool = False  # GATEWAY_RECONCILE__ENABLED of the workers
     seed: int = 0  # 0 = a new one each run (printed, so a run can be repeated)
 
     @classmethod
@@ -55,6 +56,7 @@ class ChaosSize:
             partitions=_env_int(environ, "CHAOS_PARTITIONS", d.partitions),
             max_in_flight=_env_int(environ, "CHAOS_MAX_IN_FLIGHT", d.max_in_flight),
             seconds=_env_int(environ, "CHAOS_SECONDS", d.seconds),
+            reconcile=bool(_env_int(environ, "CHAOS_RECONCILE", int(d.reconcile))),
             seed=_env_int(environ, "CHAOS_SEED", d.seed) or random.randrange(1, 2**31),
         )
 

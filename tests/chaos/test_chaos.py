@@ -6,7 +6,7 @@ every chat's commands in order, and only calls caught by a kill may end ``outcom
 Small by default (part of ``make test``); ``make chaos`` runs 20,000 commands with 10 kills.
 Size knobs: ``CHAOS_COMMANDS``, ``CHAOS_KILLS``, ``CHAOS_WORKERS``, ``CHAOS_SECONDS``,
 ``CHAOS_SEED`` (and ``CHAOS_INSTANCES``, ``CHAOS_CHATS``, ``CHAOS_PARTITIONS``,
-``CHAOS_MAX_IN_FLIGHT``); see ``harness.ChaosSize``.
+``CHAOS_MAX_IN_FLIGHT``, ``CHAOS_RECONCILE=1``); see ``harness.ChaosSize``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ async def test_kill_9_under_load_loses_no_command_and_sends_none_twice(
         [
             f"chaos run: seed {size.seed}, {size.workers} workers, {size.partitions} partitions,"
             f" {size.instances} instances, max in flight {size.max_in_flight}, sandbox latency"
-            f" {size.latency_ms:.0f}-{size.latency_ms + size.latency_jitter_ms:.0f} ms",
+            f" {size.latency_ms:.0f}-{size.latency_ms + size.latency_jitter_ms:.0f} ms,"
+            f" reconciliation {'on' if size.reconcile else 'off'}",
             f"duration             {duration_s:.1f} s (publishing {publish_s:.1f} s)",
             *verdict.summary_lines(),
             *_fleet_lines(fleet, chaos, exits),
