@@ -66,6 +66,20 @@ def test_a_clean_run_has_no_problems() -> None:
     verdict = judge(commands, _ok(commands), _log(commands), [], 32, Counter())
     assert verdict.problems(planned_kills=0) == []
     assert verdict.finals == Counter(succeeded=4)
+    assert (verdict.repeated, verdict.conflicting) == (0, [])
+
+
+def test_second_outcomes_after_a_crash_are_counted_not_failed() -> None:
+    """At least once: a re-delivered command may be answered again; not a broken promise."""
+    commands = _commands(2)
+    results = _ok(commands)
+    results["run-0"].append(SeenResult("duplicate", 0, "succeeded"))
+    results["run-1"] = [SeenResult("outcome_unknown", 0, None)] * 2
+
+    verdict = judge(commands, results, _log(commands), [_kill(2)], 32, Counter())
+
+    assert (verdict.repeated, verdict.conflicting, verdict.duplicates_seen) == (1, [], 1)
+    assert verdict.problems(planned_kills=1) == []
 
 
 def test_double_sends_and_order_breaks_are_found() -> None:
@@ -138,6 +152,7 @@ def test_final_status_keeps_the_highest_replay_and_skips_duplicate_repeats() -> 
     first = SeenResult("succeeded", 0, None)
     repeat = SeenResult("duplicate", 0, "succeeded")
     assert final_status([first, repeat]) == "succeeded"
+    assert final_status([SeenResult("outcome_unknown", 0, None), first]) == "outcome_unknown"
     assert final_status([repeat]) == "succeeded"
     assert final_status([SeenResult("failed", 0, None), SeenResult("succeeded", 1, None)]) == (
         "succeeded"

@@ -80,6 +80,7 @@ class Verdict:
     missing: list[str] = field(default_factory=list)
     bad_status: list[str] = field(default_factory=list)
     conflicting: list[str] = field(default_factory=list)
+    repeated: int = 0  # commands with more than one result that is not a duplicate repeat
     ever_unknown: int = 0
     sends: int = 0
     other_requests: int = 0
@@ -152,8 +153,9 @@ class Verdict:
             f"kills (kill -9)      {len(self.kills)}, mid-call {self.mid_call_kills}"
             f" (requests held at the kill: {sum(len(k.held) for k in self.kills)})",
             f"results by status    {by_status}  (final, per command)",
-            f"result records       {self.result_records} ({self.duplicates_seen} duplicate repeats,"
-            f" {len(self.conflicting)} command(s) with two different outcomes)",
+            f"result records       {self.result_records} ({self.duplicates_seen} duplicate repeats;"
+            f" {self.repeated} command(s) with a second outcome, {len(self.conflicting)} of them"
+            " different)",
             f"missing results      {len(self.missing)}",
             f"sandbox requests     {self.sends} chaos sends, {self.other_requests} other",
             f"double sends         {len(self.double_sent)} command(s),"
@@ -199,9 +201,10 @@ def judge(
         verdict.duplicates_seen += sum(r.status == "duplicate" for r in seen)
         verdict.bad_status += [r.status for r in seen if r.status not in RESULT_STATUSES]
         verdict.finals[final_status(seen)] += 1
-        outcomes = {r.status for r in seen if r.status != "duplicate"}
+        outcomes = [r.status for r in seen if r.status != "duplicate"]
         verdict.ever_unknown += "outcome_unknown" in outcomes
-        if len(outcomes) > 1:
+        verdict.repeated += len(outcomes) > 1
+        if len(set(outcomes)) > 1:
             verdict.conflicting.append(command_id)
     verdict.missing = sorted(ours - results.keys())
 
