@@ -39,6 +39,9 @@ TERMINAL = frozenset(
 BLOCKING = frozenset({StateStatus.SUCCEEDED, StateStatus.OUTCOME_UNKNOWN})
 
 ErrorTuple = tuple[str, str, bool]  # code, message, retryable
+# Finished commands remembered per key besides the latest (a key reused after a failure): a
+# crash re-delivers them too, and each must be answered from its own outcome.
+_EARLIER_PER_KEY = 8
 
 
 def fingerprint(instance_id: str, action: str, params: Mapping[str, Any]) -> str:
@@ -72,6 +75,7 @@ class Entry:
     __slots__ = (
         "attempts",
         "command_id",
+        "earlier",
         "error",
         "fingerprint",
         "first_attempt_at",
@@ -92,6 +96,24 @@ class Entry:
         self.first_attempt_at = event.first_attempt_at
         self.recorded_at = event.recorded_at
         self.attempts = event.attempts
+        self.earlier: tuple[Entry, ...] | None = None
+
+    def same_command(self, command_id: str, replay_count: int) -> bool:
+        return self.command_id == command_id and self.replay_count == replay_count
+
+    def finished(
+        self, command_id: str, replay_count: int, *, now: float, retention_s: float
+    ) -> Entry | None:
+        """This key's terminal entry of that command (a re-delivery), if any, within retention."""
+        if self.status in TERMINAL and self.same_command(command_id, replay_count):
+            return self
+        for entry in self.earlier or ():
+            if (
+                entry.same_command(command_id, replay_count)
+                and entry.recorded_at + retention_s >= now
+            ):
+                return entry
+        return None
 
 
 class Verdict(enum.Enum):
@@ -162,8 +184,17 @@ class PartitionState:
         slot = _slot(event.instance_id, event.key)
         # Every record carries its command's attempt count and first attempt time, so the
         # latest one is all a key needs; re-inserting keeps the dict in update order.
-        entries.pop(slot, None)
-        entries[slot] = Entry(event)
+        previous = entries.pop(slot, None)
+        entry = entries[slot] = Entry(event)
+        if previous is not None:
+            entry.earlier = previous.earlier
+            if (
+                previous.status in TERMINAL
+                and previous.recorded_at + self._retention_s >= now
+                and not previous.same_command(event.command_id, event.replay_count)
+            ):
+                previous.earlier = None
+                entry.earlier = (previous, *(entry.earlier or ()))[:_EARLIER_PER_KEY]
         if len(entries) > self._max_keys:
             del entries[next(iter(entries))]
             self.evicted += 1
@@ -171,11 +202,11 @@ class PartitionState:
     def expire(self, now: float) -> int:
         """Drop entries past the retention (the oldest are first)."""
         dropped = 0
-        limit = now - self._retention_s
+        retention_s = self._retention_s
         entries = self._entries
         while entries:
             slot = next(iter(entries))
-            if entries[slot].recorded_at >= limit:
+            if entries[slot].recorded_at + retention_s >= now:
                 break
             del entries[slot]
             dropped += 1
@@ -201,20 +232,21 @@ class PartitionState:
         override_unknown: bool = False,
         safe_to_repeat: bool = False,
     ) -> Decision:
+        entry = self.get(instance_id, key, now)
+        finished = (
+            entry.finished(command_id, replay_count, now=now, retention_s=self._retention_s)
+            if entry is not None
+            else None
+        )
+        if finished is not None:
+            # A re-delivery of a finished command: answered from the state, never re-executed.
+            return Decision(Verdict.DUPLICATE, finished)
         running = self._running.get(_slot(instance_id, key))
         if running is not None:
             return _WAIT if running == fingerprint else _CONFLICT
-        entry = self.get(instance_id, key, now)
         if entry is None:
             return _EXECUTE
         status = entry.status
-        if (
-            status in TERMINAL
-            and entry.command_id == command_id
-            and entry.replay_count == replay_count
-        ):
-            # A re-delivery of a finished command: answered from the state, never re-executed.
-            return Decision(Verdict.DUPLICATE, entry)
         same = entry.fingerprint == fingerprint
         if status is StateStatus.IN_PROGRESS:
             if not same:

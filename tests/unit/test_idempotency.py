@@ -142,10 +142,6 @@ def test_redelivered_override_replay_is_not_executed_again() -> None:
 # never re-executes a command". The store keeps only each key's latest record, so once another
 # command (or a replay) has used the key since, the re-delivered command is decided against that
 # other command's record: re-executed after a failed one, rejected after another payload's success.
-@pytest.mark.xfail(
-    reason="bug in idempotency.py: re-delivery is recognised only from the key's latest record",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("later_command", "later_replay_count", "later_fp", "later_status"),
     [
@@ -592,8 +588,39 @@ class Model:
             if event.recorded_at + MODEL_RETENTION >= now
         }
 
-    def expected(self, command: Command, last: StateEvent | None) -> Verdict:
+    def finished(self, command: Command, now: float) -> bool:
+        """Whether the log holds a terminal record of this very command (id and replay count),
+        within retention, among the key's most recent finished commands (the store keeps 9)."""
+        order: dict[tuple[str, int], None] = {}
+        for event in self.log:
+            if event is None or (event.instance_id, event.key) != command.slot:
+                continue
+            if event.status in TERMINAL and event.recorded_at + MODEL_RETENTION >= now:
+                pair = (event.command_id, event.replay_count)
+                order.pop(pair, None)
+                order[pair] = None
+        return (command.command_id, command.replay_count) in list(order)[-9:]
+
+    def own_outcome(self, command: Command, now: float) -> StateEvent | None:
+        """The command's own last terminal record, when it is a re-delivery."""
+        if not self.finished(command, now):
+            return None
+        own = None
+        for event in self.log:
+            if (
+                event is not None
+                and (event.instance_id, event.key) == command.slot
+                and (event.command_id, event.replay_count)
+                == (command.command_id, command.replay_count)
+                and event.status in TERMINAL
+            ):
+                own = event
+        return own
+
+    def expected(self, command: Command, last: StateEvent | None, now: float) -> Verdict:
         """The contract's rules, read off the model."""
+        if last is not None and self.finished(command, now):
+            return Verdict.DUPLICATE  # a re-delivery: first, whatever runs or came since
         running = self.running().get(command.slot)
         if running is not None:
             return Verdict.WAIT if running == command.fingerprint else Verdict.CONFLICT
@@ -668,9 +695,10 @@ class IdempotencyMachine(RuleBasedStateMachine):
         self.by_record[(command.command_id, command.replay_count)] = command
         decision = ask(self.store, command, self.now)
         last = self.model.last_records(self.now).get(command.slot)
-        assert decision.verdict is self.model.expected(command, last), (command, last)
+        assert decision.verdict is self.model.expected(command, last, self.now), (command, last)
         if decision.verdict in (Verdict.DUPLICATE, Verdict.AMBIGUOUS):
-            assert view(decision.entry) == view(last)
+            # A re-delivery is answered with its own outcome, anything else with the key's last.
+            assert view(decision.entry) == view(self.model.own_outcome(command, self.now) or last)
         if decision.verdict is Verdict.WAIT:
             self.waiting.append(command)
         elif decision.verdict is Verdict.EXECUTE:
@@ -909,7 +937,10 @@ class IdempotencyMachine(RuleBasedStateMachine):
         for command in self.probes(last):
             decision = ask(self.store, command, self.now)
             event = last.get(command.slot)
-            assert decision.verdict is self.model.expected(command, event), (command, event)
+            assert decision.verdict is self.model.expected(command, event, self.now), (
+                command,
+                event,
+            )
             if decision.verdict is Verdict.WAIT:
                 assert self.store.is_running(command.instance_id, command.key)
                 assert command.slot in running
