@@ -145,8 +145,7 @@ async def test_a_cancelled_waiter_takes_no_token() -> None:
     gone.cancel()
     await asyncio.wait_for(asyncio.gather(first, last), DEADLINE)
     assert order == ["first", "last"]
-    assert len(bucket.taken) == 2
-    assert bucket.taken[1] - bucket.taken[0] == pytest.approx(0.01, abs=0.005)
+    assert len(bucket.taken) == 2  # the cancelled waiter took none
     assert gate.waiting == 0
 
 
