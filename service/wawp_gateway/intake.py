@@ -101,6 +101,16 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def _is_unicode(raw: Any) -> bool:
+    """JSON may escape a lone surrogate (``"\\ud800"``): no text can hold it, so nothing built
+    from it could be sent, published or logged."""
+    try:
+        json.dumps(raw, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _replay_count(envelope: Envelope) -> int:
     raw = header(envelope, REPLAY_COUNT_HEADER)
     # isascii(): str.isdigit() also accepts digits such as "²" that int() refuses; ValueError:
@@ -143,6 +153,8 @@ def decode(
         return Undecodable("the value is not JSON", replay_count)
     if not isinstance(raw, dict):
         return Undecodable("the value is not a JSON object", replay_count)
+    if b"\\u" in envelope.value and not _is_unicode(raw):
+        return Undecodable("the value holds an unpaired UTF-16 surrogate", replay_count)
     command_id = raw.get("id")
     if not isinstance(command_id, str) or not command_id or len(command_id) > 128:
         return Undecodable("no usable id: a non-empty string of at most 128 chars", replay_count)

@@ -272,3 +272,24 @@ def test_any_params_value_is_accepted_or_rejected(params: Any, action: str) -> N
     """Random JSON as params yields a command or a rejection (with the id), never an exception."""
     result = _decode(_command(action=action, params=params))
     assert isinstance(result, OutboundCommand | Rejection)
+
+
+@pytest.mark.parametrize("where", ["params", "id", "correlation_id"])
+def test_an_unpaired_surrogate_is_undecodable(where: str) -> None:
+    """JSON may escape a lone surrogate; no text holds it, so nothing could be sent or logged."""
+    value = _command(correlation_id="c")
+    if where == "params":
+        value["params"]["message"] = "SURROGATE"
+    else:
+        value[where] = "SURROGATE"
+    raw = json.dumps(value).replace("SURROGATE", "\\ud800").encode()
+    assert isinstance(_decode(raw), Undecodable)
+
+
+def test_a_surrogate_pair_is_text() -> None:
+    value = _command()
+    value["params"]["message"] = "EMOJI"
+    raw = json.dumps(value).replace("EMOJI", "\\ud83d\\ude00").encode()
+    decoded = _decode(raw)
+    assert isinstance(decoded, OutboundCommand)
+    assert decoded.params["message"] == "\U0001f600"
