@@ -1,6 +1,7 @@
 """``python -m bench``: start a broker and a sandbox, run the scenarios, report.
 
     python -m bench [--scenarios a,b] [--commands N] [--quick] [--fetch-waits 50,10]
+                    [--restore-records N] [--restore-partitions P]
 
 Exits 1 on a harness error (a scenario that could not be measured), never on a missed goal.
 """
@@ -37,6 +38,8 @@ def _options(args: argparse.Namespace) -> Options:
             fetch_waits=waits[:1],
             latency_rate=args.latency_rate,
             raw_asyncio=False,
+            restore_records=args.restore_records or 20_000,
+            restore_partitions=args.restore_partitions,
         )
     return Options(
         commands=args.commands or 20_000,
@@ -44,6 +47,8 @@ def _options(args: argparse.Namespace) -> Options:
         latency_duration_s=args.latency_duration,
         latency_rounds=args.latency_rounds,
         latency_rate=args.latency_rate,
+        restore_records=args.restore_records or 1_000_000,
+        restore_partitions=args.restore_partitions,
     )
 
 
@@ -111,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-rounds", type=int, default=3, help="rounds per system; the goal uses medians"
     )
     parser.add_argument("--latency-rate", type=float, help="default: half the gateway's max")
+    parser.add_argument(
+        "--restore-records", type=int, help="state records of the restore scenario (1000000)"
+    )
+    parser.add_argument("--restore-partitions", type=int, default=1)
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")

@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["render", "write"]
 
-_ORDER = ("upstream-0ms", "upstream-200ms", "latency", "hot-instance", "faults", "rss")
+_ORDER = ("upstream-0ms", "upstream-200ms", "latency", "hot-instance", "faults", "rss", "restore")
 _CPU = ("system", "sandbox", "broker", "load", "harness")
 
 
@@ -61,6 +61,24 @@ def _latencies(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _reads(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| reader | records | seconds | records/s | CPU s | broker CPU s | RSS before MB "
+        "| RSS after MB | RSS peak MB | keys kept | MB per 100k keys |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        rate = r["records"] / r["seconds"] if r["seconds"] > 0 else 0.0
+        keys = f"{r['keys']:,}" if "keys" in r else "-"
+        per_keys = f"{r['mb_per_100k_keys']:.1f}" if "mb_per_100k_keys" in r else "-"
+        lines.append(
+            f"| {r['reader']} | {r['records']:,} | {r['seconds']:.2f} | {rate:,.0f} "
+            f"| {r['cpu_s']:.2f} | {r['broker_cpu_s']:.2f} | {r['rss_before_mb']:.0f} "
+            f"| {r['rss_after_mb']:.0f} | {r['peak_rss_mb']:.0f} | {keys} | {per_keys} |"
+        )
+    return lines
+
+
 def _goals(goals: list[dict[str, Any]]) -> list[str]:
     if not goals:
         return []
@@ -89,6 +107,8 @@ def render(payload: dict[str, Any]) -> str:
     if payload["measurements"]:
         lines += _measurements(payload["measurements"])
         lines += _latencies(payload["measurements"])
+    if payload.get("reads"):
+        lines += _reads(payload["reads"])
     lines += _goals(payload["goals"])
     lines += _checks(payload["checks"])
     notes = payload.get("notes") or []

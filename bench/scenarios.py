@@ -21,6 +21,8 @@ from bench.checks import check_faults, check_rate_limit
 from bench.collect import Collector, throughput
 from bench.harness import poll
 from bench.measure import Measurement, Stack, run_backlog, run_paced
+from bench.restore import measure_restore
+from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
 from bench.workload import Workload
 
@@ -43,6 +45,8 @@ class Options:
     # compares the median p99 of several rounds, the two systems taking turns to go first.
     latency_rounds: int = 3
     raw_asyncio: bool = True  # also run the raw baseline on plain asyncio (the worker's loop)
+    restore_records: int = 1_000_000
+    restore_partitions: int = 1
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Payload:
     goals: list[dict[str, Any]] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    reads: list[dict[str, Any]] = field(default_factory=list)  # restore: one row per reader
 
     def goal(self, name: str, value: float, target: float, text: str, *, higher: bool) -> None:
         ok = value >= target if higher else value <= target
@@ -84,6 +89,7 @@ class Payload:
             "goals": self.goals,
             "checks": self.checks,
             "notes": self.notes,
+            **({"reads": self.reads} if self.reads else {}),
         }
 
 
@@ -401,6 +407,64 @@ async def http_stacks(stack: Stack, opts: Options, shared: Shared) -> Payload:
     return out
 
 
+async def restore(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    """Restore of the state topic against a raw read of the same records (bench/restore.py)."""
+    load = StateLoad(opts.restore_records, partitions=opts.restore_partitions)
+    out = Payload(
+        "restore",
+        f"Restore: {load.records:,} state records over {load.instances:,} instances, "
+        f"{load.partitions} partition(s), vs a raw read of the same records",
+    )
+    run = await measure_restore(stack, load)
+    done, raw, loaded = run.restore, run.raw, run.load
+    out.reads = [raw, done]
+    out.goal(
+        f"restore of {load.records:,} records < 30 s",
+        done["seconds"],
+        30.0,
+        f"{done['seconds']:.1f} s ({done['cpu_s']:.1f} s CPU); raw read {raw['seconds']:.1f} s "
+        f"({raw['cpu_s']:.1f} s CPU): {_ratio(done['seconds'], raw['seconds']):.1f}x",
+        higher=False,
+    )
+    out.goal(
+        f"restoring process peak RSS < 300 MB ({done['keys']:,} keys kept)",
+        done["peak_rss_mb"],
+        300.0,
+        f"peak {done['peak_rss_mb']:.0f} MB, {done['rss_before_mb']:.0f} MB before the restore; "
+        f"{done['mb_per_100k_keys']:.1f} MB per 100k keys",
+        higher=False,
+    )
+    out.checks["restore"] = {
+        "ok": done["records"] == raw["records"] == loaded["records"]
+        and done["keys"] == loaded["live_keys"],
+        "records_written": loaded["records"],
+        "records_read_raw": raw["records"],
+        "records_read_restore": done["records"],
+        "keys_written": loaded["keys"],
+        "live_keys_written": loaded["live_keys"],
+        "keys_kept": done["keys"],
+        "expired_records": loaded["expired_records"],
+        "evicted": done["evicted"],
+        "source": run.source,
+    }
+    out.notes += [
+        f"restore/raw = {_ratio(done['seconds'], raw['seconds']):.1f}x wall, "
+        f"{_ratio(done['cpu_s'], raw['cpu_s']):.1f}x CPU; "
+        f"{_ratio(done['records'], done['seconds']):,.0f} vs "
+        f"{_ratio(raw['records'], raw['seconds']):,.0f} records/s.",
+        f"written first in {loaded['seconds']:.1f} s: per command in_progress per attempt then "
+        "succeeded (90%, message id) / failed (8%, error) / outcome_unknown (2%); 1.5% replays; "
+        f"{loaded['expired_records']:,} records ({loaded['keys'] - loaded['live_keys']:,} keys) "
+        "older than the retention, read and skipped.",
+        "each reader is a fresh process (memory its own), the raw read first; both read the same "
+        "records with the same fetch settings. RSS before = after imports and client start-up; "
+        "MB per 100k keys = (RSS after - RSS before) / keys kept. CPU = the reader's own; "
+        "load average at the start of each read is in the JSON (a busy machine stretches the "
+        "wall times).",
+    ]
+    return out
+
+
 Scenario = Callable[[Stack, Options, Shared], Awaitable[Payload]]
 SCENARIOS: dict[str, Scenario] = {
     "upstream-0ms": upstream_0ms,
@@ -410,5 +474,6 @@ SCENARIOS: dict[str, Scenario] = {
     "faults": faults,
     "rss": rss,
     "http-stacks": http_stacks,
+    "restore": restore,
 }
-DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name != "http-stacks")
+DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name not in ("http-stacks", "restore"))
