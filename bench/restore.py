@@ -7,7 +7,7 @@
 Each step runs in its own process, one after the other, so the memory a reader reports is its
 own. ``raw`` is a plain aiokafka consumer (no group) reading the partitions from the beginning
 to the end and dropping the values: the ceiling. ``restore`` is the worker's hand-over restore
-as ``handover.Handover.take`` runs it: the consumer from ``kafka.build_consumer``, one marker per
+as ``handover.Handover.take`` runs it: the consumer from ``kafka.build_reader``, one marker per
 partition (``StateLog.mark``) for the end, then ``statelog.restore`` into ``PartitionState``s
 with the default idempotency settings. Both use the same fetch settings and read the same
 records (the marker lies past the loaded ones).
@@ -34,7 +34,7 @@ from bench.measure import Stack
 from bench.state_records import StateLoad, changelog
 from wawp_gateway.config import IdempotencySettings, KafkaSettings
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.kafka import build_consumer, build_producer, create_topics
+from wawp_gateway.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.statelog import StateLog, restore
 
 __all__ = ["RestoreRun", "main", "measure_restore"]
@@ -224,7 +224,7 @@ async def _restore(bootstrap: str, topic: str, partitions: list[int]) -> dict[st
     idempotency = IdempotencySettings()
     producer = build_producer(kafka)
     await producer.start()
-    consumer = build_consumer(kafka, group_id=None)
+    consumer = build_reader(kafka)
     await consumer.start()
     try:
         states = {

@@ -20,7 +20,7 @@ import structlog
 from wawp_gateway.config import Settings
 from wawp_gateway.contracts import StateStatus
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.kafka import build_consumer
+from wawp_gateway.kafka import build_reader
 from wawp_gateway.statelog import StateLog, restore
 
 __all__ = ["Handover", "TakeOver"]
@@ -51,7 +51,7 @@ class Handover:
             p: PartitionState(idempotency.retention_s, idempotency.max_keys_per_partition)
             for p in partitions
         }
-        consumer = build_consumer(self._settings.kafka, group_id=None)
+        consumer = build_reader(self._settings.kafka)
         await consumer.start()
         try:
             async with asyncio.timeout(idempotency.restore_timeout_s):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ def fingerprint(instance_id: str, action: str, params: Mapping[str, Any]) -> str
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateEvent:
     """One ``wawp.state`` record as the store needs it (times are Unix seconds)."""
 
@@ -69,51 +70,87 @@ class StateEvent:
     first_attempt_at: float | None = None
 
 
-class Entry:
-    """The latest record of a key. Slots and plain values: a restore may hold a million."""
+# A key's latest record is held as one ``bytes``: a restore may hold a million keys, and as
+# objects (an Entry, its strings and floats) each cost ~590 bytes and were tracked by the
+# garbage collector; packed, ~280, and a dict of str -> bytes is not tracked at all.
+# Layout: header, then command id (unless it equals the key), message id, error code and text.
+_HEAD = struct.Struct("<BBQHdd16s")  # status, flags, replay, attempts, recorded, first, print
+_LEN = struct.Struct("<I")
+_SAME_ID, _MESSAGE, _ERROR, _RETRYABLE, _FIRST = 1, 2, 4, 8, 16
+_STATUSES = tuple(StateStatus)
+_STATUS_INDEX = {status: index for index, status in enumerate(_STATUSES)}
+_TERMINAL_INDEXES = frozenset(_STATUS_INDEX[status] for status in TERMINAL)
 
-    __slots__ = (
-        "attempts",
-        "command_id",
-        "earlier",
-        "error",
-        "fingerprint",
-        "first_attempt_at",
-        "message_id",
-        "recorded_at",
-        "replay_count",
-        "status",
+
+def _pack(event: StateEvent) -> bytes:
+    flags = 0
+    tail = []
+    if event.command_id == event.key:
+        flags |= _SAME_ID
+    else:
+        tail.append(event.command_id.encode())
+    if event.message_id is not None:
+        flags |= _MESSAGE
+        tail.append(event.message_id.encode())
+    if event.error is not None:
+        code, message, retryable = event.error
+        flags |= _ERROR | (_RETRYABLE if retryable else 0)
+        tail += (code.encode(), message.encode())
+    if event.first_attempt_at is not None:
+        flags |= _FIRST
+    head = _HEAD.pack(
+        _STATUS_INDEX[event.status],
+        flags,
+        min(event.replay_count, 0xFFFF_FFFF_FFFF_FFFF),
+        min(event.attempts, 0xFFFF),
+        event.recorded_at,
+        event.first_attempt_at or 0.0,
+        bytes.fromhex(event.fingerprint),
+    )
+    return head + b"".join(_LEN.pack(len(part)) + part for part in tail)
+
+
+def _unpack(key: str, blob: bytes) -> Entry:
+    status, flags, replay, attempts, recorded, first, digest = _HEAD.unpack_from(blob)
+    offset = _HEAD.size
+    parts = []
+    while offset < len(blob):
+        (size,) = _LEN.unpack_from(blob, offset)
+        offset += _LEN.size
+        parts.append(blob[offset : offset + size].decode())
+        offset += size
+    command_id = key if flags & _SAME_ID else parts.pop(0)
+    message_id = parts.pop(0) if flags & _MESSAGE else None
+    error = (parts[0], parts[1], bool(flags & _RETRYABLE)) if flags & _ERROR else None
+    return Entry(
+        status=_STATUSES[status],
+        fingerprint=digest.hex(),
+        command_id=command_id,
+        replay_count=replay,
+        message_id=message_id,
+        error=error,
+        first_attempt_at=first if flags & _FIRST else None,
+        recorded_at=recorded,
+        attempts=attempts,
     )
 
-    def __init__(self, event: StateEvent) -> None:
-        self.status = event.status
-        self.fingerprint = event.fingerprint
-        # The common case (no idempotency_key: the key is the id) shares one string.
-        self.command_id = event.key if event.command_id == event.key else event.command_id
-        self.replay_count = event.replay_count
-        self.message_id = event.message_id
-        self.error = event.error
-        self.first_attempt_at = event.first_attempt_at
-        self.recorded_at = event.recorded_at
-        self.attempts = event.attempts
-        self.earlier: tuple[Entry, ...] | None = None
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A key's record, as read back from the store."""
+
+    status: StateStatus
+    fingerprint: str
+    command_id: str
+    replay_count: int
+    message_id: str | None
+    error: ErrorTuple | None
+    first_attempt_at: float | None
+    recorded_at: float
+    attempts: int
 
     def same_command(self, command_id: str, replay_count: int) -> bool:
         return self.command_id == command_id and self.replay_count == replay_count
-
-    def finished(
-        self, command_id: str, replay_count: int, *, now: float, retention_s: float
-    ) -> Entry | None:
-        """This key's terminal entry of that command (a re-delivery), if any, within retention."""
-        if self.status in TERMINAL and self.same_command(command_id, replay_count):
-            return self
-        for entry in self.earlier or ():
-            if (
-                entry.same_command(command_id, replay_count)
-                and entry.recorded_at + retention_s >= now
-            ):
-                return entry
-        return None
 
 
 class Verdict(enum.Enum):
@@ -152,7 +189,10 @@ class PartitionState:
         self._retention_s = retention_s
         self._max_keys = max_keys
         # In the order of last update: the oldest first, for expiry and eviction.
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, bytes] = {}
+        # Finished commands of a key before its latest (a key reused after a failure): a crash
+        # re-delivers them too, and each must be answered from its own outcome. Few keys have any.
+        self._earlier: dict[str, tuple[bytes, ...]] = {}
         self._running: dict[str, str] = {}
         self.last_status: StateStatus | None = None
         self.records = 0
@@ -164,9 +204,9 @@ class PartitionState:
         return len(self._entries)
 
     def entries(self) -> Iterator[tuple[str, str, Entry]]:
-        for slot, entry in self._entries.items():
+        for slot, blob in self._entries.items():
             instance_id, key = slot.split("\x1f", 1)
-            yield instance_id, key, entry
+            yield instance_id, key, _unpack(key, blob)
 
     # -- the changelog -------------------------------------------------------------------------
 
@@ -178,25 +218,26 @@ class PartitionState:
         """One record, in log order; expired ones are left out."""
         self.last_status = event.status
         self.records += 1
-        if event.recorded_at + self._retention_s < now:
+        retention_s = self._retention_s
+        if event.recorded_at + retention_s < now:
             return
         entries = self._entries
         slot = _slot(event.instance_id, event.key)
         # Every record carries its command's attempt count and first attempt time, so the
         # latest one is all a key needs; re-inserting keeps the dict in update order.
         previous = entries.pop(slot, None)
-        entry = entries[slot] = Entry(event)
-        if previous is not None:
-            entry.earlier = previous.earlier
-            if (
-                previous.status in TERMINAL
-                and previous.recorded_at + self._retention_s >= now
-                and not previous.same_command(event.command_id, event.replay_count)
+        entries[slot] = _pack(event)
+        if previous is not None and previous[0] in _TERMINAL_INDEXES:
+            earlier = _unpack(event.key, previous)
+            if earlier.recorded_at + retention_s >= now and not earlier.same_command(
+                event.command_id, event.replay_count
             ):
-                previous.earlier = None
-                entry.earlier = (previous, *(entry.earlier or ()))[:_EARLIER_PER_KEY]
+                kept = self._earlier.get(slot, ())
+                self._earlier[slot] = (previous, *kept)[:_EARLIER_PER_KEY]
         if len(entries) > self._max_keys:
-            del entries[next(iter(entries))]
+            oldest = next(iter(entries))
+            del entries[oldest]
+            self._earlier.pop(oldest, None)
             self.evicted += 1
 
     def expire(self, now: float) -> int:
@@ -206,19 +247,42 @@ class PartitionState:
         entries = self._entries
         while entries:
             slot = next(iter(entries))
-            if entries[slot].recorded_at + retention_s >= now:
+            if _HEAD.unpack_from(entries[slot])[4] + retention_s >= now:
                 break
             del entries[slot]
+            self._earlier.pop(slot, None)
             dropped += 1
         return dropped
 
     # -- deciding --------------------------------------------------------------------------------
 
     def get(self, instance_id: str, key: str, now: float) -> Entry | None:
-        entry = self._entries.get(_slot(instance_id, key))
-        if entry is not None and entry.recorded_at + self._retention_s < now:
+        blob = self._entries.get(_slot(instance_id, key))
+        if blob is None:
             return None
-        return entry
+        entry = _unpack(key, blob)
+        return None if entry.recorded_at + self._retention_s < now else entry
+
+    def _finished(
+        self,
+        instance_id: str,
+        key: str,
+        entry: Entry,
+        command_id: str,
+        replay_count: int,
+        now: float,
+    ) -> Entry | None:
+        """The key's terminal entry of that very command (a re-delivery), within retention."""
+        if entry.status in TERMINAL and entry.same_command(command_id, replay_count):
+            return entry
+        for blob in self._earlier.get(_slot(instance_id, key), ()):
+            earlier = _unpack(key, blob)
+            if (
+                earlier.same_command(command_id, replay_count)
+                and earlier.recorded_at + self._retention_s >= now
+            ):
+                return earlier
+        return None
 
     def decide(
         self,
@@ -234,7 +298,7 @@ class PartitionState:
     ) -> Decision:
         entry = self.get(instance_id, key, now)
         finished = (
-            entry.finished(command_id, replay_count, now=now, retention_s=self._retention_s)
+            self._finished(instance_id, key, entry, command_id, replay_count, now)
             if entry is not None
             else None
         )

@@ -16,6 +16,7 @@ from wawp_gateway.partitioning import cached_default_partitioner
 __all__ = [
     "build_consumer",
     "build_producer",
+    "build_reader",
     "check_partitions",
     "create_topics",
     "topic_partitions",
@@ -36,6 +37,20 @@ def build_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
         request_timeout_ms=kafka.request_timeout_ms,
         enable_idempotence=False,
         partitioner=cached_default_partitioner,
+    )
+
+
+def build_reader(kafka: KafkaSettings) -> AIOKafkaConsumer:
+    """A consumer outside any group, for reading assigned partitions (the state restore)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        # Big fetches: a restore reads a whole partition as fast as it can.
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        request_timeout_ms=kafka.request_timeout_ms,
     )
 
 

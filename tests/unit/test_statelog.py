@@ -64,3 +64,59 @@ def test_released_record_is_valid_and_read_as_the_partition_status() -> None:
 )
 def test_anything_else_is_skipped(value: bytes | None) -> None:
     assert parse_record(value) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"fingerprint": "not hex at all, but 32 chars long"},
+        {"fingerprint": "abc"},
+        {"replay_count": "1"},
+        {"replay_count": -1},
+        {"attempts": 1.5},
+        {"command_id": 7},
+        {"message_id": ["x"]},
+        {"error": {"code": 1, "message": "m", "retryable": False}},
+        {"error": "boom"},
+        {"instance_id": None},
+    ],
+)
+def test_a_garbled_record_is_skipped_not_a_crash(change: dict[str, object]) -> None:
+    raw = json.loads(encode_event(_event(), correlation_id=None, action="sendText"))
+    raw.update(change)
+    assert parse_record(json.dumps(raw).encode()) is None
+
+
+def test_a_record_survives_the_store_packing() -> None:
+    """What the store keeps of a record reads back as it was written."""
+    from wawp_gateway.idempotency import PartitionState
+
+    for event in (
+        _event(),
+        _event(key="cmd-1", error=("http_500", "Wawp said ✗", True), message_id=None),
+        _event(first_attempt_at=None, replay_count=2**70),
+    ):
+        state = PartitionState(retention_s=3600)
+        state.apply(event, NOW)
+        entry = state.get(event.instance_id, event.key, NOW)
+        assert entry is not None
+        assert (
+            entry.status,
+            entry.command_id,
+            entry.message_id,
+            entry.error,
+            entry.first_attempt_at,
+            entry.attempts,
+            entry.fingerprint,
+            entry.recorded_at,
+        ) == (
+            event.status,
+            event.command_id,
+            event.message_id,
+            event.error,
+            event.first_attempt_at,
+            event.attempts,
+            event.fingerprint,
+            event.recorded_at,
+        )
+        assert entry.replay_count == min(event.replay_count, 2**64 - 1)
