@@ -14,7 +14,7 @@ from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus, StateStat
 from wawp_gateway.idempotency import Decision, Entry, PartitionState, StateEvent, fingerprint
 from wawp_gateway.intake import OutboundCommand
 from wawp_gateway.pipeline import Clock, Outcome
-from wawp_gateway.statelog import StateLog
+from wawp_gateway.statelog import StateLog, encode_record, record_head, record_key
 
 __all__ = ["JobLedger", "answer_from_state", "conflict_outcome"]
 
@@ -100,6 +100,16 @@ class JobLedger:
         self._clock = clock
         self._publish = publish
         self.fingerprint = fingerprint(command.instance_id, command.action, command.params)
+        self._key = record_key(command.instance_id, command.idempotency_key)
+        self._head = record_head(
+            instance_id=command.instance_id,
+            key=command.idempotency_key,
+            command_id=command.id,
+            replay_count=command.replay_count,
+            fingerprint=self.fingerprint,
+            correlation_id=command.correlation_id,
+            action=command.action,
+        )
         self.first_at: float | None = None
         self.attempts = 0
 
@@ -175,9 +185,6 @@ class JobLedger:
             error=error,
             first_attempt_at=self.first_at,
         )
-        await self._publish(
-            lambda: self._log.write(
-                self.partition, event, correlation_id=command.correlation_id, action=command.action
-            )
-        )
+        value = encode_record(self._head, event)
+        await self._publish(lambda: self._log.write(self.partition, self._key, value))
         self.state.apply(event, now)

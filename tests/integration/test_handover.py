@@ -21,7 +21,7 @@ from wawp_gateway.idempotency import StateEvent, fingerprint
 from wawp_gateway.kafka import build_producer, create_topics
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox
-from wawp_gateway.statelog import StateLog
+from wawp_gateway.statelog import StateLog, encode_event, record_key
 from wawp_gateway.wawp.chatid import normalize_chat_id
 
 from .conftest import POOL
@@ -146,7 +146,9 @@ async def test_a_call_left_unanswered_by_an_earlier_owner_is_outcome_unknown(
             first_attempt_at=time.time(),
         )
         await StateLog(producer, settings.topics.state).write(
-            partition_for(instance, PARTITIONS), event, correlation_id=None, action="sendText"
+            partition_for(instance, PARTITIONS),
+            record_key(instance, cmd["id"]),
+            encode_event(event, correlation_id=None, action="sendText"),
         )
     finally:
         await producer.stop()
