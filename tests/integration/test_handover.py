@@ -12,13 +12,13 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from wawp_gateway.app import build_worker
 from wawp_gateway.config import Settings
 from wawp_gateway.contracts import StateStatus
 from wawp_gateway.idempotency import StateEvent, fingerprint
-from wawp_gateway.kafka import build_producer, create_topics
+from wawp_gateway.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox
 from wawp_gateway.statelog import StateLog, encode_event, record_key
@@ -26,6 +26,7 @@ from wawp_gateway.wawp.chatid import normalize_chat_id
 
 from .conftest import POOL
 from .harness import (
+    DEADLINE_S,
     LIMITED,
     LIMITED_BURST,
     LIMITED_RATE_PER_MINUTE,
@@ -161,6 +162,72 @@ async def test_a_call_left_unanswered_by_an_earlier_owner_is_outcome_unknown(
     assert result["error"]["code"] == "maybe_sent"
     assert dict(letter.headers)["dlq-reason"] == b"outcome_unknown"
     assert sandbox.requests(instance_id=instance, action="sendText") == []
+
+
+async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any, instance: str
+) -> None:
+    """The fence: the earlier owner did not release the partition, and starts one more call
+    after the new owner's first read. The new owner waits a session timeout, reads the tail,
+    and so answers that command ``outcome_unknown`` instead of sending it a second time."""
+    sandbox, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, unique("fence"), POOL)
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    partition = partition_for(instance, PARTITIONS)
+    params = {"chatId": normalize_chat_id("447441429009"), "message": "started late"}
+    cmd = command(instance, "sendText", params)
+    producer = build_producer(settings.kafka)
+    await producer.start()
+    reader = build_reader(settings.kafka)
+    await reader.start()
+    outputs = OutputCollector(kafka_bootstrap, [settings.topics.results])
+    await outputs.start()
+    state_log = StateLog(producer, settings.topics.state)
+    stopping = asyncio.Event()
+    try:
+        earlier_owner = await state_log.mark(partition)  # an owner was here, never released
+        tp = TopicPartition(settings.topics.state, partition)
+        reader.assign([tp])
+        reader.seek(tp, earlier_owner + 1)
+        async with build_worker(settings) as app:
+            run = asyncio.create_task(app.worker.run(stopping))
+            # The new owner's marker: its first read ends there, what follows is the tail.
+            await asyncio.wait_for(_next_record(reader, tp), DEADLINE_S)
+            event = StateEvent(
+                instance_id=instance,
+                key=cmd["id"],
+                status=StateStatus.IN_PROGRESS,
+                command_id=cmd["id"],
+                replay_count=0,
+                fingerprint=fingerprint(instance, "sendText", params),
+                recorded_at=time.time(),
+                attempts=1,
+                first_attempt_at=time.time(),
+            )
+            await state_log.write(
+                partition,
+                record_key(instance, cmd["id"]),
+                encode_event(event, correlation_id=None, action="sendText"),
+            )
+            await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
+            await producer.send_and_wait(
+                settings.topics.send, json.dumps(cmd).encode(), key=instance.encode()
+            )
+            result = await outputs.result(cmd["id"])
+            stopping.set()
+            await run
+    finally:
+        await outputs.stop()
+        await reader.stop()
+        await producer.stop()
+
+    assert result["status"] == "outcome_unknown"
+    assert sandbox.requests(instance_id=instance, action="sendText") == []
+
+
+async def _next_record(reader: Any, tp: TopicPartition) -> None:
+    while not (await reader.getmany(tp, timeout_ms=100)).get(tp):
+        pass
 
 
 async def test_a_restarted_worker_restores_what_its_predecessor_sent(
