@@ -391,7 +391,11 @@ class Engine:
                     self._running -= 1
             if outcome is None:
                 return False
-            if ledger is not None and ledger.first_at is not None:
+            if (
+                outcome.status is ResultStatus.OUTCOME_UNKNOWN
+                and ledger is not None
+                and ledger.first_at is not None
+            ):
                 outcome = await self._reconciled(job, outcome, ledger.first_at)
             await self._conclude(job, outcome, ledger)
         finally:
@@ -473,7 +477,12 @@ class Engine:
     async def _conclude(self, job: _Job, outcome: Outcome, ledger: JobLedger | None) -> None:
         """Publish the result (and dead letter), then the terminal state record."""
         reply = ReplyInfo.of(job.command)
-        await self._published(lambda: self._finish(job.envelope, reply, outcome, job.received_at))
+        try:
+            await self._finish(job.envelope, reply, outcome, job.received_at)
+        except KafkaError:  # retried until it gets out (one coroutine less on the usual path)
+            await self._published(
+                lambda: self._finish(job.envelope, reply, outcome, job.received_at)
+            )
         if ledger is not None and ledger.started:
             await ledger.finished(outcome)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from aiokafka.errors import KafkaError
+
 from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
 from wawp_gateway.idempotency import Decision, Entry, PartitionState, StateEvent, fingerprint
 from wawp_gateway.intake import OutboundCommand
@@ -186,5 +188,8 @@ class JobLedger:
             first_attempt_at=self.first_at,
         )
         value = encode_record(self._head, event)
-        await self._publish(lambda: self._log.write(self.partition, self._key, value))
+        try:
+            await self._log.write(self.partition, self._key, value)
+        except KafkaError:  # the retrying path only when needed: one coroutine less per write
+            await self._publish(lambda: self._log.write(self.partition, self._key, value))
         self.state.apply(event, now)
