@@ -36,7 +36,7 @@ from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.outputs import Outputs, ReplyInfo
 from wawp_gateway.pacing import GateSettings, Pacer
 from wawp_gateway.partitioning import partition_for
-from wawp_gateway.pipeline import Clock, Outcome, WawpPort, process
+from wawp_gateway.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
 from wawp_gateway.reconcile import ReconcileRule, reconcile
 from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.statelog import StateLog
@@ -505,7 +505,7 @@ class Engine:
                 self.pacer.gate(command.instance_id).release_unused_turn()
             if flag.in_flight and not command.spec.is_idempotent_method:
                 # Cut off mid-call by a revoke or shutdown bound: Wawp may have acted.
-                outcome = _unknown(flag.calls, "the call was cut off by a revoke or shutdown")
+                outcome = maybe_sent(flag.calls, "the call was cut off by a revoke or shutdown")
                 await asyncio.shield(self._conclude(job, outcome, ledger))
                 self._done(job.tp, job.envelope.offset)
             raise
@@ -522,7 +522,7 @@ class Engine:
             if flag.in_flight:
                 self.pacer.gate(command.instance_id).release_unused_turn()
             if flag.in_flight and not command.spec.is_idempotent_method:
-                return _unknown(flag.calls, f"the gateway failed mid-call ({type(exc).__name__})")
+                return maybe_sent(flag.calls, f"the gateway failed mid-call ({type(exc).__name__})")
             return Outcome(
                 status=ResultStatus.FAILED,
                 attempts=flag.calls,
@@ -586,12 +586,3 @@ class Engine:
 
     def busy(self) -> int:
         return len(self._lane_tasks) + len(self._side_tasks)
-
-
-def _unknown(calls: int, why: str) -> Outcome:
-    return Outcome(
-        status=ResultStatus.OUTCOME_UNKNOWN,
-        attempts=calls,
-        error=ErrorInfo(code="maybe_sent", message=why, retryable=False),
-        dlq_reason=DlqReason.OUTCOME_UNKNOWN,
-    )

@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
 from wawp_gateway.idempotency import Decision, Entry, PartitionState, StateEvent, fingerprint
 from wawp_gateway.intake import OutboundCommand
-from wawp_gateway.pipeline import Clock, Outcome
+from wawp_gateway.pipeline import Clock, Outcome, maybe_sent
 from wawp_gateway.statelog import StateLog, encode_record, record_head, record_key
 
 __all__ = ["JobLedger", "answer_from_state", "conflict_outcome"]
@@ -68,17 +68,10 @@ def conflict_outcome() -> Outcome:
 
 def ambiguous_outcome(entry: Entry) -> Outcome:
     """An earlier owner started a call and left no answer: it may have reached Wawp."""
-    first = _moment(entry.first_attempt_at)
-    return Outcome(
-        status=ResultStatus.OUTCOME_UNKNOWN,
-        attempts=entry.attempts,
-        error=ErrorInfo(
-            code="maybe_sent",
-            message="an earlier worker started this call and stopped before its answer; not resent",
-            retryable=False,
-        ),
-        dlq_reason=DlqReason.OUTCOME_UNKNOWN,
-        first_attempt_at=first,
+    return maybe_sent(
+        entry.attempts,
+        "an earlier worker started this call and stopped before its answer; not resent",
+        first_attempt_at=_moment(entry.first_attempt_at),
         last_attempt_at=_moment(entry.recorded_at),
     )
 

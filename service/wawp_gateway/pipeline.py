@@ -23,7 +23,16 @@ from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 
-__all__ = ["CallPacer", "Clock", "NoPacing", "Outcome", "SystemClock", "WawpPort", "process"]
+__all__ = [
+    "CallPacer",
+    "Clock",
+    "NoPacing",
+    "Outcome",
+    "SystemClock",
+    "WawpPort",
+    "maybe_sent",
+    "process",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +134,24 @@ class _Attempts:
             first_attempt_at=self.first_at,
             last_attempt_at=self.last_at,
         )
+
+
+def maybe_sent(
+    attempts: int,
+    why: str,
+    *,
+    first_attempt_at: datetime | None = None,
+    last_attempt_at: datetime | None = None,
+) -> Outcome:
+    """``outcome_unknown``: a call may have reached Wawp, and is never resent blindly."""
+    return Outcome(
+        status=ResultStatus.OUTCOME_UNKNOWN,
+        attempts=attempts,
+        error=ErrorInfo(code="maybe_sent", message=why, retryable=False),
+        dlq_reason=DlqReason.OUTCOME_UNKNOWN,
+        first_attempt_at=first_attempt_at,
+        last_attempt_at=last_attempt_at,
+    )
 
 
 def _info(error: WawpError, *, retryable: bool | None = None) -> ErrorInfo:

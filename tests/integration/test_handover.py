@@ -135,22 +135,7 @@ async def test_a_call_left_unanswered_by_an_earlier_owner_is_outcome_unknown(
     producer = build_producer(settings.kafka)
     await producer.start()
     try:
-        event = StateEvent(
-            instance_id=instance,
-            key=cmd["id"],
-            status=StateStatus.IN_PROGRESS,
-            command_id=cmd["id"],
-            replay_count=0,
-            fingerprint=fingerprint(instance, "sendText", params),
-            recorded_at=time.time(),
-            attempts=1,
-            first_attempt_at=time.time(),
-        )
-        await StateLog(producer, settings.topics.state).write(
-            partition_for(instance, PARTITIONS),
-            record_key(instance, cmd["id"]),
-            encode_event(event, correlation_id=None, action="sendText"),
-        )
+        await _started_call(StateLog(producer, settings.topics.state), cmd)
     finally:
         await producer.stop()
 
@@ -193,22 +178,7 @@ async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
             run = asyncio.create_task(app.worker.run(stopping))
             # The new owner's marker: its first read ends there, what follows is the tail.
             await asyncio.wait_for(_next_record(reader, tp), DEADLINE_S)
-            event = StateEvent(
-                instance_id=instance,
-                key=cmd["id"],
-                status=StateStatus.IN_PROGRESS,
-                command_id=cmd["id"],
-                replay_count=0,
-                fingerprint=fingerprint(instance, "sendText", params),
-                recorded_at=time.time(),
-                attempts=1,
-                first_attempt_at=time.time(),
-            )
-            await state_log.write(
-                partition,
-                record_key(instance, cmd["id"]),
-                encode_event(event, correlation_id=None, action="sendText"),
-            )
+            await _started_call(state_log, cmd)  # the old owner, still unaware, calls once more
             await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
             await producer.send_and_wait(
                 settings.topics.send, json.dumps(cmd).encode(), key=instance.encode()
@@ -223,6 +193,27 @@ async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
 
     assert result["status"] == "outcome_unknown"
     assert sandbox.requests(instance_id=instance, action="sendText") == []
+
+
+async def _started_call(state_log: StateLog, cmd: dict[str, Any]) -> None:
+    """The ``in_progress`` a worker writes before calling Wawp for ``cmd``."""
+    instance = cmd["instance_id"]
+    event = StateEvent(
+        instance_id=instance,
+        key=cmd["id"],
+        status=StateStatus.IN_PROGRESS,
+        command_id=cmd["id"],
+        replay_count=0,
+        fingerprint=fingerprint(instance, cmd["action"], cmd["params"]),
+        recorded_at=time.time(),
+        attempts=1,
+        first_attempt_at=time.time(),
+    )
+    await state_log.write(
+        partition_for(instance, PARTITIONS),
+        record_key(instance, cmd["id"]),
+        encode_event(event, correlation_id=None, action=cmd["action"]),
+    )
 
 
 async def _next_record(reader: Any, tp: TopicPartition) -> None:
