@@ -46,6 +46,7 @@ def _options(args: argparse.Namespace) -> Options:
         fetch_waits=waits,
         latency_duration_s=args.latency_duration,
         latency_rounds=args.latency_rounds,
+        throughput_rounds=args.throughput_rounds,
         latency_rate=args.latency_rate,
         restore_records=args.restore_records or 1_000_000,
         restore_partitions=args.restore_partitions,
@@ -114,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-duration", type=float, default=20.0)
     parser.add_argument(
         "--latency-rounds", type=int, default=3, help="rounds per system; the goal uses medians"
+    )
+    parser.add_argument(
+        "--throughput-rounds",
+        type=int,
+        default=3,
+        help="upstream-0ms rounds per system; the goals use medians",
     )
     parser.add_argument("--latency-rate", type=float, help="default: half the gateway's max")
     parser.add_argument(
