@@ -7,13 +7,17 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from fakes import FakeWawp, ManualClock, ok_reply
 from wawp_gateway.config import KafkaSettings, Settings, WawpSettings
+from wawp_gateway.handover import Handover, TakeOver
+from wawp_gateway.idempotency import PartitionState
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.offsets import OffsetTracker
+from wawp_gateway.statelog import StateLog
 from wawp_gateway.worker import Worker
 
 TP = TopicPartition("wawp.send", 0)
@@ -155,3 +159,99 @@ async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> 
     stopping.set()
     await run
     assert admitted == [0]
+
+
+class _SeekingConsumer(FakeConsumer):
+    def __init__(self) -> None:
+        super().__init__(commit_s=0)
+        self.paused: set[TopicPartition] = set()
+        self.sought: list[tuple[TopicPartition, int]] = []
+        self.seeking = asyncio.Event()
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.sought.append((tp, offset))
+        self.seeking.set()
+
+
+def _restoring_worker(consumer: FakeConsumer) -> Worker:
+    settings = Settings(
+        kafka=KafkaSettings(commit_interval_ms=60_000),
+        wawp=WawpSettings(access_token="t"),  # type: ignore[arg-type]
+        allow_unlisted_instances=True,
+    )
+    return Worker(
+        settings,
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=object(),  # type: ignore[arg-type]
+        wawp=FakeWawp([ok_reply()]),
+        metrics=Metrics(CollectorRegistry()),
+        clock=ManualClock(),
+        state_log=StateLog(object(), "wawp.state"),  # type: ignore[arg-type]
+    )
+
+
+async def test_a_partition_is_paused_and_admits_nothing_until_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records of a partition still restoring are sought back, not admitted; then it resumes."""
+    restored = asyncio.Event()
+
+    async def take(self: Handover, partitions: set[int], *, assigned_at: float) -> TakeOver:
+        await restored.wait()
+        return TakeOver({p: PartitionState(60) for p in partitions}, 0, 0.0, 0.0)
+
+    monkeypatch.setattr(Handover, "take", take)
+    consumer = _SeekingConsumer()
+    worker = _restoring_worker(consumer)
+    admitted: list[int] = []
+    admitting = asyncio.Event()
+
+    def admit(tp: TopicPartition, record: Any) -> None:
+        admitted.append(record.offset)
+        admitting.set()
+
+    worker.engine.admit = admit  # type: ignore[method-assign]
+    worker.on_assigned({TP})
+    assert consumer.paused == {TP}
+    assert not worker.assigned.is_set()
+    stopping = asyncio.Event()
+    run = asyncio.create_task(worker.run(stopping))
+    await consumer.batches.put({TP: [_Record(5), _Record(6)]})  # fetched before the pause
+    await asyncio.wait_for(consumer.seeking.wait(), 5)
+    assert consumer.sought == [(TP, 5)]
+    assert admitted == []
+    restored.set()
+    await asyncio.wait_for(worker.assigned.wait(), 1)
+    assert consumer.paused == set()
+    await consumer.batches.put({TP: [_Record(5)]})
+    await asyncio.wait_for(admitting.wait(), 5)
+    assert admitted == [5]
+    stopping.set()
+    monkeypatch.setattr(Worker, "_release", _no_release)
+    await run
+
+
+async def _no_release(self: Worker, partitions: set[TopicPartition]) -> None:
+    return None
+
+
+async def test_a_failed_restore_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past IDEMPOTENCY__RESTORE_TIMEOUT_S the worker stops: it must not run commands without
+    their records."""
+
+    async def take(self: Handover, partitions: set[int], *, assigned_at: float) -> TakeOver:
+        raise TimeoutError
+
+    monkeypatch.setattr(Handover, "take", take)
+    consumer = _SeekingConsumer()
+    worker = _restoring_worker(consumer)
+    worker.on_assigned({TP})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(worker.run(asyncio.Event()), 5)
+    assert consumer.paused == {TP}
