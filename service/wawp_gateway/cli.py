@@ -130,11 +130,16 @@ def _cmd_actions(args: argparse.Namespace) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
-    from wawp_gateway.kafka import create_topics
+    from wawp_gateway.kafka import create_topics, topic_configs
 
     settings = load_client_settings()
     created = asyncio.run(
-        create_topics(settings.kafka, settings.topics.all(), partitions=args.partitions)
+        create_topics(
+            settings.kafka,
+            settings.topics.all(),
+            partitions=args.partitions,
+            configs=topic_configs(settings.topics, settings.idempotency),
+        )
     )
     for name in settings.topics.all():
         print(f"{name}: {'created' if name in created else 'exists'}")

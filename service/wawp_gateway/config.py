@@ -387,6 +387,7 @@ class ClientSettings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicsSettings = TopicsSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()  # sizes wawp.state's retention
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:

@@ -17,7 +17,7 @@ import structlog
 from wawp_gateway.broker import port_is_free, start_embedded_broker
 from wawp_gateway.config import InstanceConfig, InstancesConfig, LogSettings, load_settings
 from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.kafka import create_topics, topic_configs
 from wawp_gateway.logs import configure_logging
 from wawp_gateway.runtime import tune_for_service
 
@@ -121,7 +121,11 @@ async def run_dev(
     sandbox = Sandbox(SandboxConfig.model_validate({"instances": {DEV_INSTANCE: DEV_TOKEN}}))
     server = asyncio.create_task(serve(sandbox, HOST, sandbox_port))
     try:
-        await create_topics(settings.kafka, settings.topics.all())
+        await create_topics(
+            settings.kafka,
+            settings.topics.all(),
+            configs=topic_configs(settings.topics, settings.idempotency),
+        )
         async with build_worker(settings) as app:
             tune_for_service()
             print(

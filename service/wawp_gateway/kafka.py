@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.config import KafkaSettings, TopicsSettings
+from wawp_gateway.config import IdempotencySettings, KafkaSettings, TopicsSettings
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.partitioning import cached_default_partitioner
 
@@ -19,6 +19,7 @@ __all__ = [
     "build_reader",
     "check_partitions",
     "create_topics",
+    "topic_configs",
     "topic_partitions",
 ]
 
@@ -82,8 +83,23 @@ async def _admin(kafka: KafkaSettings) -> AIOKafkaAdminClient:
     return admin
 
 
+def topic_configs(
+    topics: TopicsSettings, idempotency: IdempotencySettings
+) -> dict[str, dict[str, str]]:
+    """Configs a topic gets when ``topics create`` makes it. ``wawp.state`` keeps records for
+    twice the idempotency retention, then deletes them (time-based: a restore reads the whole
+    partition, and records past the retention are skipped anyway). Never compaction: the
+    gateway's correctness must not depend on it, and the embedded broker has none."""
+    retention_ms = int(idempotency.retention_s * 2 * 1000)
+    return {topics.state: {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}}
+
+
 async def create_topics(
-    kafka: KafkaSettings, topics: Iterable[str], *, partitions: int | None = None
+    kafka: KafkaSettings,
+    topics: Iterable[str],
+    *,
+    partitions: int | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create ``topics`` (all with the same partition count); return those that were new."""
     admin = await _admin(kafka)
@@ -92,7 +108,12 @@ async def create_topics(
         names = list(dict.fromkeys(topics))
         response = await admin.create_topics(
             [
-                NewTopic(n, num_partitions=count, replication_factor=kafka.replication_factor)
+                NewTopic(
+                    n,
+                    num_partitions=count,
+                    replication_factor=kafka.replication_factor,
+                    topic_configs=dict((configs or {}).get(n, {})),
+                )
                 for n in names
             ]
         )

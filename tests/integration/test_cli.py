@@ -193,3 +193,20 @@ def test_the_example_instances_file_is_valid() -> None:
     assert result.returncode == 0, result.stderr
     assert "2 instance(s)" in result.stdout
     assert "secret" not in result.stdout + result.stderr
+
+
+def test_topics_create_makes_every_topic_once(kafka_bootstrap: str, unique: Any) -> None:
+    prefix = unique("cli-topics")
+    names = {
+        f"GATEWAY_TOPICS__{role.upper()}": f"{prefix}.{role}"
+        for role in ("send", "command", "results", "events", "delivery", "dlq", "state")
+    }
+    env = _env(GATEWAY_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap, **names)
+
+    first = run("topics", "create", "--partitions", "3", env=env)
+    again = run("topics", "create", "--partitions", "3", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert sorted(first.stdout.split("\n")[:-1]) == sorted(f"{n}: created" for n in names.values())
+    assert again.returncode == 0, again.stderr
+    assert f"{prefix}.state: exists" in again.stdout

@@ -335,3 +335,11 @@ def test_instances_config_defaults_without_a_file() -> None:
     """An empty instances table has the built-in defaults: 60/min, burst 5."""
     limits = InstancesConfig().limits_for("X")
     assert (limits.rate_per_minute, limits.burst) == (60, 5)
+
+
+def test_the_state_topic_keeps_records_twice_the_idempotency_retention() -> None:
+    from wawp_gateway.config import IdempotencySettings, TopicsSettings
+    from wawp_gateway.kafka import topic_configs
+
+    configs = topic_configs(TopicsSettings(), IdempotencySettings(retention_s=3600))
+    assert configs == {"wawp.state": {"cleanup.policy": "delete", "retention.ms": "7200000"}}
