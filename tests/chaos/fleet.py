@@ -325,7 +325,7 @@ class Chaos:
         for action, gap in zip(plan, gaps, strict=False):
             due += gap * scale
             if (ahead := due - time.monotonic()) > 0:
-                await asyncio.sleep(ahead)  # a random moment: this is the chaos, not a wait
+                await asyncio.sleep(ahead)  # sleep-ok: a random moment is the chaos itself
             if action == "kill-mid-call":
                 await self.kill(targeted=True)
             elif action == "kill-random":

@@ -134,7 +134,7 @@ async def publish_paced(
         for i in range(0, len(commands), per_tick):
             due = started + window_s * i / len(commands)
             if (ahead := due - time.monotonic()) > 0:
-                await asyncio.sleep(ahead)  # pacing the load, not waiting for anything
+                await asyncio.sleep(ahead)  # sleep-ok: pacing the load, not waiting for anything
             sent = [
                 await producer.send(topic, c.encode(), key=c.instance_id.encode())
                 for c in commands[i : i + per_tick]

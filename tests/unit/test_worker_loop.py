@@ -73,7 +73,9 @@ class FakeConsumer:
         self.commits.append(dict(offsets))
 
 
-def _worker(consumer: FakeConsumer, commit_interval_ms: int = 10) -> Worker:
+def _worker(
+    consumer: FakeConsumer, commit_interval_ms: int = 10, state_log: StateLog | None = None
+) -> Worker:
     settings = Settings(
         kafka=KafkaSettings(commit_interval_ms=commit_interval_ms),
         wawp=WawpSettings(access_token="t"),  # type: ignore[arg-type]
@@ -86,6 +88,7 @@ def _worker(consumer: FakeConsumer, commit_interval_ms: int = 10) -> Worker:
         wawp=FakeWawp([ok_reply()]),
         metrics=Metrics(CollectorRegistry()),
         clock=ManualClock(),
+        state_log=state_log,
     )
 
 
@@ -180,20 +183,8 @@ class _SeekingConsumer(FakeConsumer):
 
 
 def _restoring_worker(consumer: FakeConsumer) -> Worker:
-    settings = Settings(
-        kafka=KafkaSettings(commit_interval_ms=60_000),
-        wawp=WawpSettings(access_token="t"),  # type: ignore[arg-type]
-        allow_unlisted_instances=True,
-    )
-    return Worker(
-        settings,
-        consumer=consumer,  # type: ignore[arg-type]
-        producer=object(),  # type: ignore[arg-type]
-        wawp=FakeWawp([ok_reply()]),
-        metrics=Metrics(CollectorRegistry()),
-        clock=ManualClock(),
-        state_log=StateLog(object(), "wawp.state"),  # type: ignore[arg-type]
-    )
+    state_log = StateLog(object(), "wawp.state")  # type: ignore[arg-type]
+    return _worker(consumer, commit_interval_ms=60_000, state_log=state_log)
 
 
 async def test_a_partition_is_paused_and_admits_nothing_until_restored(
