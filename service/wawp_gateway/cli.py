@@ -68,6 +68,23 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_webhook(_args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from wawp_gateway.webhook import ReceiverSettings, check_auth_configured, run_webhook
+
+    try:
+        settings = ReceiverSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        setting = "GATEWAY_" + "__".join(str(p).upper() for p in first["loc"])
+        raise ConfigError(setting, first["msg"]) from None
+    configure_logging(settings.log)
+    check_auth_configured(settings.webhook)
+    _run(_until_signalled(lambda stopping: run_webhook(settings, stopping)))
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
 
@@ -236,6 +253,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=_cmd_dev)
 
     sub.add_parser("worker", help="consume commands and call Wawp").set_defaults(run=_cmd_worker)
+
+    sub.add_parser("webhook", help="receive Wawp webhooks into the events topic").set_defaults(
+        run=_cmd_webhook
+    )
 
     sandbox = sub.add_parser("sandbox", help="the local Wawp simulator")
     sandbox.add_argument("--host", default="127.0.0.1")

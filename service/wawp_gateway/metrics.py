@@ -113,8 +113,15 @@ class Metrics:
             "Idempotency keys forgotten before their retention ended (the memory bound).",
             registry=registry,
         )
+        self.webhook_requests = Counter(
+            "gateway_webhook_requests",
+            "Webhook deliveries received, by outcome (published, duplicate, unauthorized, ...).",
+            ["outcome"],
+            registry=registry,
+        )
         self.commands_of = _children(self.commands)
         self.wawp_requests_of = _children(self.wawp_requests)
         self.wawp_duration_of = _children(self.wawp_duration)
         self.command_duration_of = _children(self.command_duration)
         self.dlq_records_of = _children(self.dlq_records)
+        self.webhook_requests_of = _children(self.webhook_requests)

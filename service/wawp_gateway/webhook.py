@@ -1,0 +1,412 @@
+"""The webhook receiver: Wawp's callbacks -> the events topic, as a raw ASGI app on uvicorn.
+
+``POST /webhooks/wawp[/{instance_id}]``: authenticated (query ``secret`` and/or
+``X-Webhook-Hmac``), bounded, published byte for byte and answered 200 only once the broker
+acknowledged it; re-deliveries of an ``id`` within the window are answered without publishing
+again. ``/metrics``, ``/healthz`` and ``/readyz`` are served on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import socket
+import time
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    MutableMapping,
+    Sequence,
+)
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import structlog
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wawp_gateway.config import (
+    KafkaSettings,
+    LogSettings,
+    TopicsSettings,
+    WebhookSettings,
+)
+from wawp_gateway.dedupe import DedupeWindow
+from wawp_gateway.errors import ConfigError
+from wawp_gateway.kafka import build_producer
+from wawp_gateway.metrics import Metrics
+
+__all__ = [
+    "KafkaPublisher",
+    "PublishFailed",
+    "ReceiverSettings",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "check_auth_configured",
+    "is_authentic",
+    "parse_event",
+    "run_webhook",
+    "running_webhook",
+]
+
+log = structlog.get_logger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[str, bytes]]
+Publish = Callable[[str, bytes, bytes, Headers], Awaitable[None]]
+"""``publish(topic, key, value, headers)``: returns once acknowledged, raises PublishFailed."""
+
+Outcome = Literal[
+    "published",
+    "duplicate",
+    "unauthorized",
+    "too_large",
+    "bad_request",
+    "not_found",
+    "method_not_allowed",
+    "unavailable",
+]
+
+_PREFIX = "/webhooks/wawp"
+_PROBES = ("/metrics", "/healthz", "/readyz")
+_GRACEFUL_SHUTDOWN_S = 5
+
+
+class ReceiverSettings(BaseSettings):
+    """What ``wawp-gateway webhook`` needs: no instances, no Wawp tokens (it routes by the
+    instance the event names)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    log: LogSettings = LogSettings()
+
+
+class PublishFailed(Exception):
+    """The broker did not take the record (it is safe to answer 503: nothing was stored)."""
+
+
+class _Refused(Exception):
+    """A request answered without publishing: ``status`` and the metric's ``outcome``."""
+
+    def __init__(self, status: int, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.outcome = outcome
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    instance: str
+    event: str
+    event_id: str | None
+    body: bytes
+
+    @property
+    def headers(self) -> Headers:
+        headers = [("wawp-event", self.event.encode())]
+        if self.event_id is not None:
+            headers.append(("wawp-event-id", self.event_id.encode()))
+        headers.append(("wawp-instance", self.instance.encode()))
+        return headers
+
+
+def check_auth_configured(settings: WebhookSettings) -> None:
+    """Refuse to run open unless told to; an empty secret or key counts as a mistake."""
+    for name, value in (("SECRET", settings.secret), ("HMAC_KEY", settings.hmac_key)):
+        if value is not None and not value.get_secret_value():
+            raise ConfigError(f"GATEWAY_WEBHOOK__{name}", "is set but empty")
+    if settings.secret is None and settings.hmac_key is None and not settings.allow_unauthenticated:
+        raise ConfigError(
+            "GATEWAY_WEBHOOK__SECRET",
+            "the webhook receiver needs a secret or GATEWAY_WEBHOOK__HMAC_KEY "
+            "(or GATEWAY_WEBHOOK__ALLOW_UNAUTHENTICATED=true to run it open)",
+        )
+
+
+def is_authentic(
+    settings: WebhookSettings, query_secret: bytes | None, signature: bytes | None, body: bytes
+) -> bool:
+    """Every configured check must pass; comparisons take constant time."""
+    if settings.secret is not None:
+        expected = settings.secret.get_secret_value().encode()
+        if query_secret is None or not hmac.compare_digest(query_secret, expected):
+            return False
+    if settings.hmac_key is not None:
+        key = settings.hmac_key.get_secret_value().encode()
+        digest = hmac.new(key, body, hashlib.sha512).hexdigest().encode()
+        if signature is None or not hmac.compare_digest(signature.strip().lower(), digest):
+            return False
+    return True
+
+
+def parse_event(body: bytes, path_instance: str | None) -> WebhookEvent:
+    """The envelope's routing fields; raises _Refused (400) for anything else."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _Refused(400, "bad_request", "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _Refused(400, "bad_request", "body is not a JSON object")
+    event = data.get("event")
+    if not isinstance(event, str) or not event:
+        raise _Refused(400, "bad_request", "body has no string 'event'")
+    instance = path_instance or data.get("session")
+    if not isinstance(instance, str) or not instance:
+        raise _Refused(400, "bad_request", "no instance: neither the path nor 'session' names one")
+    event_id = data.get("id")
+    return WebhookEvent(
+        instance=instance,
+        event=event,
+        event_id=event_id if isinstance(event_id, str) and event_id else None,
+        body=body,
+    )
+
+
+class KafkaPublisher:
+    """``Publish`` over a started producer (acks=all): aiokafka's errors become PublishFailed."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def __call__(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        try:
+            await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        except KafkaError as exc:
+            raise PublishFailed(type(exc).__name__) from exc
+
+
+class WebhookReceiver:
+    """The ASGI app. One instance holds the de-duplication window of its process."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        topic: str,
+        publish: Publish,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._publish = publish
+        self._metrics = metrics
+        self._window = DedupeWindow(settings.dedupe_window_s, clock)
+        self._pending: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self.ready = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in _PROBES:
+            await self._probe(path, method, send)
+            return
+        try:
+            status, outcome = await self._handle(scope, receive)
+        except _Refused as refused:
+            status, outcome = refused.status, refused.outcome
+            if refused.status != 404:
+                log.info("webhook.refused", outcome=outcome, reason=refused.message)
+        self._metrics.webhook_requests_of(outcome).inc()
+        extra = [(b"allow", b"POST")] if status == 405 else []
+        await _reply(send, status, {"status": outcome}, extra)
+
+    async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, Outcome]:
+        path_instance = _route(scope["path"])
+        if scope["method"] != "POST":
+            raise _Refused(405, "method_not_allowed", "only POST")
+        headers = dict(scope.get("headers") or [])
+        body = await self._read_body(headers.get(b"content-length"), receive)
+        query = parse_qs(scope.get("query_string", b""), keep_blank_values=True)
+        secret = query.get(b"secret", [None])[0]
+        if not is_authentic(self._settings, secret, headers.get(b"x-webhook-hmac"), body):
+            raise _Refused(401, "unauthorized", "wrong or missing secret or signature")
+        return await self.deliver(parse_event(body, path_instance))
+
+    async def _read_body(self, length: bytes | None, receive: Receive) -> bytes:
+        limit = self._settings.max_body_bytes
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            raise _Refused(413, "too_large", f"body above {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Refused(400, "bad_request", "client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, "too_large", f"body above {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def deliver(self, event: WebhookEvent) -> tuple[int, Outcome]:
+        """Publish once per (instance, id) within the window; 503 when the broker did not ack."""
+        if event.event_id is None:
+            return (200, "published") if await self._send(event) else (503, "unavailable")
+        key = (event.instance, event.event_id)
+        if key in self._window:
+            return 200, "duplicate"
+        pending = self._pending.get(key)
+        if pending is not None:  # the first delivery is still publishing: share its answer
+            return (200, "duplicate") if await asyncio.shield(pending) else (503, "unavailable")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        ok = False
+        try:
+            ok = await self._send(event)
+            if ok:
+                self._window.add(key)
+        finally:
+            del self._pending[key]
+            future.set_result(ok)
+        return (200, "published") if ok else (503, "unavailable")
+
+    async def _send(self, event: WebhookEvent) -> bool:
+        try:
+            await asyncio.wait_for(
+                self._publish(self._topic, event.instance.encode(), event.body, event.headers),
+                self._settings.publish_timeout_s,
+            )
+        except (PublishFailed, TimeoutError) as exc:
+            self.ready = False
+            log.warning(
+                "webhook.publish_failed",
+                webhook_event=event.event,
+                event_id=event.event_id,
+                reason=str(exc) or type(exc).__name__,
+            )
+            return False
+        self.ready = True
+        return True
+
+    async def _probe(self, path: str, method: str, send: Send) -> None:
+        if method not in ("GET", "HEAD"):
+            await _reply(send, 405, {"status": "method_not_allowed"}, [(b"allow", b"GET")])
+        elif path == "/metrics":
+            payload = generate_latest(self._metrics.registry)
+            await _send_raw(send, 200, payload, CONTENT_TYPE_LATEST.encode())
+        elif path == "/healthz":
+            await _reply(send, 200, {"status": "ok"})
+        else:
+            ready = self.ready
+            await _reply(send, 200 if ready else 503, {"status": "ready" if ready else "not_ready"})
+
+
+def _route(path: str) -> str | None:
+    """The path's instance id (None for the bare path); _Refused(404) for any other path."""
+    if path == _PREFIX:
+        return None
+    rest = path.removeprefix(_PREFIX + "/")
+    if rest != path and rest and "/" not in rest:
+        return rest
+    raise _Refused(404, "not_found", "no such route")
+
+
+async def _reply(
+    send: Send, status: int, payload: dict[str, str], extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    await _send_raw(send, status, json.dumps(payload).encode(), b"application/json", extra)
+
+
+async def _send_raw(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # Signals belong to the CLI (or pytest), not to uvicorn.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            "GATEWAY_WEBHOOK__PORT", f"cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def running_webhook(
+    settings: ReceiverSettings, registry: CollectorRegistry | None = None
+) -> AsyncIterator[tuple[int, WebhookReceiver]]:
+    """Producer + receiver + server for the block; yields the bound port and the receiver."""
+    check_auth_configured(settings.webhook)
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    sock = _bind(settings.webhook.host, settings.webhook.port)
+    producer = build_producer(settings.kafka)
+    try:
+        await producer.start()
+        receiver = WebhookReceiver(
+            settings.webhook, settings.topics.events, KafkaPublisher(producer), metrics
+        )
+        config = uvicorn.Config(
+            receiver,
+            lifespan="off",
+            access_log=False,  # it prints query strings, and ?secret= is one
+            log_level="warning",
+            log_config=None,
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        )
+        server = _EmbeddedServer(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                if task.done():
+                    await task
+                    raise RuntimeError("webhook server stopped during start-up")
+                await asyncio.wait({task}, timeout=0.01)
+            port = int(sock.getsockname()[1])
+            log.info("webhook.listening", host=settings.webhook.host, port=port)
+            yield port, receiver
+        finally:
+            server.should_exit = True
+            await task
+    finally:
+        await producer.stop()
+        sock.close()
+
+
+async def run_webhook(settings: ReceiverSettings, stopping: asyncio.Event) -> None:
+    """``wawp-gateway webhook``: serve until ``stopping`` is set."""
+    async with running_webhook(settings):
+        await stopping.wait()

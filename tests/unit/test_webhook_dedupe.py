@@ -1,0 +1,67 @@
+"""DedupeWindow: keys are remembered for the window, then forgotten (memory bounded by time)."""
+
+from __future__ import annotations
+
+from wawp_gateway.dedupe import DedupeWindow
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_key_is_seen_within_the_window_and_forgotten_after() -> None:
+    """A key added is a duplicate until the window ends, then new again."""
+    clock = _Clock()
+    window = DedupeWindow(10.0, clock)
+    window.add(("I", "evt_1"))
+    clock.now += 9.9
+    assert ("I", "evt_1") in window
+    clock.now += 0.1
+    assert ("I", "evt_1") not in window
+
+
+def test_keys_are_per_instance() -> None:
+    """The same id of another instance is another event."""
+    window = DedupeWindow(10.0, _Clock())
+    window.add(("A", "evt_1"))
+    assert ("B", "evt_1") not in window
+
+
+def test_expired_keys_are_dropped_from_memory() -> None:
+    """Memory holds only the keys of the last window."""
+    clock = _Clock()
+    window = DedupeWindow(500.0, clock)
+    for n in range(1000):
+        clock.now += 1
+        window.add(("I", f"evt_{n}"))
+    assert len(window) == 500
+    clock.now += 500
+    assert len(window) == 0
+
+
+def test_re_adding_a_key_restarts_its_window() -> None:
+    """A key added again lives for a whole window from then, behind newer keys."""
+    clock = _Clock()
+    window = DedupeWindow(10.0, clock)
+    window.add("a")
+    clock.now += 5
+    window.add("b")
+    clock.now += 1
+    window.add("a")
+    clock.now += 8
+    assert "a" in window
+    assert "b" in window
+    clock.now += 1
+    assert "b" not in window
+    assert "a" in window
+
+
+def test_zero_window_remembers_nothing() -> None:
+    """GATEWAY_WEBHOOK__DEDUPE_WINDOW_S=0 turns de-duplication off."""
+    window = DedupeWindow(0.0, _Clock())
+    window.add("a")
+    assert "a" not in window
