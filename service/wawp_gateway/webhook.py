@@ -30,7 +30,7 @@ from urllib.parse import parse_qs
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -375,7 +375,13 @@ async def running_webhook(
     sock = _bind(settings.webhook.host, settings.webhook.port)
     producer = build_producer(settings.kafka)
     try:
-        await producer.start()
+        try:
+            await producer.start()
+        except KafkaConnectionError:
+            raise ConfigError(
+                "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
+                f"cannot reach Kafka at {settings.kafka.bootstrap_servers}",
+            ) from None
         receiver = WebhookReceiver(
             settings.webhook, settings.topics.events, KafkaPublisher(producer), metrics
         )

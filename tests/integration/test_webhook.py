@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -245,3 +246,13 @@ async def test_receiver_refuses_to_start_unauthenticated(kafka_bootstrap: str) -
     with pytest.raises(ConfigError, match="GATEWAY_WEBHOOK__SECRET"):
         async with running_webhook(settings):
             pass
+
+
+async def test_receiver_without_a_reachable_broker_refuses_to_start() -> None:
+    """Nothing listening at the bootstrap address: a ConfigError naming the setting."""
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+        with pytest.raises(ConfigError, match="GATEWAY_KAFKA__BOOTSTRAP_SERVERS"):
+            async with running_webhook(_settings(address, "events")):
+                pass
