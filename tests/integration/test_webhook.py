@@ -7,7 +7,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -256,3 +259,74 @@ async def test_receiver_without_a_reachable_broker_refuses_to_start() -> None:
         with pytest.raises(ConfigError, match="GATEWAY_KAFKA__BOOTSTRAP_SERVERS"):
             async with running_webhook(_settings(address, "events")):
                 pass
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    return {**env, "GATEWAY_LOG__FORMAT": "json", **extra}
+
+
+async def test_cli_refuses_to_run_open() -> None:
+    """`wawp-gateway webhook` with neither secret nor key exits 2 naming the setting."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wawp_gateway",
+        "webhook",
+        env=_cli_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), DEADLINE_S)
+    assert process.returncode == 2
+    assert b"GATEWAY_WEBHOOK__SECRET" in stderr
+
+
+async def test_cli_serves_on_the_logged_port_and_stops_on_sigterm(
+    kafka_bootstrap: str, unique: Callable[[str], str]
+) -> None:
+    """`wawp-gateway webhook` on port 0 logs webhook.listening with the port, publishes, never
+    logs the secret, and exits 0 on SIGTERM."""
+    topic = await new_topic(kafka_bootstrap, unique("events"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wawp_gateway",
+        "webhook",
+        env=_cli_env(
+            GATEWAY_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+            GATEWAY_TOPICS__EVENTS=topic,
+            GATEWAY_WEBHOOK__HOST="127.0.0.1",
+            GATEWAY_WEBHOOK__PORT="0",
+            GATEWAY_WEBHOOK__SECRET=SECRET,
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stderr = process.stderr
+    assert stderr is not None
+    lines: list[bytes] = []
+    try:
+
+        async def listening_port() -> int:
+            while True:
+                line = await stderr.readline()
+                assert line, b"".join(lines)
+                lines.append(line)
+                event = json.loads(line)
+                if event.get("event") == "webhook.listening":
+                    return int(event["port"])
+
+        port = await asyncio.wait_for(listening_port(), DEADLINE_S)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            answer = await post(client, marker(), hmac_key=None)
+            assert answer.status_code == 200
+            assert (await post(client, marker(), secret="nope", hmac_key=None)).status_code == 401
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(process.communicate(), DEADLINE_S)
+    assert process.returncode == 0
+    assert SECRET.encode() not in b"".join(lines) + rest
+    records = await read_until(kafka_bootstrap, topic, lambda rs: "evt_marker" in ids_of(rs))
+    assert ids_of(records) == ["evt_marker"]
