@@ -1,7 +1,8 @@
 """``wawp-gateway dev``: the whole system on one machine, on fixed local ports.
 
-Embedded broker 9092, Wawp sandbox 8081, worker metrics 9464, one sandbox instance
-``SANDBOX00001``. Environment variables still win over these defaults.
+Embedded broker 9092, Wawp sandbox 8081, webhook receiver 8080 (the sandbox posts its webhooks
+there with the dev secret), worker metrics 9464, one sandbox instance ``SANDBOX00001``.
+Environment variables still win over these defaults.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
 log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
-BROKER_PORT, SANDBOX_PORT, METRICS_PORT = 9092, 8081, 9464  # fixed by ARCHITECTURE.md
+# Fixed by ARCHITECTURE.md ("Local run").
+BROKER_PORT, SANDBOX_PORT, WEBHOOK_PORT, METRICS_PORT = 9092, 8081, 8080, 9464
 DEV_INSTANCE = "SANDBOX00001"
 DEV_TOKEN = "sandbox-dev-token"
+DEV_WEBHOOK_SECRET = "sandbox-dev-webhook-secret"
 
 # Group timings short enough that the worker joins in a few seconds ("usable at once").
 _DEV_ENV: Mapping[str, str] = MappingProxyType(
@@ -42,6 +45,9 @@ _DEV_ENV: Mapping[str, str] = MappingProxyType(
         "GATEWAY_WAWP__TIMEOUT_S": "5",
         "GATEWAY_METRICS__HOST": HOST,
         "GATEWAY_METRICS__PORT": str(METRICS_PORT),
+        "GATEWAY_WEBHOOK__HOST": HOST,
+        "GATEWAY_WEBHOOK__PORT": str(WEBHOOK_PORT),
+        "GATEWAY_WEBHOOK__SECRET": DEV_WEBHOOK_SECRET,
         "GATEWAY_SHUTDOWN__GRACE_S": "5",
     }
 )
@@ -53,7 +59,7 @@ TRY_COMMAND = (
 )
 
 
-def _banner(bootstrap: str, sandbox_port: int, metrics_port: int) -> str:
+def _banner(bootstrap: str, sandbox_port: int, webhook_port: int, metrics_port: int) -> str:
     return "\n".join(
         [
             "",
@@ -61,6 +67,8 @@ def _banner(bootstrap: str, sandbox_port: int, metrics_port: int) -> str:
             f"  Kafka (embedded)  {bootstrap}",
             f"  Wawp sandbox      http://{HOST}:{sandbox_port}/wp-json/awp/v1  "
             f"(v2 root http://{HOST}:{sandbox_port}; request log /_sandbox/requests)",
+            f"  webhook receiver  http://{HOST}:{webhook_port}/webhooks/wawp  "
+            f"(events on the events topic; metrics http://{HOST}:{webhook_port}/metrics)",
             f"  worker metrics    http://{HOST}:{metrics_port}/metrics",
             f"  instance          {DEV_INSTANCE}",
             "",
@@ -99,6 +107,7 @@ async def run_dev(
 ) -> None:
     from wawp_gateway.app import build_worker
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
+    from wawp_gateway.webhook import ReceiverSettings, running_webhook
 
     for name, value in _DEV_ENV.items():
         os.environ.setdefault(name, value.replace(str(SANDBOX_PORT), str(sandbox_port)))
@@ -115,6 +124,7 @@ async def run_dev(
             "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": broker_port,
             "--sandbox-port": sandbox_port,
             "GATEWAY_METRICS__PORT": settings.metrics.port,
+            "GATEWAY_WEBHOOK__PORT": settings.webhook.port,
         }
     )
     broker = start_embedded_broker(state_dir, host=HOST, port=broker_port) if broker_port else None
@@ -126,10 +136,20 @@ async def run_dev(
             settings.topics.all(),
             configs=topic_configs(settings.topics, settings.idempotency),
         )
-        async with build_worker(settings) as app:
+        receiver = ReceiverSettings(
+            kafka=settings.kafka, topics=settings.topics, webhook=settings.webhook, log=settings.log
+        )
+        async with running_webhook(receiver) as (webhook_port, _), build_worker(settings) as app:
+            secret = settings.webhook.secret
+            sandbox.set_webhook(
+                f"http://{HOST}:{webhook_port}/webhooks/wawp",
+                secret=secret.get_secret_value() if secret else None,
+            )
             tune_for_service()
             print(
-                _banner(settings.kafka.bootstrap_servers, sandbox_port, app.metrics_port),
+                _banner(
+                    settings.kafka.bootstrap_servers, sandbox_port, webhook_port, app.metrics_port
+                ),
                 flush=True,
             )
             await app.worker.run(stopping)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ class _Dev:
         self.env = _env(
             GATEWAY_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{self.broker}",
             GATEWAY_METRICS__PORT="0",
+            GATEWAY_WEBHOOK__PORT="0",
             GATEWAY_LOG__FORMAT="json",
         )
         self.proc = subprocess.Popen(
@@ -129,10 +131,30 @@ def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> 
         result = json.loads(sent.stdout)
         assert (result["action"], result["status"]) == ("sendImage", "succeeded")
         assert result["message_id"].startswith("true_447441429009@c.us_")
+        # The sandbox's webhooks for that send come back through dev's receiver.
+        receiver = next(line for line in dev.output if "webhook.listening" in line)
+        published = _wait_for_published(json.loads(receiver)["port"])
+        assert published > 0
     finally:
         rc = dev.stop()
     assert rc == 0, "".join(dev.output)
     assert any("dev.stopped" in line for line in dev.output)
+
+
+def _wait_for_published(port: int) -> float:
+    """The receiver's count of published webhooks, once it is above zero (or the deadline)."""
+    deadline = time.monotonic() + DEADLINE_S
+    url = f"http://127.0.0.1:{port}/metrics"
+    while True:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        for line in text.splitlines():
+            if line.startswith('gateway_webhook_requests_total{outcome="published"}'):
+                value = float(line.rsplit(" ", 1)[1])
+                if value > 0:
+                    return value
+        if time.monotonic() > deadline:
+            return 0.0
+        time.sleep(0.1)  # sleep-ok: polling the receiver's metrics under a deadline
 
 
 def test_dev_refuses_a_taken_port(tmp_path: Path) -> None:
