@@ -69,16 +69,10 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
 
 
 def _cmd_webhook(_args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from wawp_gateway.config import load_receiver_settings
+    from wawp_gateway.webhook import check_auth_configured, run_webhook
 
-    from wawp_gateway.webhook import ReceiverSettings, check_auth_configured, run_webhook
-
-    try:
-        settings = ReceiverSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        setting = "GATEWAY_" + "__".join(str(p).upper() for p in first["loc"])
-        raise ConfigError(setting, first["msg"]) from None
+    settings = load_receiver_settings()
     configure_logging(settings.log)
     check_auth_configured(settings.webhook)
     _run(_until_signalled(lambda stopping: run_webhook(settings, stopping)))

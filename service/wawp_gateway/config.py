@@ -390,6 +390,20 @@ class ClientSettings(BaseSettings):
     idempotency: IdempotencySettings = IdempotencySettings()  # sizes wawp.state's retention
 
 
+class ReceiverSettings(BaseSettings):
+    """What ``wawp-gateway webhook`` needs: no instances, no Wawp tokens (it routes by the
+    instance the event names)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    log: LogSettings = LogSettings()
+
+
 def _env_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if parts and parts[0] == "instances":
@@ -404,6 +418,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 def load_client_settings(**overrides: Any) -> ClientSettings:
     return _load(ClientSettings, overrides)
+
+
+def load_receiver_settings(**overrides: Any) -> ReceiverSettings:
+    return _load(ReceiverSettings, overrides)
 
 
 def _load(cls: type[_S], overrides: dict[str, Any]) -> _S:

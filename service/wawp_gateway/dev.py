@@ -106,8 +106,9 @@ async def run_dev(
     embedded_broker: bool = True,
 ) -> None:
     from wawp_gateway.app import build_worker
+    from wawp_gateway.config import ReceiverSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
-    from wawp_gateway.webhook import ReceiverSettings, running_webhook
+    from wawp_gateway.webhook import running_webhook
 
     for name, value in _DEV_ENV.items():
         os.environ.setdefault(name, value.replace(str(SANDBOX_PORT), str(sandbox_port)))

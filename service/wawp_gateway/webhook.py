@@ -32,14 +32,8 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from wawp_gateway.config import (
-    KafkaSettings,
-    LogSettings,
-    TopicsSettings,
-    WebhookSettings,
-)
+from wawp_gateway.config import ReceiverSettings, WebhookSettings
 from wawp_gateway.dedupe import DedupeWindow
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_producer
@@ -48,7 +42,6 @@ from wawp_gateway.metrics import Metrics
 __all__ = [
     "KafkaPublisher",
     "PublishFailed",
-    "ReceiverSettings",
     "WebhookEvent",
     "WebhookReceiver",
     "check_auth_configured",
@@ -82,20 +75,6 @@ Outcome = Literal[
 _PREFIX = "/webhooks/wawp"
 _PROBES = ("/metrics", "/healthz", "/readyz")
 _GRACEFUL_SHUTDOWN_S = 5
-
-
-class ReceiverSettings(BaseSettings):
-    """What ``wawp-gateway webhook`` needs: no instances, no Wawp tokens (it routes by the
-    instance the event names)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore", frozen=True
-    )
-
-    kafka: KafkaSettings = KafkaSettings()
-    topics: TopicsSettings = TopicsSettings()
-    webhook: WebhookSettings = WebhookSettings()
-    log: LogSettings = LogSettings()
 
 
 class PublishFailed(Exception):

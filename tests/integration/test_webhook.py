@@ -24,10 +24,10 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from wawp_gateway.broker import start_embedded_broker
-from wawp_gateway.config import KafkaSettings, WebhookSettings
+from wawp_gateway.config import KafkaSettings, ReceiverSettings, WebhookSettings
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import create_topics
-from wawp_gateway.webhook import ReceiverSettings, running_webhook
+from wawp_gateway.webhook import running_webhook
 
 from .harness import topics_for
 
