@@ -79,6 +79,16 @@ def _cmd_webhook(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tracker(_args: argparse.Namespace) -> int:
+    from wawp_gateway.config import load_tracker_settings
+    from wawp_gateway.tracker import run_tracker
+
+    settings = load_tracker_settings()
+    configure_logging(settings.log)
+    _run(_until_signalled(lambda stopping: run_tracker(settings, stopping)))
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
 
@@ -251,6 +261,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("webhook", help="receive Wawp webhooks into the events topic").set_defaults(
         run=_cmd_webhook
     )
+
+    sub.add_parser(
+        "tracker", help="join message acks to sends: the delivery topic and ack metrics"
+    ).set_defaults(run=_cmd_tracker)
 
     sandbox = sub.add_parser("sandbox", help="the local Wawp simulator")
     sandbox.add_argument("--host", default="127.0.0.1")

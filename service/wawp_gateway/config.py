@@ -404,6 +404,20 @@ class ReceiverSettings(BaseSettings):
     log: LogSettings = LogSettings()
 
 
+class TrackerProcessSettings(BaseSettings):
+    """What ``wawp-gateway tracker`` needs: no instances, no Wawp tokens."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    tracker: TrackerSettings = TrackerSettings()
+    log: LogSettings = LogSettings()
+
+
 def _env_name(loc: tuple[int | str, ...]) -> str:
     parts = [str(p) for p in loc if not isinstance(p, int)]
     if parts and parts[0] == "instances":
@@ -422,6 +436,10 @@ def load_client_settings(**overrides: Any) -> ClientSettings:
 
 def load_receiver_settings(**overrides: Any) -> ReceiverSettings:
     return _load(ReceiverSettings, overrides)
+
+
+def load_tracker_settings(**overrides: Any) -> TrackerProcessSettings:
+    return _load(TrackerProcessSettings, overrides)
 
 
 def _load(cls: type[_S], overrides: dict[str, Any]) -> _S:

@@ -119,9 +119,29 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.message_acks = Counter(
+            "gateway_message_acks",
+            "message.ack events joined to a send of the gateway, by ack level name.",
+            ["ack"],
+            registry=registry,
+        )
+        self.message_ack_latency = Histogram(
+            "gateway_message_ack_latency_seconds",
+            "Time from a message's send to each ack level it reached.",
+            ["ack"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=registry,
+        )
+        self.ack_timeouts = Counter(
+            "gateway_ack_timeouts",
+            "Sent messages with no DEVICE ack within GATEWAY_TRACKER__ACK_TIMEOUT_S.",
+            registry=registry,
+        )
         self.commands_of = _children(self.commands)
         self.wawp_requests_of = _children(self.wawp_requests)
         self.wawp_duration_of = _children(self.wawp_duration)
         self.command_duration_of = _children(self.command_duration)
         self.dlq_records_of = _children(self.dlq_records)
         self.webhook_requests_of = _children(self.webhook_requests)
+        self.message_acks_of = _children(self.message_acks)
+        self.message_ack_latency_of = _children(self.message_ack_latency)

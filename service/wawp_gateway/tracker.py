@@ -1,0 +1,231 @@
+"""``wawp-gateway tracker``: ``message.ack`` events x ``wawp.state`` outcomes -> ``wawp.delivery``.
+
+One consumer in its own group (``<group_id>.tracker``) reads the events topic and the state
+topic; the join itself is ``delivery.DeliveryJoin``. Deliveries are published (acks=all, key =
+message id) before the offsets that produced them are committed: at least once. The join lives in
+memory: after a restart, acks of messages sent before it are not joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
+
+from wawp_gateway.config import TrackerProcessSettings
+from wawp_gateway.contracts import DeliveryRecord, StateRecord, StateStatus
+from wawp_gateway.delivery import Ack, Delivery, DeliveryJoin, Sent, ack_name
+from wawp_gateway.errors import ConfigError
+from wawp_gateway.kafka import build_consumer, build_producer
+from wawp_gateway.metrics import Metrics
+from wawp_gateway.probes import serve_probes
+
+__all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
+
+log = structlog.get_logger(__name__)
+
+_EXPIRE_EVERY_S = 1.0
+_WINDOW_FACTOR = 2  # a message is remembered for twice the ack timeout (at least an hour)
+_MIN_WINDOW_S = 3600.0
+
+
+def parse_sent(value: bytes | None) -> Sent | None:
+    """A terminal ``succeeded`` state record with a message id; None for anything else."""
+    if not value:
+        return None  # restore markers
+    try:
+        record = StateRecord.model_validate_json(value)
+    except ValidationError:
+        return None
+    if record.status is not StateStatus.SUCCEEDED or not record.message_id:
+        return None
+    if record.instance_id is None:
+        return None
+    at = record.first_attempt_at or record.recorded_at
+    return Sent(
+        message_id=record.message_id,
+        instance_id=record.instance_id,
+        sent_at=at.timestamp(),
+        command_id=record.command_id,
+        correlation_id=record.correlation_id,
+    )
+
+
+def parse_ack(value: bytes | None, received_at: float) -> Ack | None:
+    """A ``message.ack`` webhook body; None for other events or unusable bodies."""
+    if not value:
+        return None
+    try:
+        body = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict) or body.get("event") != "message.ack":
+        return None
+    payload = body.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    message_id = payload.get("id")
+    if isinstance(message_id, dict):  # some engines send {"_serialized": ...}
+        message_id = message_id.get("_serialized")
+    ack = payload.get("ack")
+    if not isinstance(message_id, str) or not message_id or type(ack) is not int:
+        return None
+    stamp = body.get("timestamp")
+    at = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else received_at
+    return Ack(message_id=message_id, ack=ack, at=at)
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def to_record(delivery: Delivery) -> DeliveryRecord:
+    sent = delivery.sent
+    return DeliveryRecord(
+        message_id=sent.message_id,
+        command_id=sent.command_id,
+        correlation_id=sent.correlation_id,
+        instance_id=sent.instance_id,
+        ack=delivery.ack,
+        ack_name=delivery.ack_name,
+        ack_timeout=delivery.timeout,
+        sent_at=_time(sent.sent_at),
+        acked_at=_time(delivery.acked_at),
+    )
+
+
+class Tracker:
+    def __init__(
+        self,
+        settings: TrackerProcessSettings,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self.metrics = metrics
+        self._clock = clock
+        timeout = settings.tracker.ack_timeout_s
+        self.join = DeliveryJoin(
+            ack_timeout_s=timeout,
+            window_s=max(_MIN_WINDOW_S, _WINDOW_FACTOR * timeout),
+            clock=clock,
+        )
+        self.metrics_port = 0
+
+    def is_ready(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        topics = self._settings.topics
+        next_expiry = 0.0
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            while not stopping.is_set():
+                fetch = asyncio.ensure_future(self._consumer.getmany(timeout_ms=200))
+                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    await asyncio.gather(fetch, return_exceptions=True)
+                    break
+                batches: dict[Any, list[ConsumerRecord[bytes, bytes]]] = fetch.result()
+                deliveries: list[Delivery] = []
+                for tp, records in batches.items():
+                    for record in records:
+                        deliveries.extend(self._handle(tp.topic, record, topics.state))
+                now = time.monotonic()
+                if now >= next_expiry:
+                    next_expiry = now + _EXPIRE_EVERY_S
+                    timeouts = self.join.expire()
+                    self.metrics.ack_timeouts.inc(len(timeouts))
+                    deliveries.extend(timeouts)
+                await self._publish(deliveries)
+                if batches:
+                    await self._consumer.commit()
+        finally:
+            stop.cancel()
+
+    def _handle(
+        self, topic: str, record: ConsumerRecord[bytes, bytes], state_topic: str
+    ) -> list[Delivery]:
+        if topic == state_topic:
+            sent = parse_sent(record.value)
+            return [] if sent is None else self.join.on_sent(sent)
+        ack = parse_ack(record.value, self._clock())
+        if ack is None:
+            return []
+        self.metrics.message_acks_of(ack_name(ack.ack)).inc()
+        return self.join.on_ack(ack)
+
+    async def _publish(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        topic = self._settings.topics.delivery
+        futures = []
+        for delivery in deliveries:
+            value = to_record(delivery).model_dump_json(by_alias=True).encode()
+            key = delivery.sent.message_id.encode()
+            futures.append(await self._producer.send(topic, value, key=key))
+            latency = delivery.latency_s
+            if latency is not None:
+                self.metrics.message_ack_latency_of(delivery.ack_name).observe(latency)
+            log.info(
+                "delivery.tracked",
+                message_id=delivery.sent.message_id,
+                command_id=delivery.sent.command_id,
+                ack=delivery.ack_name,
+                ack_timeout=delivery.timeout,
+            )
+        await asyncio.gather(*futures)
+
+
+@asynccontextmanager
+async def running_tracker(
+    settings: TrackerProcessSettings,
+    registry: CollectorRegistry | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> AsyncIterator[Tracker]:
+    """Consumer, producer and probes for the block; ``Tracker.run`` does the work."""
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    consumer = build_consumer(settings.kafka, group_id=f"{settings.kafka.group_id}.tracker")
+    producer = build_producer(settings.kafka)
+    try:
+        try:
+            await producer.start()
+            await consumer.start()
+        except KafkaConnectionError:
+            raise ConfigError(
+                "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
+                f"cannot reach Kafka at {settings.kafka.bootstrap_servers}",
+            ) from None
+        consumer.subscribe([settings.topics.events, settings.topics.state])
+        tracker = Tracker(settings, consumer, producer, metrics, clock=clock)
+        async with serve_probes(
+            metrics.registry, settings.metrics.host, settings.metrics.port, tracker.is_ready
+        ) as port:
+            tracker.metrics_port = port
+            yield tracker
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def run_tracker(settings: TrackerProcessSettings, stopping: asyncio.Event) -> None:
+    """``wawp-gateway tracker``: track until ``stopping`` is set."""
+    async with running_tracker(settings) as tracker:
+        await tracker.run(stopping)
