@@ -1,7 +1,8 @@
 """``wawp-gateway dev``: the whole system on one machine, on fixed local ports.
 
 Embedded broker 9092, Wawp sandbox 8081, webhook receiver 8080 (the sandbox posts its webhooks
-there with the dev secret), worker metrics 9464, one sandbox instance ``SANDBOX00001``.
+there with the dev secret), worker metrics 9464, the delivery tracker (its metrics on a free
+port, shown in the banner), one sandbox instance ``SANDBOX00001``.
 Environment variables still win over these defaults.
 """
 
@@ -59,7 +60,9 @@ TRY_COMMAND = (
 )
 
 
-def _banner(bootstrap: str, sandbox_port: int, webhook_port: int, metrics_port: int) -> str:
+def _banner(
+    bootstrap: str, sandbox_port: int, webhook_port: int, metrics_port: int, tracker_port: int
+) -> str:
     return "\n".join(
         [
             "",
@@ -70,6 +73,8 @@ def _banner(bootstrap: str, sandbox_port: int, webhook_port: int, metrics_port: 
             f"  webhook receiver  http://{HOST}:{webhook_port}/webhooks/wawp  "
             f"(events on the events topic; metrics http://{HOST}:{webhook_port}/metrics)",
             f"  worker metrics    http://{HOST}:{metrics_port}/metrics",
+            f"  delivery tracker  http://{HOST}:{tracker_port}/metrics  "
+            "(message acks on the delivery topic)",
             f"  instance          {DEV_INSTANCE}",
             "",
             "Try, in another terminal (with the virtualenv active: . .venv/bin/activate):",
@@ -106,8 +111,9 @@ async def run_dev(
     embedded_broker: bool = True,
 ) -> None:
     from wawp_gateway.app import build_worker
-    from wawp_gateway.config import ReceiverSettings
+    from wawp_gateway.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
+    from wawp_gateway.tracker import running_tracker
     from wawp_gateway.webhook import running_webhook
 
     for name, value in _DEV_ENV.items():
@@ -140,7 +146,18 @@ async def run_dev(
         receiver = ReceiverSettings(
             kafka=settings.kafka, topics=settings.topics, webhook=settings.webhook, log=settings.log
         )
-        async with running_webhook(receiver) as (webhook_port, _), build_worker(settings) as app:
+        tracking = TrackerProcessSettings(
+            kafka=settings.kafka,
+            topics=settings.topics,
+            metrics=MetricsSettings(host=HOST, port=0),  # the worker has the fixed port
+            tracker=settings.tracker,
+            log=settings.log,
+        )
+        async with (
+            running_webhook(receiver) as (webhook_port, _),
+            build_worker(settings) as app,
+            running_tracker(tracking) as tracker,
+        ):
             secret = settings.webhook.secret
             sandbox.set_webhook(
                 f"http://{HOST}:{webhook_port}/webhooks/wawp",
@@ -149,11 +166,20 @@ async def run_dev(
             tune_for_service()
             print(
                 _banner(
-                    settings.kafka.bootstrap_servers, sandbox_port, webhook_port, app.metrics_port
+                    settings.kafka.bootstrap_servers,
+                    sandbox_port,
+                    webhook_port,
+                    app.metrics_port,
+                    tracker.metrics_port,
                 ),
                 flush=True,
             )
-            await app.worker.run(stopping)
+            tracking_task = asyncio.create_task(tracker.run(stopping))
+            try:
+                await app.worker.run(stopping)
+            finally:
+                stopping.set()
+                await tracking_task
     finally:
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)

@@ -121,7 +121,7 @@ class Metrics:
         )
         self.message_acks = Counter(
             "gateway_message_acks",
-            "message.ack events joined to a send of the gateway, by ack level name.",
+            "message.ack events read by the tracker, by ack level name.",
             ["ack"],
             registry=registry,
         )
