@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import uuid
 from typing import Any
 
@@ -21,11 +24,12 @@ from wawp_gateway.config import (
     TrackerSettings,
     WebhookSettings,
 )
+from wawp_gateway.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import running_tracker
 from wawp_gateway.webhook import running_webhook
 
-from .harness import TEST_TOKEN, command, gateway_settings, running_gateway
+from .harness import TEST_TOKEN, command, gateway_settings, running_gateway, topics_for
 
 INSTANCE = "TRACKINST001"
 SECRET = "tracker-hook-secret"
@@ -115,3 +119,60 @@ async def test_a_send_is_tracked_to_read(kafka_bootstrap: str) -> None:
                 await asyncio.wait_for(task, 10)
                 sandbox.set_webhook(None)
     await sandbox.aclose()
+
+
+async def test_the_tracker_process_serves_probes_and_stops_on_sigterm(kafka_bootstrap: str) -> None:
+    """`wawp-gateway tracker` on port 0 logs metrics.listening with the port, serves its probes
+    and metrics, and exits 0 on SIGTERM."""
+    prefix = f"trkp-{uuid.uuid4().hex[:8]}"
+    topics = topics_for(prefix)
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    await create_topics(kafka, [topics.events, topics.state, topics.delivery], partitions=2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(
+        GATEWAY_LOG__FORMAT="json",
+        GATEWAY_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+        GATEWAY_KAFKA__GROUP_ID=prefix,
+        # Fast group timings: a stop during the first join waits for that join (as the worker's).
+        GATEWAY_KAFKA__SESSION_TIMEOUT_MS="3000",
+        GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS="500",
+        GATEWAY_KAFKA__REBALANCE_TIMEOUT_MS="3000",
+        GATEWAY_TOPICS__EVENTS=topics.events,
+        GATEWAY_TOPICS__STATE=topics.state,
+        GATEWAY_TOPICS__DELIVERY=topics.delivery,
+        GATEWAY_METRICS__HOST="127.0.0.1",
+        GATEWAY_METRICS__PORT="0",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wawp_gateway",
+        "tracker",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stderr = process.stderr
+    assert stderr is not None
+    lines: list[bytes] = []
+    try:
+
+        async def listening_port() -> int:
+            while True:
+                line = await stderr.readline()
+                assert line, b"".join(lines)
+                lines.append(line)
+                event = json.loads(line)
+                if event.get("event") == "metrics.listening":
+                    return int(event["port"])
+
+        port = await asyncio.wait_for(listening_port(), 10)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            metrics = (await client.get("/metrics")).text
+            assert "gateway_ack_timeouts_total 0.0" in metrics
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
