@@ -12,7 +12,16 @@ from typing import Any
 
 __all__ = ["render", "write"]
 
-_ORDER = ("upstream-0ms", "upstream-200ms", "latency", "hot-instance", "faults", "rss", "restore")
+_ORDER = (
+    "upstream-0ms",
+    "upstream-200ms",
+    "latency",
+    "hot-instance",
+    "faults",
+    "rss",
+    "restore",
+    "webhook",
+)
 _CPU = ("system", "sandbox", "broker", "load", "harness")
 
 

@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,12 +20,14 @@ from typing import Any
 
 from bench.checks import check_faults, check_rate_limit
 from bench.collect import Collector, throughput
-from bench.harness import poll
+from bench.harness import Proc, free_port, poll, rss_bytes
 from bench.measure import Measurement, Stack, run_backlog, run_paced
 from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
 from bench.workload import Workload
+from wawp_gateway.config import KafkaSettings
+from wawp_gateway.kafka import create_topics
 
 __all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "Options", "Shared"]
 
@@ -504,6 +507,233 @@ async def restore(stack: Stack, opts: Options, shared: Shared) -> Payload:
     return out
 
 
+_WEBHOOK_SECRET = "bench-webhook-secret"
+
+
+async def _http_ready(proc: Proc, url: str, timeout_s: float = 30.0) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            proc.check_alive()
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{proc.name} not ready at {url}:\n{proc.log_tail()}")
+            await asyncio.sleep(0.05)
+
+
+async def _topic_records(bootstrap: str, topic: str, expected: int) -> dict[str, int]:
+    """Read the whole topic: records, distinct event ids, and the end offsets' count."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ids: Counter[bytes] = Counter()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            got = [r for records in batch.values() for r in records]
+            for record in got:
+                ids[dict(record.headers).get("wawp-event-id", b"")] += 1
+            if not got and sum(ids.values()) >= expected:
+                break
+        end = await consumer.end_offsets(parts)
+        return {
+            "records": sum(ids.values()),
+            "distinct_ids": len(ids),
+            "offsets": sum(end.values()),
+        }
+    finally:
+        await consumer.stop()
+
+
+async def _webhook_round(
+    stack: Stack, kind: str, count: int, concurrency: int, tag: str
+) -> Measurement:
+    """One load run against ``kind`` ("bare" or "receiver"), each in a fresh process."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    topic = f"b{stack.run_id}.{tag}.webhook.events"
+    if kind == "bare":
+        server = stack.group.python(
+            f"webhook-bare-{tag}", "bench.webhook", "serve", "--port", str(port)
+        )
+        health, url = f"{base}/", f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
+    else:
+        await create_topics(
+            KafkaSettings(bootstrap_servers=stack.bootstrap), [topic], partitions=PARTITIONS
+        )
+        env = {
+            "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": stack.bootstrap,
+            "GATEWAY_TOPICS__EVENTS": topic,
+            "GATEWAY_WEBHOOK__HOST": "127.0.0.1",
+            "GATEWAY_WEBHOOK__PORT": str(port),
+            "GATEWAY_WEBHOOK__SECRET": _WEBHOOK_SECRET,
+            "GATEWAY_LOG__FORMAT": "json",
+        }
+        server = stack.group.python(f"webhook-receiver-{tag}", "wawp_gateway", "webhook", env=env)
+        health, url = f"{base}/healthz", f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
+    try:
+        await _http_ready(server, health)
+        out_file = stack.run_dir / f"webhook-load-{tag}.json"
+        load = stack.group.python(
+            f"webhook-load-{tag}",
+            "bench.webhook",
+            "load",
+            "--url",
+            url,
+            "--count",
+            str(count),
+            "--concurrency",
+            str(concurrency),
+            "--prefix",
+            tag,
+            "--out",
+            str(out_file),
+            "--watch",
+            f"system={server.pid}",
+            "--watch",
+            f"broker={stack.broker_pid}",
+        )
+        code = await asyncio.to_thread(load.popen.wait, 600)
+        if code != 0:
+            raise RuntimeError(f"webhook load client exited {code}:\n{load.log_tail()}")
+        result = json.loads(out_file.read_text())
+        server.check_alive()
+        rss = (rss_bytes(server.pid) or 0) / 1e6
+    finally:
+        server.stop()
+    statuses = {k: int(v) for k, v in result["statuses"].items()}
+    if result["errors"]:
+        statuses["client_error"] = result["errors"]
+    extra: dict[str, Any] = {
+        "concurrency": concurrency,
+        "warmup_posts": result["warmup"],
+        "load_cpu_s_total": result["cpu_s_total"],
+        "load_cpu_share": round(_ratio(result["cpu_s"], result["seconds"]), 3),
+    }
+    if kind == "receiver":
+        extra["topic"] = topic
+        posts = result["warmup"] + count
+        found = await _topic_records(stack.bootstrap, topic, posts)
+        extra["records_on_topic"] = found["records"]
+        extra["distinct_ids_on_topic"] = found["distinct_ids"]
+        extra["end_offsets_sum"] = found["offsets"]
+        extra["posts_total"] = posts
+        extra["warmup_statuses"] = result["warmup_statuses"]
+    watched = result["watched_cpu_s"]
+    return Measurement(
+        system="receiver (acks=all)" if kind == "receiver" else "bare ASGI",
+        published=count,
+        completed=statuses.get("200", 0),
+        throughput={"per_s": result["req_per_s"]},
+        cpu_s={"system": watched["system"], "broker": watched["broker"], "load": result["cpu_s"]},
+        window_s=result["seconds"],
+        rss_peak_mb=rss,
+        statuses=statuses,
+        duplicates=0,
+        extra=extra,
+    )
+
+
+async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    """The webhook receiver (publish acks=all, then 200) vs a bare ASGI endpoint, same load."""
+    count = 5000 if opts.quick else 20_000
+    concurrency = 64
+    rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
+    out = Payload(
+        "webhook",
+        f"Webhook receiver: {count:,} message.ack posts, {concurrency} concurrent, "
+        "vs a bare ASGI endpoint",
+    )
+    rates: dict[str, list[float]] = {"bare": [], "receiver": []}
+    runs: dict[str, list[Measurement]] = {"bare": [], "receiver": []}
+    for round_no in range(rounds):
+        order = ("bare", "receiver") if round_no % 2 == 0 else ("receiver", "bare")
+        for kind in order:
+            tag = f"r{round_no + 1}{kind[0]}"
+            measurement = await _webhook_round(stack, kind, count, concurrency, tag)
+            if rounds > 1:
+                measurement.system += f" (round {round_no + 1})"
+            out.measurements.append(measurement)
+            rates[kind].append(measurement.throughput["per_s"])
+            runs[kind].append(measurement)
+    bare, receiver = (statistics.median(rates[k]) for k in ("bare", "receiver"))
+
+    def per_round(kind: str) -> str:
+        return "/".join(f"{value:,.0f}" for value in rates[kind])
+
+    out.goal(
+        f"receiver (acks=all) / bare ASGI >= 50% (median of {rounds})",
+        _ratio(receiver, bare),
+        0.50,
+        f"{receiver:,.0f}/s vs {bare:,.0f}/s (rounds: {per_round('receiver')} vs "
+        f"{per_round('bare')})",
+        higher=True,
+    )
+    every = [m for kind in runs for m in runs[kind]]
+    not_200 = sum(m.published - m.completed for m in every)
+    out.goal(
+        "every post answered 200",
+        not_200,
+        0,
+        "; ".join(f"{m.system}: {m.statuses}" for m in every),
+        higher=False,
+    )
+    rec = runs["receiver"]
+    out.checks["webhook_published_once"] = {
+        "ok": all(
+            m.extra["records_on_topic"]
+            == m.extra["distinct_ids_on_topic"]
+            == m.extra["posts_total"]
+            for m in rec
+        ),
+        "posts": [m.extra["posts_total"] for m in rec],
+        "records_on_topic": [m.extra["records_on_topic"] for m in rec],
+        "distinct_ids_on_topic": [m.extra["distinct_ids_on_topic"] for m in rec],
+        "end_offsets_sum": [m.extra["end_offsets_sum"] for m in rec],
+    }
+    load_share = max(m.cpu_share("load") for m in every)
+    cpu_text = "; ".join(
+        f"{m.system}: server {m.cpu_s['system']:.2f} s ({m.cpu_share('system'):.0%}), "
+        f"load client {m.cpu_s['load']:.2f} s ({m.cpu_share('load'):.0%}), "
+        f"broker {m.cpu_s['broker']:.2f} s ({m.cpu_share('broker'):.0%})"
+        for m in every
+    )
+    out.notes += [
+        "each run: a fresh server process (bare: bench/webhook.py serve; receiver: "
+        "`python -m wawp_gateway webhook` with a secret, its own events topic) and a fresh "
+        "load-client process (aiohttp, keep-alive, uvloop); both servers on uvicorn with the "
+        "receiver's settings (loop/http auto, access log off); the two take turns to go first.",
+        f"req/s over the timed posts only ({count:,}, after a 500-post warm-up on the same "
+        "connections); CPU columns are read by the load client around those posts: "
+        "system = the server process, load client = its own process_time.",
+        f"load client CPU at most {load_share:.0%} of one core: "
+        + (
+            "near a full core, so the client may cap the bare endpoint's rate: its true "
+            "ceiling may be higher, and the ratio then overstates the receiver"
+            if load_share >= 0.9
+            else "well under a full core, so it is not the bottleneck"
+        )
+        + "; 2 cores shared by server, client and broker.",
+        f"CPU per run: {cpu_text}.",
+        "published once: the receiver runs' events topics read back in full; records = "
+        "distinct event ids = posts (warm-up included). end_offsets_sum is the broker's "
+        "high-watermark sum, shown for reference.",
+    ]
+    return out
+
+
 Scenario = Callable[[Stack, Options, Shared], Awaitable[Payload]]
 SCENARIOS: dict[str, Scenario] = {
     "upstream-0ms": upstream_0ms,
@@ -514,5 +744,8 @@ SCENARIOS: dict[str, Scenario] = {
     "rss": rss,
     "http-stacks": http_stacks,
     "restore": restore,
+    "webhook": webhook,
 }
-DEFAULT_SCENARIOS = tuple(name for name in SCENARIOS if name not in ("http-stacks", "restore"))
+DEFAULT_SCENARIOS = tuple(
+    name for name in SCENARIOS if name not in ("http-stacks", "restore", "webhook")
+)
