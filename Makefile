@@ -47,7 +47,7 @@ fmt: $(STAMP)
 generate: $(STAMP)
 	$(BIN)/wawp-gateway generate
 
-## bench: the benchmark (about 20 minutes): gateway vs raw aiokafka+aiohttp vs naive FastStream,
+## bench: the benchmark (about 20 minutes): gateway vs raw aiokafka+aiohttp vs naive FastStream, restore, webhook receiver,
 ## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md
 bench: $(STAMP)
 	$(BIN)/python -m bench --scenarios all
