@@ -19,7 +19,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     MutableMapping,
     Sequence,
 )
@@ -38,6 +37,7 @@ from wawp_gateway.dedupe import DedupeWindow
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_producer
 from wawp_gateway.metrics import Metrics
+from wawp_gateway.serving import EmbeddedServer, listening_socket
 
 __all__ = [
     "KafkaPublisher",
@@ -321,27 +321,13 @@ async def _send_raw(
     await send({"type": "http.response.body", "body": body})
 
 
-class _EmbeddedServer(uvicorn.Server):
-    # Signals belong to the CLI (or pytest), not to uvicorn.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         raise ConfigError(
             "GATEWAY_WEBHOOK__PORT", f"cannot listen on {host}:{port}: {exc.strerror}"
         ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 @contextlib.asynccontextmanager
@@ -372,7 +358,7 @@ async def running_webhook(
             log_config=None,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
         )
-        server = _EmbeddedServer(config)
+        server = EmbeddedServer(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             while not server.started:

@@ -272,3 +272,15 @@ async def running_gateway(
     finally:
         await producer.stop()
         await outputs.stop()
+
+
+async def logged_port(stderr: asyncio.StreamReader, event_name: str, lines: list[bytes]) -> int:
+    """The ``port`` of a process's first JSON log line named ``event_name`` (lines kept for the
+    failure message)."""
+    while True:
+        line = await stderr.readline()
+        assert line, b"".join(lines)
+        lines.append(line)
+        event = json.loads(line)
+        if event.get("event") == event_name:
+            return int(event["port"])

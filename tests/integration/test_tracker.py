@@ -29,7 +29,14 @@ from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import running_tracker
 from wawp_gateway.webhook import running_webhook
 
-from .harness import TEST_TOKEN, command, gateway_settings, running_gateway, topics_for
+from .harness import (
+    TEST_TOKEN,
+    command,
+    gateway_settings,
+    logged_port,
+    running_gateway,
+    topics_for,
+)
 
 INSTANCE = "TRACKINST001"
 SECRET = "tracker-hook-secret"
@@ -156,17 +163,7 @@ async def test_the_tracker_process_serves_probes_and_stops_on_sigterm(kafka_boot
     assert stderr is not None
     lines: list[bytes] = []
     try:
-
-        async def listening_port() -> int:
-            while True:
-                line = await stderr.readline()
-                assert line, b"".join(lines)
-                lines.append(line)
-                event = json.loads(line)
-                if event.get("event") == "metrics.listening":
-                    return int(event["port"])
-
-        port = await asyncio.wait_for(listening_port(), 10)
+        port = await asyncio.wait_for(logged_port(stderr, "metrics.listening", lines), 10)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/healthz")).status_code == 200
             metrics = (await client.get("/metrics")).text

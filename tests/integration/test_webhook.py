@@ -29,7 +29,7 @@ from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import create_topics
 from wawp_gateway.webhook import running_webhook
 
-from .harness import topics_for
+from .harness import logged_port, topics_for
 
 SECRET = "hook-secret-7c1e"
 HMAC_KEY = "hook-hmac-key-91ad"
@@ -307,17 +307,7 @@ async def test_cli_serves_on_the_logged_port_and_stops_on_sigterm(
     assert stderr is not None
     lines: list[bytes] = []
     try:
-
-        async def listening_port() -> int:
-            while True:
-                line = await stderr.readline()
-                assert line, b"".join(lines)
-                lines.append(line)
-                event = json.loads(line)
-                if event.get("event") == "webhook.listening":
-                    return int(event["port"])
-
-        port = await asyncio.wait_for(listening_port(), DEADLINE_S)
+        port = await asyncio.wait_for(logged_port(stderr, "webhook.listening", lines), DEADLINE_S)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             answer = await post(client, marker(), hmac_key=None)
             assert answer.status_code == 200

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import errno
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from wawp_gateway.serving import EmbeddedServer, listening_socket
 
 from .app import create_app
 from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send
@@ -45,32 +47,15 @@ class _TransportProtocol(HttpToolsProtocol):
         self.app = with_transport
 
 
-class _EmbeddedServer(uvicorn.Server):
-    # Signals belong to whoever embeds the sandbox (the CLI, pytest), not to uvicorn.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
-    # TCP, and without it every answer waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        # SO_REUSEADDR (not REUSEPORT) only skips TIME_WAIT; a live listener still refuses us.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        return listening_socket(host, port, backlog=2048)
     except OSError as exc:
-        sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise SandboxPortInUseError(
                 exc.errno, f"Wawp sandbox: {host}:{port} is already in use"
             ) from exc
         raise
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
 
 
 def _config(sandbox: Sandbox) -> uvicorn.Config:
@@ -87,7 +72,7 @@ def _config(sandbox: Sandbox) -> uvicorn.Config:
 
 async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Event | None) -> None:
     sandbox.closing.clear()  # a Sandbox may be served again after an earlier shutdown
-    server = _EmbeddedServer(_config(sandbox))
+    server = EmbeddedServer(_config(sandbox))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
