@@ -557,22 +557,19 @@ async def _topic_records(bootstrap: str, topic: str, expected: int) -> dict[str,
         await consumer.stop()
 
 
-async def _webhook_round(
-    stack: Stack, kind: str, count: int, concurrency: int, tag: str
-) -> Measurement:
-    """One load run against ``kind`` ("bare" or "receiver"), each in a fresh process."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    topic = f"b{stack.run_id}.{tag}.webhook.events"
-    if kind == "bare":
-        server = stack.group.python(
-            f"webhook-bare-{tag}", "bench.webhook", "serve", "--port", str(port)
-        )
-        health, url = f"{base}/", f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
-    else:
+_WEBHOOK_SYSTEMS = {
+    "bare": "bare ASGI",
+    "floor": "publish-only floor",
+    "receiver": "receiver (acks=all)",
+}
+
+
+async def _webhook_server(stack: Stack, kind: str, port: int, topic: str, tag: str) -> Proc:
+    if kind != "bare":
         await create_topics(
             KafkaSettings(bootstrap_servers=stack.bootstrap), [topic], partitions=PARTITIONS
         )
+    if kind == "receiver":
         env = {
             "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": stack.bootstrap,
             "GATEWAY_TOPICS__EVENTS": topic,
@@ -581,10 +578,28 @@ async def _webhook_round(
             "GATEWAY_WEBHOOK__SECRET": _WEBHOOK_SECRET,
             "GATEWAY_LOG__FORMAT": "json",
         }
-        server = stack.group.python(f"webhook-receiver-{tag}", "wawp_gateway", "webhook", env=env)
-        health, url = f"{base}/healthz", f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
+        return stack.group.python(f"webhook-receiver-{tag}", "wawp_gateway", "webhook", env=env)
+    extra = ["--bootstrap", stack.bootstrap, "--publish-to", topic] if kind == "floor" else []
+    return stack.group.python(
+        f"webhook-{kind}-{tag}", "bench.webhook", "serve", "--port", str(port), *extra
+    )
+
+
+async def _webhook_round(
+    stack: Stack, kind: str, count: int, concurrency: int, tag: str
+) -> Measurement:
+    """One load run against ``kind`` (see _WEBHOOK_SYSTEMS), each in a fresh process."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    topic = f"b{stack.run_id}.{tag}.webhook.events"
+    server = await _webhook_server(stack, kind, port, topic, tag)
+    health = f"{base}/healthz" if kind == "receiver" else f"{base}/"
+    url = f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
     try:
-        await _http_ready(server, health)
+        if kind == "floor":  # its producer starts with the first post: wait for one answer
+            await _http_post_ready(server, url)
+        else:
+            await _http_ready(server, health)
         out_file = stack.run_dir / f"webhook-load-{tag}.json"
         load = stack.group.python(
             f"webhook-load-{tag}",
@@ -616,11 +631,13 @@ async def _webhook_round(
     statuses = {k: int(v) for k, v in result["statuses"].items()}
     if result["errors"]:
         statuses["client_error"] = result["errors"]
+    watched = result["watched_cpu_s"]
     extra: dict[str, Any] = {
         "concurrency": concurrency,
         "warmup_posts": result["warmup"],
         "load_cpu_s_total": result["cpu_s_total"],
         "load_cpu_share": round(_ratio(result["cpu_s"], result["seconds"]), 3),
+        "server_cpu_us_per_post": round(watched["system"] / count * 1e6, 1),
     }
     if kind == "receiver":
         extra["topic"] = topic
@@ -631,9 +648,8 @@ async def _webhook_round(
         extra["end_offsets_sum"] = found["offsets"]
         extra["posts_total"] = posts
         extra["warmup_statuses"] = result["warmup_statuses"]
-    watched = result["watched_cpu_s"]
     return Measurement(
-        system="receiver (acks=all)" if kind == "receiver" else "bare ASGI",
+        system=_WEBHOOK_SYSTEMS[kind],
         published=count,
         completed=statuses.get("200", 0),
         throughput={"per_s": result["req_per_s"]},
@@ -646,9 +662,30 @@ async def _webhook_round(
     )
 
 
+async def _http_post_ready(proc: Proc, url: str, timeout_s: float = 30.0) -> None:
+    import aiohttp
+
+    from bench.webhook import envelope
+
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            proc.check_alive()
+            try:
+                async with session.post(url, data=envelope("ready", 0)) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{proc.name} not answering posts at {url}:\n{proc.log_tail()}")
+            await asyncio.sleep(0.05)
+
+
 async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
-    """The webhook receiver (publish acks=all, then 200) vs a bare ASGI endpoint, same load."""
-    count = 5000 if opts.quick else 20_000
+    """The webhook receiver (publish acks=all, then 200) vs a bare ASGI endpoint, same load;
+    and the floor between them: the same server and publisher doing nothing else."""
+    count = 5000 if opts.quick else 60_000
     concurrency = 64
     rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
     out = Payload(
@@ -656,10 +693,11 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
         f"Webhook receiver: {count:,} message.ack posts, {concurrency} concurrent, "
         "vs a bare ASGI endpoint",
     )
-    rates: dict[str, list[float]] = {"bare": [], "receiver": []}
-    runs: dict[str, list[Measurement]] = {"bare": [], "receiver": []}
+    kinds = list(_WEBHOOK_SYSTEMS)
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    runs: dict[str, list[Measurement]] = {kind: [] for kind in kinds}
     for round_no in range(rounds):
-        order = ("bare", "receiver") if round_no % 2 == 0 else ("receiver", "bare")
+        order = kinds[round_no % 3 :] + kinds[: round_no % 3]  # each goes first once
         for kind in order:
             tag = f"r{round_no + 1}{kind[0]}"
             measurement = await _webhook_round(stack, kind, count, concurrency, tag)
@@ -668,20 +706,24 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
             out.measurements.append(measurement)
             rates[kind].append(measurement.throughput["per_s"])
             runs[kind].append(measurement)
-    bare, receiver = (statistics.median(rates[k]) for k in ("bare", "receiver"))
+    median = {kind: statistics.median(rates[kind]) for kind in kinds}
+    cpu_us = {
+        kind: statistics.median(m.extra["server_cpu_us_per_post"] for m in runs[kind])
+        for kind in kinds
+    }
 
     def per_round(kind: str) -> str:
         return "/".join(f"{value:,.0f}" for value in rates[kind])
 
     out.goal(
         f"receiver (acks=all) / bare ASGI >= 50% (median of {rounds})",
-        _ratio(receiver, bare),
+        _ratio(median["receiver"], median["bare"]),
         0.50,
-        f"{receiver:,.0f}/s vs {bare:,.0f}/s (rounds: {per_round('receiver')} vs "
-        f"{per_round('bare')})",
+        f"{median['receiver']:,.0f}/s vs {median['bare']:,.0f}/s (rounds: "
+        f"{per_round('receiver')} vs {per_round('bare')})",
         higher=True,
     )
-    every = [m for kind in runs for m in runs[kind]]
+    every = [m for kind in kinds for m in runs[kind]]
     not_200 = sum(m.published - m.completed for m in every)
     out.goal(
         "every post answered 200",
@@ -703,6 +745,11 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
         "distinct_ids_on_topic": [m.extra["distinct_ids_on_topic"] for m in rec],
         "end_offsets_sum": [m.extra["end_offsets_sum"] for m in rec],
     }
+    out.checks["webhook_cost_per_post"] = {
+        "server_cpu_us_per_post_median": cpu_us,
+        "floor_over_bare": round(_ratio(median["floor"], median["bare"]), 3),
+        "receiver_over_floor": round(_ratio(median["receiver"], median["floor"]), 3),
+    }
     load_share = max(m.cpu_share("load") for m in every)
     cpu_text = "; ".join(
         f"{m.system}: server {m.cpu_s['system']:.2f} s ({m.cpu_share('system'):.0%}), "
@@ -711,13 +758,23 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
         for m in every
     )
     out.notes += [
-        "each run: a fresh server process (bare: bench/webhook.py serve; receiver: "
-        "`python -m wawp_gateway webhook` with a secret, its own events topic) and a fresh "
-        "load-client process (aiohttp, keep-alive, uvloop); both servers on uvicorn with the "
-        "receiver's settings (loop/http auto, access log off); the two take turns to go first.",
+        "each run: a fresh server process and a fresh load-client process (keep-alive "
+        "connections on bare asyncio protocols, uvloop, no HTTP library). bare = "
+        "bench/webhook.py serve (reads the body, answers 200); publish-only floor = the same "
+        "server publishing each body through the receiver's own KafkaPublisher (acks=all, "
+        "coalesced per partition) before answering, nothing else; receiver = `python -m "
+        "wawp_gateway webhook` with a secret, its own events topic. All on uvicorn with the "
+        "receiver's settings (loop/http auto, access and proxy headers off); the systems take "
+        "turns to go first.",
         f"req/s over the timed posts only ({count:,}, after a 500-post warm-up on the same "
         "connections); CPU columns are read by the load client around those posts: "
         "system = the server process, load client = its own process_time.",
+        "server CPU per post (median, microseconds): "
+        + ", ".join(f"{_WEBHOOK_SYSTEMS[k]} {cpu_us[k]:.1f}" for k in kinds)
+        + f"; floor / bare = {_ratio(median['floor'], median['bare']):.2f} (what uvicorn + an "
+        f"acknowledged aiokafka publish cost before any receiver logic), receiver / floor = "
+        f"{_ratio(median['receiver'], median['floor']):.2f} (envelope parse, authentication, "
+        "de-duplication, headers, metrics).",
         f"load client CPU at most {load_share:.0%} of one core: "
         + (
             "near a full core, so the client may cap the bare endpoint's rate: its true "

@@ -233,6 +233,8 @@ class WebhookSettings(_Section):
     """De-duplication window of webhook event ids."""
     publish_timeout_s: float = Field(10.0, gt=0)
     """Longest wait for the broker's acknowledgement before answering 503."""
+    linger_ms: int = Field(0, ge=0)
+    """The receiver producer's batching delay (each request waits for its ack, so 0 is best)."""
 
 
 class TrackerSettings(_Section):

@@ -26,14 +26,14 @@ __all__ = [
 _TOPIC_ALREADY_EXISTS = 36
 
 
-def build_producer(kafka: KafkaSettings) -> AIOKafkaProducer:
+def build_producer(kafka: KafkaSettings, *, linger_ms: int | None = None) -> AIOKafkaProducer:
     # acks=all: a result counts as published only once the broker has it durably. No idempotent
     # producer: the embedded broker cannot do it, and correctness must not depend on it.
     return AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap_servers,
         client_id=kafka.client_id,
         acks="all",
-        linger_ms=kafka.linger_ms,
+        linger_ms=kafka.linger_ms if linger_ms is None else linger_ms,
         max_batch_size=kafka.max_batch_bytes,
         request_timeout_ms=kafka.request_timeout_ms,
         enable_idempotence=False,

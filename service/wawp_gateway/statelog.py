@@ -9,7 +9,6 @@ lies below it.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from wawp_gateway.coalesce import CoalescingWriter
 from wawp_gateway.contracts import STATE_SCHEMA, StateStatus
 from wawp_gateway.idempotency import PartitionState, StateEvent
 
@@ -182,76 +182,18 @@ def parse_record(value: bytes | None) -> StateEvent | StateStatus | None:
 class StateLog:
     """Writes to ``wawp.state`` and waits for the broker's acknowledgement.
 
-    Records are coalesced per partition: while one batch of a partition is on its way, the
-    records written meanwhile wait and go out together as the next (``send_batch``). A record
-    then costs an append to a batch instead of a send of its own, most of what a state write
-    cost the worker, and a batch's size follows the load. One batch per partition at a time
-    keeps a key's records in the order written."""
+    Records go through a ``CoalescingWriter``: one batch per partition on its way, the records
+    written meanwhile going out together as the next, so a state write costs an append to a
+    batch, and a key's records stay in the order written."""
 
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self.topic = topic
-        self._pending: dict[int, list[tuple[bytes, bytes, asyncio.Future[None]]]] = {}
-        self._busy: set[int] = set()
-        self._sending: set[asyncio.Task[None]] = set()
+        self._writer = CoalescingWriter(producer, topic)
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        pending = self._pending.get(partition)
-        if pending is None:
-            pending = self._pending[partition] = []
-            if partition not in self._busy:
-                # At the end of this loop turn: what the other lanes write meanwhile joins it.
-                loop.call_soon(self._flush, partition)
-        pending.append((key, value, done))
-        await done
-
-    def _flush(self, partition: int) -> None:
-        records = self._pending.pop(partition, None)
-        if not records or partition in self._busy:
-            return
-        self._busy.add(partition)
-        task = asyncio.create_task(self._send(partition, records))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(
-        self, partition: int, records: list[tuple[bytes, bytes, asyncio.Future[None]]]
-    ) -> None:
-        try:
-            await self._deliver(partition, records)
-        except asyncio.CancelledError:
-            for _, _, done in records:
-                done.cancel()
-            raise
-        except Exception as exc:  # noqa: BLE001 - handed on: each writer of the batch gets it
-            for _, _, done in records:
-                if not done.done():
-                    done.set_exception(exc)
-        else:
-            for _, _, done in records:
-                if not done.done():
-                    done.set_result(None)
-        finally:
-            self._busy.discard(partition)
-            if partition in self._pending:
-                self._flush(partition)
-
-    async def _deliver(
-        self, partition: int, records: list[tuple[bytes, bytes, asyncio.Future[None]]]
-    ) -> None:
-        producer = self._producer
-        acks = []
-        batch = producer.create_batch()
-        for key, value, _ in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                acks.append(await producer.send_batch(batch, self.topic, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        acks.append(await producer.send_batch(batch, self.topic, partition=partition))
-        await asyncio.gather(*acks)
+        await self._writer.write(partition, key, value)
 
     async def release(self, partition: int) -> None:
         ack = await self._producer.send(

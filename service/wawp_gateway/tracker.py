@@ -29,6 +29,7 @@ from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_consumer, build_producer
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.probes import serve_probes
+from wawp_gateway.runtime import tune_gc
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
 
@@ -228,4 +229,5 @@ async def running_tracker(
 async def run_tracker(settings: TrackerProcessSettings, stopping: asyncio.Event) -> None:
     """``wawp-gateway tracker``: track until ``stopping`` is set."""
     async with running_tracker(settings) as tracker:
+        tune_gc()
         await tracker.run(stopping)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -24,7 +25,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 import structlog
 import uvicorn
@@ -32,11 +33,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from wawp_gateway.coalesce import CoalescingWriter
 from wawp_gateway.config import ReceiverSettings, WebhookSettings
-from wawp_gateway.dedupe import DedupeWindow
+from wawp_gateway.dedupe import Deadlines, DedupeWindow
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_producer
 from wawp_gateway.metrics import Metrics
+from wawp_gateway.partitioning import partition_for
+from wawp_gateway.runtime import tune_gc
 from wawp_gateway.serving import EmbeddedServer, listening_socket
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "check_auth_configured",
     "is_authentic",
     "parse_event",
+    "query_value",
     "run_webhook",
     "running_webhook",
 ]
@@ -58,8 +63,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[str, bytes]]
-Publish = Callable[[str, bytes, bytes, Headers], Awaitable[None]]
-"""``publish(topic, key, value, headers)``: returns once acknowledged, raises PublishFailed."""
+Publish = Callable[[str, bytes, bytes, Headers], "asyncio.Future[None]"]
+"""``publish(topic, key, value, headers)``: the acknowledgement as a future, which fails with
+PublishFailed or a KafkaError when the broker did not take the record."""
 
 Outcome = Literal[
     "published",
@@ -160,16 +166,46 @@ def parse_event(body: bytes, path_instance: str | None) -> WebhookEvent:
 
 
 class KafkaPublisher:
-    """``Publish`` over a started producer (acks=all): aiokafka's errors become PublishFailed."""
+    """``Publish`` over a started producer (acks=all).
+
+    Records are coalesced per partition (``CoalescingWriter``): a request's record joins the
+    batch that goes out while the previous one is acknowledged, so that many posts share one
+    produce request. Partitions follow Kafka's default partitioner, so events land where a
+    producer's own ``send`` would put them. A topic's partition count is read once.
+    """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
+        self._writers: dict[str, tuple[CoalescingWriter, int]] = {}
+        self._starting: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
-        try:
-            await self._producer.send_and_wait(topic, value, key=key, headers=headers)
-        except KafkaError as exc:
-            raise PublishFailed(type(exc).__name__) from exc
+    def __call__(
+        self, topic: str, key: bytes, value: bytes, headers: Headers
+    ) -> asyncio.Future[None]:
+        found = self._writers.get(topic)
+        if found is not None:
+            writer, count = found
+            return writer.submit(partition_for(key, count), key, value, headers)
+        # A plain future, not the task: a waiter's deadline fails it, and a task cannot be.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._first(done, topic, key, value, headers))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+        task.add_done_callback(lambda t: _settle(done, t))
+        return done
+
+    async def _first(
+        self, done: asyncio.Future[None], topic: str, key: bytes, value: bytes, headers: Headers
+    ) -> None:
+        """The first record of a topic: its partitions first (the broker may be away)."""
+        if topic not in self._writers:
+            partitions = await self._producer.partitions_for(topic)
+            self._writers[topic] = (CoalescingWriter(self._producer, topic), len(partitions))
+        if done.done():  # answered 503 meanwhile: sending it now would publish it twice
+            return
+        ack = self(topic, key, value, headers)
+        done.add_done_callback(lambda _: ack.cancel() if not ack.done() else None)
+        await ack
 
 
 class WebhookReceiver:
@@ -189,7 +225,8 @@ class WebhookReceiver:
         self._publish = publish
         self._metrics = metrics
         self._window = DedupeWindow(settings.dedupe_window_s, clock)
-        self._pending: dict[tuple[str, str], asyncio.Future[bool]] = {}
+        self._deadlines = Deadlines(settings.publish_timeout_s)
+        self._pending: dict[str, asyncio.Future[None]] = {}
         self.ready = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -208,7 +245,7 @@ class WebhookReceiver:
                 log.info("webhook.refused", outcome=outcome, reason=refused.message)
         self._metrics.webhook_requests_of(outcome).inc()
         extra = [(b"allow", b"POST")] if status == 405 else []
-        await _reply(send, status, {"status": outcome}, extra)
+        await _reply(send, status, outcome, extra)
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, Outcome]:
         path_instance = _route(scope["path"])
@@ -216,8 +253,7 @@ class WebhookReceiver:
             raise _Refused(405, "method_not_allowed", "only POST")
         headers = dict(scope.get("headers") or [])
         body = await self._read_body(headers.get(b"content-length"), receive)
-        query = parse_qs(scope.get("query_string", b""), keep_blank_values=True)
-        secret = query.get(b"secret", [None])[0]
+        secret = query_value(scope.get("query_string", b""), b"secret")
         if not is_authentic(self._settings, secret, headers.get(b"x-webhook-hmac"), body):
             raise _Refused(401, "unauthorized", "wrong or missing secret or signature")
         return await self.deliver(parse_event(body, path_instance))
@@ -243,32 +279,28 @@ class WebhookReceiver:
     async def deliver(self, event: WebhookEvent) -> tuple[int, Outcome]:
         """Publish once per (instance, id) within the window; 503 when the broker did not ack."""
         if event.event_id is None:
-            return (200, "published") if await self._send(event) else (503, "unavailable")
-        key = (event.instance, event.event_id)
+            return await self._publish_event(event, None)
+        # One string, not a tuple: the window holds many keys, and strings are not GC-tracked.
+        key = f"{event.instance}\x1f{event.event_id}"
         if key in self._window:
             return 200, "duplicate"
         pending = self._pending.get(key)
         if pending is not None:  # the first delivery is still publishing: share its answer
-            return (200, "duplicate") if await asyncio.shield(pending) else (503, "unavailable")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        ok = False
-        try:
-            ok = await self._send(event)
-            if ok:
-                self._window.add(key)
-        finally:
-            del self._pending[key]
-            future.set_result(ok)
-        return (200, "published") if ok else (503, "unavailable")
+            await asyncio.wait([pending])
+            if pending.cancelled() or pending.exception() is not None:
+                return 503, "unavailable"
+            return 200, "duplicate"
+        return await self._publish_event(event, key)
 
-    async def _send(self, event: WebhookEvent) -> bool:
+    async def _publish_event(self, event: WebhookEvent, key: str | None) -> tuple[int, Outcome]:
+        ack = self._deadlines.watch(
+            self._publish(self._topic, event.instance.encode(), event.body, event.headers)
+        )
+        if key is not None:
+            self._pending[key] = ack  # re-deliveries meanwhile wait for this one's answer
         try:
-            await asyncio.wait_for(
-                self._publish(self._topic, event.instance.encode(), event.body, event.headers),
-                self._settings.publish_timeout_s,
-            )
-        except (PublishFailed, TimeoutError) as exc:
+            await ack
+        except (PublishFailed, KafkaError, TimeoutError) as exc:
             self.ready = False
             log.warning(
                 "webhook.publish_failed",
@@ -276,21 +308,46 @@ class WebhookReceiver:
                 event_id=event.event_id,
                 reason=str(exc) or type(exc).__name__,
             )
-            return False
+            return 503, "unavailable"
+        finally:
+            if key is not None:
+                del self._pending[key]
+        if key is not None:
+            self._window.add(key)
         self.ready = True
-        return True
+        return 200, "published"
 
     async def _probe(self, path: str, method: str, send: Send) -> None:
         if method not in ("GET", "HEAD"):
-            await _reply(send, 405, {"status": "method_not_allowed"}, [(b"allow", b"GET")])
+            await _reply(send, 405, "method_not_allowed", [(b"allow", b"GET")])
         elif path == "/metrics":
             payload = generate_latest(self._metrics.registry)
             await _send_raw(send, 200, payload, CONTENT_TYPE_LATEST.encode())
         elif path == "/healthz":
-            await _reply(send, 200, {"status": "ok"})
+            await _reply(send, 200, "ok")
         else:
             ready = self.ready
-            await _reply(send, 200 if ready else 503, {"status": "ready" if ready else "not_ready"})
+            await _reply(send, 200 if ready else 503, "ready" if ready else "not_ready")
+
+
+def query_value(query: bytes, name: bytes) -> bytes | None:
+    """The first value of ``name`` in a query string, percent-decoded (as parse_qs would)."""
+    for pair in query.split(b"&"):
+        key, sep, value = pair.partition(b"=")
+        if unquote_to_bytes(key.replace(b"+", b" ")) == name:
+            return unquote_to_bytes(value.replace(b"+", b" ")) if sep else b""
+    return None
+
+
+def _settle(future: asyncio.Future[None], task: asyncio.Task[None]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(None)
 
 
 def _route(path: str) -> str | None:
@@ -303,10 +360,16 @@ def _route(path: str) -> str | None:
     raise _Refused(404, "not_found", "no such route")
 
 
+@functools.cache
+def _status_body(text: str) -> bytes:
+    return json.dumps({"status": text}).encode()
+
+
 async def _reply(
-    send: Send, status: int, payload: dict[str, str], extra: Sequence[tuple[bytes, bytes]] = ()
+    send: Send, status: int, text: str, extra: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    await _send_raw(send, status, json.dumps(payload).encode(), b"application/json", extra)
+    """A ``{"status": text}`` answer (a handful of texts: their bodies are encoded once)."""
+    await _send_raw(send, status, _status_body(text), b"application/json", extra)
 
 
 async def _send_raw(
@@ -338,7 +401,10 @@ async def running_webhook(
     check_auth_configured(settings.webhook)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     sock = _bind(settings.webhook.host, settings.webhook.port)
-    producer = build_producer(settings.kafka)
+    # Each request waits for its own acknowledgement, so lingering only adds latency: records
+    # that arrive while a produce request is in flight batch up on their own (measured in
+    # bench: linger 5 ms -> 4.9k/s, 0 -> 9.8k/s at 64 concurrent posts).
+    producer = build_producer(settings.kafka, linger_ms=settings.webhook.linger_ms)
     try:
         try:
             await producer.start()
@@ -354,6 +420,7 @@ async def running_webhook(
             receiver,
             lifespan="off",
             access_log=False,  # it prints query strings, and ?secret= is one
+            proxy_headers=False,  # client addresses are not used
             log_level="warning",
             log_config=None,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
@@ -380,4 +447,5 @@ async def running_webhook(
 async def run_webhook(settings: ReceiverSettings, stopping: asyncio.Event) -> None:
     """``wawp-gateway webhook``: serve until ``stopping`` is set."""
     async with running_webhook(settings):
+        tune_gc()
         await stopping.wait()

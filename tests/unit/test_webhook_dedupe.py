@@ -1,8 +1,13 @@
-"""DedupeWindow: keys are remembered for the window, then forgotten (memory bounded by time)."""
+"""DedupeWindow: keys are remembered for the window, then forgotten (memory bounded by time).
+Deadlines: futures still pending after the timeout fail."""
 
 from __future__ import annotations
 
-from wawp_gateway.dedupe import DedupeWindow
+import asyncio
+
+import pytest
+
+from wawp_gateway.dedupe import Deadlines, DedupeWindow
 
 
 class _Clock:
@@ -65,3 +70,32 @@ def test_zero_window_remembers_nothing() -> None:
     window = DedupeWindow(0.0, _Clock())
     window.add("a")
     assert "a" not in window
+
+
+async def test_deadlines_fail_a_pending_future_and_leave_a_settled_one() -> None:
+    """A future still pending after the timeout fails with TimeoutError; one already answered
+    keeps its answer, and the watch list empties."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(0.05)
+    answered: asyncio.Future[None] = loop.create_future()
+    hanging: asyncio.Future[None] = loop.create_future()
+    deadlines.watch(answered)
+    deadlines.watch(hanging)
+    answered.set_result(None)
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await hanging
+    assert loop.time() - started >= 0.05 - 0.01  # not before its deadline (loop clock slack)
+    assert answered.result() is None
+    assert len(deadlines) == 0
+
+
+async def test_deadlines_start_again_after_the_list_emptied() -> None:
+    """The timer stops when nothing is watched and starts with the next watch."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(0.02)
+    for _ in range(2):
+        future: asyncio.Future[None] = loop.create_future()
+        with pytest.raises(TimeoutError):
+            await deadlines.watch(future)
+        assert len(deadlines) == 0

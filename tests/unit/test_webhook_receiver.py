@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from wawp_gateway.config import WebhookSettings
 from wawp_gateway.metrics import Metrics
-from wawp_gateway.webhook import PublishFailed, WebhookReceiver
+from wawp_gateway.webhook import PublishFailed, WebhookReceiver, query_value
 
 TOPIC = "t.events"
 SECRET = "s3cret"
@@ -30,8 +30,29 @@ class FakePublisher:
         self.hang = False
         self.calls = 0
         self.entered = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(
+    def __call__(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[None]:
+        """A plain future, as KafkaPublisher returns (the receiver's deadline may fail it)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._publish(topic, key, value, headers))
+        self.tasks.add(task)
+
+        def settle(finished: asyncio.Task[None]) -> None:
+            self.tasks.discard(finished)
+            if done.done():
+                return
+            if (error := finished.exception()) is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(None)
+
+        task.add_done_callback(settle)
+        return done
+
+    async def _publish(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
         self.calls += 1
@@ -303,3 +324,30 @@ async def test_probes_answer_on_the_same_app() -> None:
     assert (await call(app, path="/readyz", method="GET")).status == 200
     metrics = await call(app, path="/metrics", method="GET")
     assert b'gateway_webhook_requests_total{outcome="published"} 1.0' in metrics.body
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"", None),
+        (b"other=1", None),
+        (b"secret=abc", b"abc"),
+        (b"a=1&secret=x%2By+z&b=2", b"x+y z"),
+        (b"secret=first&secret=second", b"first"),
+        (b"secret", b""),
+        (b"secret=", b""),
+        (b"secre%74=encoded-name", b"encoded-name"),
+        (b"secret=%ff%00raw", b"\xff\x00raw"),
+        (b"&&secret=after-empty-pairs", b"after-empty-pairs"),
+    ],
+)
+def test_query_value_decodes_like_parse_qs(query: bytes, expected: bytes | None) -> None:
+    assert query_value(query, b"secret") == expected
+
+
+async def test_secret_is_read_percent_decoded_from_the_query() -> None:
+    publisher = FakePublisher()
+    app, _ = _receiver(publisher, secret=SecretStr("a+b c&d"))
+    response = await call(app, envelope(), query=b"x=1&secret=a%2Bb+c%26d")
+    assert response.status == 200
+    assert len(publisher.records) == 1

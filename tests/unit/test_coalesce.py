@@ -1,0 +1,163 @@
+"""CoalescingWriter over a fake producer: batches per partition, order, errors, late waiters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from wawp_gateway.coalesce import CoalescingWriter
+
+
+class _Batch:
+    def __init__(self, limit: int) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
+        self._limit = limit
+
+    def append(
+        self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: Any
+    ) -> object:
+        if len(self.records) >= self._limit:
+            return None
+        self.records.append((key, value, list(headers)))
+        return object()
+
+
+class FakeProducer:
+    """``send_batch`` returns an ack future the test settles by hand."""
+
+    def __init__(self, batch_limit: int = 1000) -> None:
+        self.batch_limit = batch_limit
+        self.sent: list[tuple[str, int, _Batch, asyncio.Future[None]]] = []
+        self.sent_event = asyncio.Event()
+
+    def create_batch(self) -> _Batch:
+        return _Batch(self.batch_limit)
+
+    async def send_batch(
+        self, batch: _Batch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, partition, batch, ack))
+        self.sent_event.set()
+        return ack
+
+    async def next_send(self, count: int) -> None:
+        while len(self.sent) < count:
+            self.sent_event.clear()
+            await asyncio.wait_for(self.sent_event.wait(), 5)
+
+
+def _writer(producer: FakeProducer) -> CoalescingWriter:
+    return CoalescingWriter(cast(AIOKafkaProducer, producer), "t")
+
+
+async def test_writes_of_one_turn_go_out_as_one_batch_per_partition() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    futures = [writer.submit(i % 2, b"k%d" % i, b"v%d" % i, [("h", b"x")]) for i in range(6)]
+    await producer.next_send(2)
+    by_partition = {partition: batch for _, partition, batch, _ in producer.sent}
+    assert [r[1] for r in by_partition[0].records] == [b"v0", b"v2", b"v4"]
+    assert [r[1] for r in by_partition[1].records] == [b"v1", b"v3", b"v5"]
+    assert by_partition[0].records[0][2] == [("h", b"x")]
+    for *_, ack in producer.sent:
+        ack.set_result(None)
+    await asyncio.gather(*futures)
+
+
+async def test_one_batch_in_flight_per_partition_the_rest_wait_in_order() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    first = writer.submit(0, b"k", b"1")
+    await producer.next_send(1)
+    later = [writer.submit(0, b"k", b"%d" % i) for i in (2, 3)]
+    await asyncio.sleep(0)  # a loop turn: the flush of the later ones must not go out yet
+    assert len(producer.sent) == 1
+    producer.sent[0][3].set_result(None)
+    await first
+    await producer.next_send(2)
+    assert [r[1] for r in producer.sent[1][2].records] == [b"2", b"3"]
+    producer.sent[1][3].set_result(None)
+    await asyncio.gather(*later)
+
+
+async def test_a_full_batch_is_split_and_every_writer_waits_for_its_own_part() -> None:
+    producer = FakeProducer(batch_limit=2)
+    writer = _writer(producer)
+    futures = [writer.submit(0, None, b"%d" % i) for i in range(5)]
+    await producer.next_send(3)
+    assert [len(batch.records) for _, _, batch, _ in producer.sent] == [2, 2, 1]
+    for *_, ack in producer.sent:
+        ack.set_result(None)
+    await asyncio.gather(*futures)
+
+
+async def test_a_failed_batch_fails_each_of_its_writers_and_the_next_batch_still_goes() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    failing = [writer.submit(0, None, b"a"), writer.submit(0, None, b"b")]
+    await producer.next_send(1)
+    after = writer.submit(0, None, b"c")
+    producer.sent[0][3].set_exception(ConnectionError("broker gone"))
+    for future in failing:
+        with pytest.raises(ConnectionError):
+            await future
+    await producer.next_send(2)
+    producer.sent[1][3].set_result(None)
+    await after
+
+
+async def test_a_waiter_that_gave_up_does_not_break_the_batch() -> None:
+    """The receiver fails a late future itself (its deadline); the ack arriving later is dropped."""
+    producer = FakeProducer()
+    writer = _writer(producer)
+    given_up = writer.submit(0, None, b"a")
+    kept = writer.submit(0, None, b"b")
+    await producer.next_send(1)
+    given_up.set_exception(TimeoutError())
+    producer.sent[0][3].set_result(None)
+    await kept
+    with pytest.raises(TimeoutError):
+        await given_up
+
+
+async def test_a_record_given_up_before_its_batch_left_is_not_sent() -> None:
+    """Queued behind a batch in flight and given up (the receiver answered 503): never sent,
+    so the retry Wawp makes is the only copy; the others of its batch still go."""
+    producer = FakeProducer()
+    writer = _writer(producer)
+    first = writer.submit(0, None, b"a")
+    await producer.next_send(1)
+    given_up = writer.submit(0, None, b"late")
+    kept = writer.submit(0, None, b"b")
+    given_up.set_exception(TimeoutError())
+    producer.sent[0][3].set_result(None)
+    await first
+    await producer.next_send(2)
+    assert [r[1] for r in producer.sent[1][2].records] == [b"b"]
+    producer.sent[1][3].set_result(None)
+    await kept
+    with pytest.raises(TimeoutError):
+        await given_up
+
+
+async def test_nothing_is_sent_when_every_record_was_given_up() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    first = writer.submit(0, None, b"a")
+    await producer.next_send(1)
+    given_up = writer.submit(0, None, b"late")
+    given_up.cancel()
+    producer.sent[0][3].set_result(None)
+    await first
+    follow = writer.submit(0, None, b"next")
+    await producer.next_send(2)
+    assert [[r[1] for r in batch.records] for _, _, batch, _ in producer.sent] == [
+        [b"a"],
+        [b"next"],
+    ]
+    producer.sent[1][3].set_result(None)
+    await follow
