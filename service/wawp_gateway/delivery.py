@@ -70,6 +70,9 @@ class Delivery:
     ack: int
     acked_at: float | None
     timeout: bool = False
+    # Set on the one delivery that settles the send for the delivery SLI: "delivered" (DEVICE
+    # or higher before its timeout), "ack_timeout", or "failed" (ERROR first).
+    ends: str | None = None
 
     @property
     def ack_name(self) -> str:
@@ -91,6 +94,7 @@ class _Message:
     acked_at: float | None = None
     final: bool = False
     timed_out: bool = False
+    ended: bool = False
     waiting: list[Ack] = field(default_factory=list)
 
 
@@ -160,7 +164,15 @@ class DeliveryJoin:
             ):
                 message.timed_out = True
                 level = PENDING if message.level is None else message.level
-                out.append(Delivery(sent, level, message.acked_at, timeout=True))
+                out.append(
+                    Delivery(
+                        sent,
+                        level,
+                        message.acked_at,
+                        timeout=True,
+                        ends=_settle(message, "ack_timeout"),
+                    )
+                )
         return out
 
     def _entry(self, key: str, now: float) -> _Message:
@@ -175,11 +187,23 @@ class DeliveryJoin:
         assert message.sent is not None
         if message.final:
             return None
+        ends = None
         if ack.ack == ERROR:
             message.final = True
+            ends = _settle(message, "failed")
         elif message.level is not None and ack.ack <= message.level:
             return None
         else:
             message.level = ack.ack
+            if ack.ack >= DEVICE:
+                ends = _settle(message, "delivered")
         message.acked_at = ack.at
-        return Delivery(message.sent, ack.ack, ack.at)
+        return Delivery(message.sent, ack.ack, ack.at, ends=ends)
+
+
+def _settle(message: _Message, result: str) -> str | None:
+    """The send's SLI result, the first time one is reached; None after."""
+    if message.ended:
+        return None
+    message.ended = True
+    return result

@@ -31,7 +31,7 @@ from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodabl
 from wawp_gateway.lanes import LaneBook, LaneKey, Limits
 from wawp_gateway.ledger import JobLedger, ambiguous_outcome, answer_from_state, conflict_outcome
 from wawp_gateway.membership import GroupStanding
-from wawp_gateway.metrics import Metrics
+from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.outputs import Outputs, ReplyInfo
 from wawp_gateway.pacing import GateSettings, Pacer
@@ -120,9 +120,13 @@ class _JobPacer:
     def __init__(self, engine: Engine, job: _Job) -> None:
         self._engine = engine
         self._job = job
+        self._last_error: WawpError | None = None
 
     async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
         engine = self._engine
+        if self._last_error is not None:  # the call about to be paced is a retry
+            engine.metrics.retries_of(_retry_reason(self._last_error)).inc()
+            self._last_error = None
         engine.check_may_call(self._job.tp)
         timeout = give_up_at - engine.clock.monotonic()
         if timeout <= 0:
@@ -147,6 +151,7 @@ class _JobPacer:
         self._engine.pacer.gate(command.instance_id).release_unused_turn()
 
     def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        self._last_error = error
         gate = self._engine.pacer.gate(command.instance_id)
         if error is None:
             gate.circuit.record_success()
@@ -158,6 +163,12 @@ class _JobPacer:
             gate.circuit.record_failure(self._engine.clock.monotonic())
         else:
             gate.circuit.record_neutral()
+
+
+def _retry_reason(error: WawpError) -> str:
+    if isinstance(error, WawpRateLimited):
+        return "rate_limited"
+    return status_class(error.http_status) if error.http_status else "transport"
 
 
 class Engine:
@@ -216,6 +227,25 @@ class Engine:
         metrics.in_flight.set_function(lambda: self._running)
         metrics.buffered.set_function(self.lanes.total)
         metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
+        metrics.oldest_pending_age.set_function(self._oldest_pending_age)
+        self._watch_circuits(metrics, set(settings.instances.instances))
+
+    def _oldest_pending_age(self) -> float:
+        oldest = min((job.received_mono for job in self.lanes.heads()), default=None)
+        return 0.0 if oldest is None else max(0.0, self.clock.monotonic() - oldest)
+
+    def _watch_circuits(self, metrics: Metrics, listed: set[str]) -> None:
+        """``gateway_circuit_open``, read at scrape time: one series per listed instance and
+        one for all others (labels stay bounded by the instances file)."""
+
+        def held(instance: str) -> Callable[[], float]:
+            return lambda: float(instance in self.pacer.held_instances())
+
+        for instance in listed:
+            metrics.circuit_open.labels(instance).set_function(held(instance))
+        metrics.circuit_open.labels("other").set_function(
+            lambda: float(any(i not in listed for i in self.pacer.held_instances()))
+        )
 
     # -- ownership ---------------------------------------------------------------------------
 
@@ -418,16 +448,21 @@ class Engine:
         """Settle the command from the idempotency store when it says so; False: execute it."""
         command = job.command
         key = (command.instance_id, command.idempotency_key)
+        waited = False
         while True:
             decision = ledger.decide()
             if decision.verdict is not Verdict.WAIT:
                 break
+            if not waited:
+                waited = True
+                self.metrics.idempotency_hits_of("wait").inc()
             # The same command runs in another lane of this worker: its outcome decides.
             done = self._key_done.setdefault(key, asyncio.Event())
             await done.wait()
         entry = decision.entry
         if decision.verdict is Verdict.EXECUTE:
             return False
+        self.metrics.idempotency_hits_of(decision.verdict.value).inc()
         if decision.verdict is Verdict.CONFLICT:
             await self._conclude(job, conflict_outcome(), None)
         elif decision.verdict is Verdict.DUPLICATE and entry is not None:

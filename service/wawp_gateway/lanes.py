@@ -10,7 +10,7 @@ instance (so one instance cannot fill a partition's buffer on its own).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -72,6 +72,12 @@ class LaneBook(Generic[T, P]):
     def head(self, key: LaneKey) -> T | None:
         lane = self._lanes.get(key)
         return lane.items[0] if lane and lane.items else None
+
+    def heads(self) -> Iterator[T]:
+        """The first item of every lane: the oldest each lane holds (running or next)."""
+        for lane in self._lanes.values():
+            if lane.items:
+                yield lane.items[0]
 
     def finish(self, key: LaneKey) -> T | None:
         """The lane's head is done (or dropped): return the next item, or None (lane closed)."""

@@ -137,6 +137,44 @@ class Metrics:
             "Sent messages with no DEVICE ack within GATEWAY_TRACKER__ACK_TIMEOUT_S.",
             registry=registry,
         )
+        self.oldest_pending_age = Gauge(
+            "gateway_oldest_pending_age_seconds",
+            "Age of the oldest fetched command not finished yet (0 when none).",
+            registry=registry,
+        )
+        self.paused_partitions = Gauge(
+            "gateway_paused_partitions",
+            "Input partitions paused: buffers full, or their idempotency records being restored.",
+            registry=registry,
+        )
+        self.retries = Counter(
+            "gateway_retries",
+            "Calls to Wawp made again after a retryable failure, by the failure "
+            "(rate_limited, 4xx, 5xx, transport).",
+            ["reason"],
+            registry=registry,
+        )
+        self.idempotency_hits = Counter(
+            "gateway_idempotency_hits",
+            "Commands settled or held by the idempotency store instead of a call, by verdict "
+            "(duplicate, conflict, wait, ambiguous).",
+            ["verdict"],
+            registry=registry,
+        )
+        self.circuit_open = Gauge(
+            "gateway_circuit_open",
+            "1 while an instance's circuit is open (its session is down or failing); instances "
+            'absent from the instances file share instance="other".',
+            ["instance"],
+            registry=registry,
+        )
+        self.tracked_sends = Counter(
+            "gateway_tracked_sends",
+            "Succeeded sends the tracker followed to an end: delivered (DEVICE ack within the ack "
+            "timeout), ack_timeout, failed (ERROR ack).",
+            ["result"],
+            registry=registry,
+        )
         self.commands_of = _children(self.commands)
         self.wawp_requests_of = _children(self.wawp_requests)
         self.wawp_duration_of = _children(self.wawp_duration)
@@ -145,3 +183,6 @@ class Metrics:
         self.webhook_requests_of = _children(self.webhook_requests)
         self.message_acks_of = _children(self.message_acks)
         self.message_ack_latency_of = _children(self.message_ack_latency)
+        self.retries_of = _children(self.retries)
+        self.idempotency_hits_of = _children(self.idempotency_hits)
+        self.tracked_sends_of = _children(self.tracked_sends)

@@ -181,6 +181,8 @@ class Tracker:
             value = to_record(delivery).model_dump_json(by_alias=True).encode()
             key = delivery.sent.message_id.encode()
             futures.append(await self._producer.send(topic, value, key=key))
+            if delivery.ends is not None:
+                self.metrics.tracked_sends_of(delivery.ends).inc()
             latency = delivery.latency_s
             if latency is not None:
                 self.metrics.message_ack_latency_of(delivery.ack_name).observe(latency)

@@ -51,6 +51,7 @@ class Worker:
         self._topics = settings.topics
         self._consumer = consumer
         self._metrics = metrics
+        metrics.paused_partitions.set_function(lambda: len(consumer.paused()))
         self.engine = Engine(
             settings,
             outputs=Outputs(settings, producer, metrics),

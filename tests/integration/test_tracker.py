@@ -115,6 +115,10 @@ async def test_a_send_is_tracked_to_read(kafka_bootstrap: str) -> None:
                     "gateway_message_ack_latency_seconds_count", {"ack": "READ"}
                 )
                 assert count == 1
+                delivered = registry.get_sample_value(
+                    "gateway_tracked_sends_total", {"result": "delivered"}
+                )
+                assert delivered == 1
                 async with httpx.AsyncClient() as client:
                     base = f"http://127.0.0.1:{tracker.metrics_port}"
                     metrics = await client.get(f"{base}/metrics")

@@ -199,3 +199,46 @@ def test_parse_ack_and_sent_and_record() -> None:
     assert record["ack_name"] == "SERVER"
     assert record["command_id"] == "cmd-1"
     assert record["ack_timeout"] is False
+
+
+def _ends(deliveries: list) -> list[str]:  # type: ignore[type-arg]
+    return [d.ends for d in deliveries if d.ends is not None]
+
+
+def test_each_send_settles_the_delivery_sli_once() -> None:
+    """delivered at the first DEVICE-or-higher ack; READ after it settles nothing more."""
+    clock = FakeClock()
+    join = make(clock)
+    out = join.on_sent(sent())
+    out += [d for level in (1, 3, 2, 4) for d in join.on_ack(ack(level, T0 + level))]
+    assert _ends(out) == ["delivered"]
+    assert [d.ends for d in out if d.ack == 3] == ["delivered"]  # READ before DEVICE counts
+
+
+def test_a_timeout_settles_the_send_and_a_late_device_ack_does_not_count_again() -> None:
+    clock = FakeClock()
+    join = make(clock, ack_timeout_s=60.0)
+    join.on_sent(sent())
+    clock.now = T0 + 61
+    timeouts = join.expire()
+    late = join.on_ack(ack(2, T0 + 62))
+    assert _ends(timeouts) == ["ack_timeout"]
+    assert levels(late) == [2]
+    assert _ends(late) == []
+
+
+def test_an_error_ack_first_settles_the_send_as_failed() -> None:
+    clock = FakeClock()
+    join = make(clock)
+    join.on_sent(sent())
+    out = join.on_ack(ack(1)) + join.on_ack(ack(-1, T0 + 2))
+    assert _ends(out) == ["failed"]
+    clock.now = T0 + 400
+    assert _ends(join.expire()) == []
+
+
+def test_acks_that_came_before_the_send_settle_it_when_it_arrives() -> None:
+    clock = FakeClock()
+    join = make(clock)
+    join.on_ack(ack(2))
+    assert _ends(join.on_sent(sent())) == ["delivered"]

@@ -167,15 +167,18 @@ async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> 
 class _SeekingConsumer(FakeConsumer):
     def __init__(self) -> None:
         super().__init__(commit_s=0)
-        self.paused: set[TopicPartition] = set()
+        self.held: set[TopicPartition] = set()
         self.sought: list[tuple[TopicPartition, int]] = []
         self.seeking = asyncio.Event()
 
     def pause(self, *tps: TopicPartition) -> None:
-        self.paused.update(tps)
+        self.held.update(tps)
 
     def resume(self, *tps: TopicPartition) -> None:
-        self.paused.difference_update(tps)
+        self.held.difference_update(tps)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.held)
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.sought.append((tp, offset))
@@ -209,7 +212,8 @@ async def test_a_partition_is_paused_and_admits_nothing_until_restored(
 
     worker.engine.admit = admit  # type: ignore[method-assign]
     worker.on_assigned({TP})
-    assert consumer.paused == {TP}
+    assert consumer.paused() == {TP}
+    assert _paused_gauge(worker) == 1
     assert not worker.assigned.is_set()
     stopping = asyncio.Event()
     run = asyncio.create_task(worker.run(stopping))
@@ -219,13 +223,18 @@ async def test_a_partition_is_paused_and_admits_nothing_until_restored(
     assert admitted == []
     restored.set()
     await asyncio.wait_for(worker.assigned.wait(), 1)
-    assert consumer.paused == set()
+    assert consumer.paused() == set()
+    assert _paused_gauge(worker) == 0
     await consumer.batches.put({TP: [_Record(5)]})
     await asyncio.wait_for(admitting.wait(), 5)
     assert admitted == [5]
     stopping.set()
     monkeypatch.setattr(Worker, "_release", _no_release)
     await run
+
+
+def _paused_gauge(worker: Worker) -> float | None:
+    return worker.engine.metrics.registry.get_sample_value("gateway_paused_partitions")
 
 
 async def _no_release(self: Worker, partitions: set[TopicPartition]) -> None:
@@ -245,4 +254,4 @@ async def test_a_failed_restore_stops_the_worker(monkeypatch: pytest.MonkeyPatch
     worker.on_assigned({TP})
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(worker.run(asyncio.Event()), 5)
-    assert consumer.paused == {TP}
+    assert consumer.paused() == {TP}
