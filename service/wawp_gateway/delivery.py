@@ -62,6 +62,7 @@ class Ack:
     message_id: str
     ack: int
     at: float
+    replayed: bool = False  # read again to rebuild the join: its delivery was reported before
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Delivery:
     ack: int
     acked_at: float | None
     timeout: bool = False
+    replayed: bool = False  # caused by a replayed ack: not to be reported again
     # Set on the one delivery that settles the send for the delivery SLI: "delivered" (DEVICE
     # or higher before its timeout), "ack_timeout", or "failed" (ERROR first).
     ends: str | None = None
@@ -117,6 +119,11 @@ class DeliveryJoin:
 
     def __len__(self) -> int:
         return len(self._messages)
+
+    @property
+    def window_s(self) -> float:
+        """How long after its send a message is remembered."""
+        return self._window_s
 
     def on_sent(self, sent: Sent) -> list[Delivery]:
         """Join a send's record; returns the deliveries of acks that were waiting for it."""
@@ -198,7 +205,7 @@ class DeliveryJoin:
             if ack.ack >= DEVICE:
                 ends = _settle(message, "delivered")
         message.acked_at = ack.at
-        return Delivery(message.sent, ack.ack, ack.at, ends=ends)
+        return Delivery(message.sent, ack.ack, ack.at, replayed=ack.replayed, ends=ends)
 
 
 def _settle(message: _Message, result: str) -> str | None:

@@ -3,7 +3,10 @@
 One consumer in its own group (``<group_id>.tracker``) reads the events topic and the state
 topic; the join itself is ``delivery.DeliveryJoin``. Deliveries are published (acks=all, key =
 message id) before the offsets that produced them are committed: at least once. The join lives in
-memory: after a restart, acks of messages sent before it are not joined.
+memory; when partitions are assigned (a start, a restart, a rebalance), their records of the
+join's window before the committed offsets are read again without publishing (``rewind``), so
+acks of messages sent before find their send, and levels reached before are not reported again.
+Timeouts due while no tracker ran are reported after the replay (possibly a second time).
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
@@ -26,9 +35,10 @@ from wawp_gateway.config import TrackerProcessSettings
 from wawp_gateway.contracts import DeliveryRecord, StateRecord, StateStatus
 from wawp_gateway.delivery import Ack, Delivery, DeliveryJoin, Sent, ack_name
 from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import build_consumer, build_producer
+from wawp_gateway.kafka import build_consumer, build_producer, build_reader
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.probes import serve_probes
+from wawp_gateway.rewind import first_offset_since, partition_reader
 from wawp_gateway.runtime import tune_gc
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
@@ -62,7 +72,7 @@ def parse_sent(value: bytes | None) -> Sent | None:
     )
 
 
-def parse_ack(value: bytes | None, received_at: float) -> Ack | None:
+def parse_ack(value: bytes | None, received_at: float, *, replayed: bool = False) -> Ack | None:
     """A ``message.ack`` webhook body; None for other events or unusable bodies."""
     if not value:
         return None
@@ -83,7 +93,7 @@ def parse_ack(value: bytes | None, received_at: float) -> Ack | None:
         return None
     stamp = body.get("timestamp")
     at = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else received_at
-    return Ack(message_id=message_id, ack=ack, at=at)
+    return Ack(message_id=message_id, ack=ack, at=at, replayed=replayed)
 
 
 def _time(seconds: float | None) -> datetime | None:
@@ -113,10 +123,13 @@ class Tracker:
         producer: AIOKafkaProducer,
         metrics: Metrics,
         *,
+        reader: AIOKafkaConsumer | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._consumer = consumer
+        self._reader = reader
+        self._replay_until: dict[TopicPartition, int] = {}
         self._producer = producer
         self.metrics = metrics
         self._clock = clock
@@ -130,6 +143,54 @@ class Tracker:
 
     def is_ready(self) -> bool:
         return bool(self._consumer.assignment())
+
+    @property
+    def replaying(self) -> bool:
+        return bool(self._replay_until)
+
+    async def rewind(self, assigned: set[TopicPartition]) -> None:
+        """Seek each assigned partition back to the start of the join's window (records before
+        its committed offset are then replayed without publishing)."""
+        if self._reader is None or not assigned:
+            return
+        since_ms = int((self._clock() - self.join.window_s) * 1000)
+        # Paused while searching, so nothing is read from the committed offsets before the seek.
+        self._consumer.pause(*assigned)
+        try:
+            await self._seek_back(assigned, since_ms)
+        finally:
+            self._consumer.resume(*assigned)
+
+    async def _seek_back(self, assigned: set[TopicPartition], since_ms: int) -> None:
+        assert self._reader is not None
+        self._reader.assign(list(assigned))
+        lows = await self._reader.beginning_offsets(list(assigned))
+        replayed = 0
+        for tp in sorted(assigned):
+            committed = await self._consumer.committed(tp)
+            if not committed:
+                continue  # nothing was read here before: nothing to rebuild
+            read_at = partition_reader(self._reader, tp)
+            start = await first_offset_since(read_at, lows.get(tp, 0), committed, since_ms)
+            if start < committed:
+                self._consumer.seek(tp, start)
+                self._replay_until[tp] = committed
+                replayed += committed - start
+        if self._replay_until:
+            log.info("tracker.rewind", partitions=len(self._replay_until), records=replayed)
+
+    async def _end_replays(self) -> None:
+        """A partition's replay ends once its position passed the offset committed before (by
+        position, not by the last record: offsets may have gaps)."""
+        for tp, until in list(self._replay_until.items()):
+            if tp not in self._consumer.assignment() or await self._consumer.position(tp) >= until:
+                del self._replay_until[tp]
+        if not self._replay_until:
+            log.info("tracker.rewound", messages=len(self.join))
+
+    def forget(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self._replay_until.pop(tp, None)
 
     async def run(self, stopping: asyncio.Event) -> None:
         topics = self._settings.topics
@@ -146,10 +207,18 @@ class Tracker:
                 batches: dict[Any, list[ConsumerRecord[bytes, bytes]]] = fetch.result()
                 deliveries: list[Delivery] = []
                 for tp, records in batches.items():
+                    until = self._replay_until.get(tp, -1)
                     for record in records:
-                        deliveries.extend(self._handle(tp.topic, record, topics.state))
+                        replay = record.offset < until
+                        found = self._handle(tp.topic, record, topics.state, replay=replay)
+                        # A replayed send may complete a live ack that waited for it: only
+                        # deliveries of replayed acks were reported before.
+                        deliveries.extend(d for d in found if not d.replayed)
+                if self._replay_until:
+                    await self._end_replays()
                 now = time.monotonic()
-                if now >= next_expiry:
+                # No timeouts while replaying: a DEVICE ack not read again yet is not missing.
+                if now >= next_expiry and not self._replay_until:
                     next_expiry = now + _EXPIRE_EVERY_S
                     timeouts = self.join.expire()
                     self.metrics.ack_timeouts.inc(len(timeouts))
@@ -161,15 +230,22 @@ class Tracker:
             stop.cancel()
 
     def _handle(
-        self, topic: str, record: ConsumerRecord[bytes, bytes], state_topic: str
+        self,
+        topic: str,
+        record: ConsumerRecord[bytes, bytes],
+        state_topic: str,
+        *,
+        replay: bool = False,
     ) -> list[Delivery]:
+        """The deliveries a record leads to (those of replayed acks are marked replayed)."""
         if topic == state_topic:
             sent = parse_sent(record.value)
             return [] if sent is None else self.join.on_sent(sent)
-        ack = parse_ack(record.value, self._clock())
+        ack = parse_ack(record.value, self._clock(), replayed=replay)
         if ack is None:
             return []
-        self.metrics.message_acks_of(ack_name(ack.ack)).inc()
+        if not replay:
+            self.metrics.message_acks_of(ack_name(ack.ack)).inc()
         return self.join.on_ack(ack)
 
     async def _publish(self, deliveries: list[Delivery]) -> None:
@@ -207,17 +283,21 @@ async def running_tracker(
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     consumer = build_consumer(settings.kafka, group_id=f"{settings.kafka.group_id}.tracker")
     producer = build_producer(settings.kafka)
+    reader = build_reader(settings.kafka)
     try:
         try:
             await producer.start()
             await consumer.start()
+            await reader.start()
         except KafkaConnectionError:
             raise ConfigError(
                 "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
                 f"cannot reach Kafka at {settings.kafka.bootstrap_servers}",
             ) from None
-        consumer.subscribe([settings.topics.events, settings.topics.state])
-        tracker = Tracker(settings, consumer, producer, metrics, clock=clock)
+        tracker = Tracker(settings, consumer, producer, metrics, reader=reader, clock=clock)
+        consumer.subscribe(
+            [settings.topics.events, settings.topics.state], listener=_Rewinding(tracker)
+        )
         async with serve_probes(
             metrics.registry, settings.metrics.host, settings.metrics.port, tracker.is_ready
         ) as port:
@@ -225,7 +305,19 @@ async def running_tracker(
             yield tracker
     finally:
         await consumer.stop()
+        await reader.stop()
         await producer.stop()
+
+
+class _Rewinding(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, tracker: Tracker) -> None:
+        self._tracker = tracker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._tracker.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._tracker.rewind(assigned)
 
 
 async def run_tracker(settings: TrackerProcessSettings, stopping: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,13 +25,16 @@ from wawp_gateway.config import (
     TrackerSettings,
     WebhookSettings,
 )
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.contracts import StateRecord, StateStatus
+from wawp_gateway.kafka import build_producer, create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import running_tracker
 from wawp_gateway.webhook import running_webhook
 
 from .harness import (
+    PARTITIONS,
     TEST_TOKEN,
+    OutputCollector,
     command,
     gateway_settings,
     logged_port,
@@ -177,3 +181,120 @@ async def test_the_tracker_process_serves_probes_and_stops_on_sigterm(kafka_boot
             process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), 10)
     assert process.returncode == 0
+
+
+def _sent_record(message_id: str, command_id: str, at: datetime) -> bytes:
+    return (
+        StateRecord(
+            instance_id=INSTANCE,
+            idempotency_key=command_id,
+            command_id=command_id,
+            status=StateStatus.SUCCEEDED,
+            message_id=message_id,
+            attempts=1,
+            first_attempt_at=at,
+            action="sendText",
+            recorded_at=at,
+        )
+        .model_dump_json(by_alias=True)
+        .encode()
+    )
+
+
+def _ack_event(message_id: str, level: int, at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "event": "message.ack",
+            "session": INSTANCE,
+            "timestamp": int(at.timestamp() * 1000),
+            "payload": {"id": message_id, "fromMe": True, "ack": level},
+        }
+    ).encode()
+
+
+async def test_a_restarted_tracker_rebuilds_its_join_from_the_recent_past(
+    kafka_bootstrap: str,
+) -> None:
+    """Tracker A sees two sends and DEVICE for the first; it stops. Tracker B (same group) joins
+    a READ of the first to its command (the send was read before the restart), reports no
+    timeout for it (DEVICE came before the restart), and reports the timeout of the second."""
+    prefix = f"trkr-{uuid.uuid4().hex[:8]}"
+    topics = topics_for(prefix)
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=prefix,
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=500,
+        rebalance_timeout_ms=3000,
+    )
+    await create_topics(
+        kafka, [topics.events, topics.state, topics.delivery], partitions=PARTITIONS
+    )
+    tracking = TrackerProcessSettings(
+        kafka=kafka,
+        topics=topics,
+        metrics=MetricsSettings(host="127.0.0.1", port=0),
+        tracker=TrackerSettings(ack_timeout_s=4),
+    )
+    now = datetime.now(UTC)
+    delivered, silent = "3EB0DELIVERED0001", "3EB0SILENT0000001"
+    key = INSTANCE.encode()
+    outputs = OutputCollector(kafka_bootstrap, [topics.delivery])
+    await outputs.start()
+    producer = build_producer(kafka)
+    await producer.start()
+    try:
+        for value in (_sent_record(delivered, "cmd-1", now), _sent_record(silent, "cmd-2", now)):
+            await producer.send_and_wait(topics.state, value, key=key)
+        for level in (1, 2):
+            await producer.send_and_wait(topics.events, _ack_event(delivered, level, now), key=key)
+        await _track_until(tracking, outputs, lambda rs: len(rs) == 2)  # tracker A
+
+        await producer.send_and_wait(topics.events, _ack_event(delivered, 3, now), key=key)
+        registry = CollectorRegistry()
+        records = await _track_until(  # tracker B
+            tracking,
+            outputs,
+            lambda rs: len(rs) >= 4 and any(r.get("ack_timeout") for r in rs),
+            registry,
+        )
+    finally:
+        await producer.stop()
+        await outputs.stop()
+
+    after = records[2:]
+    read = [r for r in after if r["message_id"] == delivered]
+    assert [(r["ack_name"], r["command_id"]) for r in read] == [("READ", "cmd-1")]
+    timeouts = [r for r in after if r["ack_timeout"]]
+    assert [(r["message_id"], r["command_id"]) for r in timeouts] == [(silent, "cmd-2")]
+    assert registry.get_sample_value("gateway_message_acks_total", {"ack": "DEVICE"}) is None
+
+
+async def _track_until(
+    settings: TrackerProcessSettings,
+    outputs: OutputCollector,
+    done: Any,
+    registry: CollectorRegistry | None = None,
+) -> list[dict[str, Any]]:
+    """Run a tracker until the delivery records seen so far satisfy ``done``; stop it."""
+    async with running_tracker(settings, registry) as tracker:
+        stopping = asyncio.Event()
+        task = asyncio.create_task(tracker.run(stopping))
+        try:
+            seen = await outputs.wait_for(
+                lambda s: (
+                    values
+                    if done(
+                        values := [
+                            json.loads(r.value) for r in s.by_topic[settings.topics.delivery]
+                        ]
+                    )
+                    else None
+                ),
+                deadline_s=30,
+            )
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 10)
+    return list(seen)
