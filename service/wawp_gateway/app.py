@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from wawp_gateway.config import Settings
 from wawp_gateway.errors import WawpError
 from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
-from wawp_gateway.membership import GroupStanding
+from wawp_gateway.membership import GroupStanding, stop_consumer
 from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.pipeline import SystemClock, WawpPort
 from wawp_gateway.probes import serve_probes
@@ -85,7 +85,7 @@ async def build_worker(
         stack.push_async_callback(producer.stop)
         consumer = build_consumer(settings.kafka)
         await consumer.start()
-        stack.push_async_callback(consumer.stop)
+        stack.push_async_callback(stop_consumer, consumer)
         standing = GroupStanding(consumer, settings.kafka.session_timeout_ms / 1000)
         standing.watch()
         worker = Worker(

@@ -36,6 +36,7 @@ from wawp_gateway.contracts import DeliveryRecord, StateRecord, StateStatus
 from wawp_gateway.delivery import Ack, Delivery, DeliveryJoin, Sent, ack_name
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_consumer, build_producer, build_reader
+from wawp_gateway.membership import stop_consumer
 from wawp_gateway.metrics import Metrics
 from wawp_gateway.probes import serve_probes
 from wawp_gateway.rewind import first_offset_since, partition_reader
@@ -304,7 +305,7 @@ async def running_tracker(
             tracker.metrics_port = port
             yield tracker
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
         await reader.stop()
         await producer.stop()
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from wawp_gateway.config import Settings
@@ -92,8 +100,18 @@ class Worker:
         )
         log.info("worker.started", topics=[self._topics.send, self._topics.command])
         while not stopping.is_set():
-            # A short fetch timeout bounds how long a stop waits; no extra task per fetch.
-            batch = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+            if self._consumer.assignment():
+                # A short fetch timeout bounds how long a stop waits; no extra task per fetch.
+                batch = await self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS)
+            else:
+                # Joining: aiokafka's getmany waits for the assignment whatever its timeout,
+                # and a join can take the group's whole rebalance; a stop must not.
+                fetched = await _unless_stopped(
+                    self._consumer.getmany(timeout_ms=_FETCH_TIMEOUT_MS), stopping
+                )
+                if fetched is None:
+                    break
+                batch = fetched
             if self._failure is not None:
                 raise self._failure
             if batch and await self._let_fetcher_refetch():
@@ -287,6 +305,24 @@ class Worker:
         if resume:
             self._consumer.resume(*resume)
         self.assigned.set()
+
+
+async def _unless_stopped(
+    fetch: Coroutine[Any, Any, dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]],
+    stopping: asyncio.Event,
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] | None:
+    """The fetch's records, or None when ``stopping`` was set first (the fetch is cancelled)."""
+    task = asyncio.ensure_future(fetch)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

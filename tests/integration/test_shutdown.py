@@ -77,3 +77,35 @@ async def test_shutdown_drains_within_grace_and_loses_nothing(
         result = await again.outputs.result(cmd["id"])
     assert result["status"] == "succeeded"
     assert len(sandbox.requests(instance_id=instance, action="getSessionInfo")) == 2
+
+
+async def test_a_stop_during_the_first_group_join_does_not_wait_for_it(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any
+) -> None:
+    """Stopped while its first join is under way (long group timings), the worker returns and
+    closes at once instead of waiting out the join: it owns nothing yet."""
+    _, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, unique("join"), POOL)
+    settings = settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(
+                update={
+                    "session_timeout_ms": 30_000,
+                    "heartbeat_interval_ms": 3_000,
+                    "rebalance_timeout_ms": 60_000,
+                }
+            )
+        }
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+
+    async def start_and_stop() -> None:
+        async with build_worker(settings) as app:
+            stopping = asyncio.Event()
+            run = asyncio.create_task(app.worker.run(stopping))
+            await _until(lambda: bool(app.consumer.subscription()))
+            assert not app.worker.assigned.is_set()
+            stopping.set()
+            await run
+
+    await asyncio.wait_for(start_and_stop(), 10)

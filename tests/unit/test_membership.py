@@ -83,3 +83,4 @@ async def test_reads_the_real_aiokafka_coordinator() -> None:
 
     assert hasattr(GroupCoordinator, "_do_heartbeat")
     assert "_rejoin_needed_fut" in GroupCoordinator.__init__.__code__.co_names
+    assert "_coordination_task" in GroupCoordinator.__init__.__code__.co_names
