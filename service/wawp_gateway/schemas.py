@@ -1,5 +1,6 @@
-"""Files generated from the code and checked in: JSON Schemas, the AsyncAPI document and the
-configuration reference. A test (and ``make test``) fails when one of them is stale."""
+"""Files generated from the code and checked in: JSON Schemas, the AsyncAPI document, the
+configuration reference and the Grafana dashboard. A test (and ``make test``) fails when one of
+them is stale."""
 
 from __future__ import annotations
 
@@ -25,4 +26,8 @@ def generated_files() -> dict[str, str]:
     """Path relative to the repository root -> text."""
     files = {f"schemas/{name}": text for name, text in render_schemas().items()}
     files["docs/configuration.md"] = render_config_reference()
+    # Imported on use: grafana-foundation-sdk is a dev dependency, not a runtime one.
+    from wawp_gateway.ops.dashboard import render_dashboard
+
+    files["deploy/grafana/wawp-gateway.json"] = render_dashboard()
     return files

@@ -1,0 +1,1 @@
+"""What operators run next to the gateway: the Grafana dashboard (``dashboard``)."""
