@@ -388,6 +388,11 @@ class Engine:
         job: _Job | None = first
         try:
             while job is not None and not self._stopping and job.tp in self._owned:
+                # Every line logged while the command runs (calls, retries, reconciliation)
+                # names it; the lane task's own context, so lanes do not mix.
+                structlog.contextvars.bind_contextvars(
+                    command_id=job.command.id, action=job.command.action
+                )
                 if not await self._run_job(job):
                     break  # refused: left for the partition's next owner
                 self._done(job.tp, job.envelope.offset)
@@ -572,7 +577,8 @@ class Engine:
     async def _finish(
         self, envelope: Envelope, reply: ReplyInfo, outcome: Outcome, received_at: datetime
     ) -> None:
-        await self.outputs.publish(envelope, reply, outcome, received_at, self.clock.now())
+        published_at = self.clock.now()
+        await self.outputs.publish(envelope, reply, outcome, received_at, published_at)
         log.info(
             "command.processed",
             command_id=reply.command_id,
@@ -580,6 +586,7 @@ class Engine:
             outcome=outcome.status.value,
             attempts=outcome.attempts,
             error_code=outcome.error.code if outcome.error else None,
+            duration_ms=round((published_at - received_at).total_seconds() * 1000, 1),
         )
 
     async def _published(self, publish: Callable[[], Awaitable[None]]) -> None:

@@ -17,7 +17,10 @@ __all__ = ["configure_logging", "scrub_event"]
 
 _SECRET_KEYS = re.compile(r"token|secret|password|hmac|authorization", re.IGNORECASE)
 _TOKEN_IN_TEXT = re.compile(r"(access_token|secret)=[^&\s]+")
-_PHONE = re.compile(r"(?<![\w])\+?(\d{2})\d{3,11}(\d{2})(?!\d)")
+# 7-15 digits standing alone or in a chat or message id (``true_<number>@c.us_<id>``), but not
+# inside a hex id, a UUID or a dashed name (``gw-12345678``): those are not phone numbers, and
+# masking them made command ids and topic names unreadable in the logs.
+_PHONE = re.compile(r"(?<![A-Za-z0-9-])(\+?\d{2})\d{3,11}(\d{2})(?![A-Za-z0-9-])")
 # These log full request URLs (with the token in the query) at INFO.
 _URL_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "aiohttp.access")
 

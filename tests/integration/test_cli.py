@@ -76,13 +76,14 @@ def test_check_config_names_the_bad_setting(tmp_path: Path) -> None:
 class _Dev:
     """`wawp-gateway dev` in a subprocess, on free ports."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **extra: str) -> None:
         self.broker, self.sandbox = _free_port(), _free_port()
         self.env = _env(
             GATEWAY_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{self.broker}",
             GATEWAY_METRICS__PORT="0",
             GATEWAY_WEBHOOK__PORT="0",
             GATEWAY_LOG__FORMAT="json",
+            **extra,
         )
         self.proc = subprocess.Popen(
             [*EXE, "dev", "--sandbox-port", str(self.sandbox), "--state-dir", str(tmp_path)],
@@ -232,3 +233,58 @@ def test_topics_create_makes_every_topic_once(kafka_bootstrap: str, unique: Any)
     assert sorted(first.stdout.split("\n")[:-1]) == sorted(f"{n}: created" for n in names.values())
     assert again.returncode == 0, again.stderr
     assert f"{prefix}.state: exists" in again.stdout
+
+
+def test_an_end_to_end_run_logs_no_token_and_no_full_phone_number(tmp_path: Path) -> None:
+    """Every log line `wawp-gateway dev` and `send` write during a run at DEBUG (sends that
+    succeed and fail, a bad command, a lookup, webhooks and delivery tracking): no access token,
+    no webhook secret, no full phone number of the chats or of the instance's own account."""
+    from wawp_gateway.dev import DEV_INSTANCE, DEV_TOKEN, DEV_WEBHOOK_SECRET
+    from wawp_gateway.sandbox.state import Instance
+
+    customer, other = "447911123456", "12025550143"
+    own = Instance(DEV_INSTANCE, DEV_TOKEN).me["id"].split("@")[0]
+    dev = _Dev(tmp_path, GATEWAY_LOG__LEVEL="debug")
+    sends: list[Any] = []
+    try:
+        dev.wait_for_line("partitions.assigned")
+        for argv in (
+            ["sendText", f"--param=chatId={customer}@c.us", f"--param=message=call +{other}"],
+            [
+                "sendImage",
+                f"--param=chatId={customer}",
+                "--param=file.url=https://e.com/a.png",
+                "--param=file.mimetype=image/png",
+                "--param=file.filename=a.png",
+            ],
+            ["sendText", f"--param=chatId={other}@c.us"],  # no message: rejected
+            ["chatMessages", f"--param=chatId={customer}@c.us", "--param=limit=5"],
+            [
+                "sendText",
+                f"--param=chatId={customer}@c.us",
+                "--param=message=x",
+                "--instance=NOTCONFIGURED1",
+            ],
+        ):
+            instance = (
+                []
+                if any(a.startswith("--instance") for a in argv)
+                else [f"--instance={DEV_INSTANCE}"]
+            )
+            sends.append(run("send", *argv, *instance, "--wait", "--timeout=30", env=dev.env))
+        statuses = [json.loads(s.stdout)["status"] for s in sends if s.stdout.strip()]
+        assert statuses.count("succeeded") == 3, [s.stdout + s.stderr for s in sends]
+        dev.wait_for_line('"delivery.tracked"')  # webhooks came back and were joined
+    finally:
+        dev.stop()
+
+    # Logs only: `send --wait` prints the result itself on stdout, message id and all, by design.
+    lines = dev.output + [line for s in sends for line in s.stderr.splitlines()]
+    processed = [json.loads(line) for line in lines if '"command.processed"' in line]
+    assert len(processed) == len(sends), "".join(lines)
+    assert all(p["duration_ms"] >= 0 for p in processed)
+    for secret in (DEV_TOKEN, DEV_WEBHOOK_SECRET):
+        assert not [line for line in lines if secret in line]
+    for number in (customer, other, own):
+        assert not [line for line in lines if number in line], number
+    assert any("44****56" in line for line in lines)  # masked, not dropped
