@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint types unit integration fmt generate bench chaos clean install
+.PHONY: run test lint types unit integration fmt generate bench chaos clean install prometheus
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -23,9 +23,37 @@ run: $(STAMP)
 	$(BIN)/wawp-gateway dev
 
 ## test: lint, types and every test (unit + integration on the embedded broker)
-test: $(STAMP) lint types
+test: $(STAMP) lint types prometheus
 	$(BIN)/wawp-gateway generate --check
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+## prometheus: promtool and the prometheus server that tests/ops run (Debian package `prometheus`),
+## installed only when promtool is missing. The tests start their own server on a free port, so the
+## package's system service must not run: policy-rc.d (101) keeps it from starting during the
+## install, and it is stopped and disabled afterwards in case an init system started it anyway.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  set -e; sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  listening() { bash -c 'exec 3<>/dev/tcp/127.0.0.1/9090' 2>/dev/null; }; \
+	  taken_before=; if listening; then taken_before=1; fi; \
+	  policy=/usr/sbin/policy-rc.d; \
+	  if [ ! -e $$policy ]; then \
+	    trap '$$sudo rm -f '$$policy EXIT; \
+	    printf '#!/bin/sh\nexit 101\n' | $$sudo tee $$policy >/dev/null; $$sudo chmod 755 $$policy; \
+	  fi; \
+	  install="$$sudo env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q --no-install-recommends prometheus"; \
+	  $$install || { $$sudo apt-get update -q && $$install; } \
+	    || { echo "could not install the Debian package prometheus"; exit 1; }; \
+	  if [ -d /run/systemd/system ]; then $$sudo systemctl stop prometheus >/dev/null 2>&1 || true; \
+	  else $$sudo service prometheus stop >/dev/null 2>&1 || true; fi; \
+	  $$sudo systemctl disable prometheus >/dev/null 2>&1 || true; \
+	  $$sudo update-rc.d prometheus disable >/dev/null 2>&1 || true; \
+	  if [ -z "$$taken_before" ] && listening; then \
+	    echo "port 9090 is taken since prometheus was installed: stop its service (systemctl disable --now prometheus)"; \
+	    exit 1; \
+	  fi; \
+	  command -v promtool >/dev/null; \
+	}
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench

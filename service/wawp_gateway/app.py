@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from wawp_gateway.config import Settings
+from wawp_gateway.contracts import DlqReason
 from wawp_gateway.errors import WawpError
 from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
 from wawp_gateway.membership import GroupStanding, stop_consumer
@@ -80,6 +81,7 @@ async def build_worker(
         client = WawpClient(settings.wawp, transport, settings.token_for)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
+        metrics.start_worker_series(reason.value for reason in DlqReason)
         producer = build_producer(settings.kafka)
         await producer.start()
         stack.push_async_callback(producer.stop)

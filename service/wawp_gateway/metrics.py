@@ -6,7 +6,7 @@ Labels stay bounded: action, status, status_class, reason, ack; never ids or pho
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -186,3 +186,25 @@ class Metrics:
         self.retries_of = _children(self.retries)
         self.idempotency_hits_of = _children(self.idempotency_hits)
         self.tracked_sends_of = _children(self.tracked_sends)
+
+    # Each process exposes its bounded label sets at 0 from the start: a counter's first
+    # increment is then a step rate() and increase() can see, and an alert on "new dead letters"
+    # needs no special case for a series that did not exist before.
+
+    def start_worker_series(self, dlq_reasons: Iterable[str]) -> None:
+        for reason in dlq_reasons:
+            self.dlq_records_of(reason)
+        for reason in ("rate_limited", "4xx", "5xx", "transport"):
+            self.retries_of(reason)
+        for verdict in ("duplicate", "conflict", "wait", "ambiguous"):
+            self.idempotency_hits_of(verdict)
+
+    def start_tracker_series(self, ack_names: Iterable[str]) -> None:
+        for name in ack_names:
+            self.message_acks_of(name)
+        for result in ("delivered", "ack_timeout", "failed"):
+            self.tracked_sends_of(result)
+
+    def start_webhook_series(self, outcomes: Iterable[str]) -> None:
+        for outcome in outcomes:
+            self.webhook_requests_of(outcome)

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from wawp_gateway.config import TrackerProcessSettings
 from wawp_gateway.contracts import DeliveryRecord, StateRecord, StateStatus
-from wawp_gateway.delivery import Ack, Delivery, DeliveryJoin, Sent, ack_name
+from wawp_gateway.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
 from wawp_gateway.errors import ConfigError
 from wawp_gateway.kafka import build_consumer, build_producer, build_reader
 from wawp_gateway.membership import stop_consumer
@@ -282,6 +282,7 @@ async def running_tracker(
 ) -> AsyncIterator[Tracker]:
     """Consumer, producer and probes for the block; ``Tracker.run`` does the work."""
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    metrics.start_tracker_series(ACK_NAMES.values())
     consumer = build_consumer(settings.kafka, group_id=f"{settings.kafka.group_id}.tracker")
     producer = build_producer(settings.kafka)
     reader = build_reader(settings.kafka)

@@ -24,7 +24,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import unquote_to_bytes
 
 import structlog
@@ -400,6 +400,7 @@ async def running_webhook(
     """Producer + receiver + server for the block; yields the bound port and the receiver."""
     check_auth_configured(settings.webhook)
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    metrics.start_webhook_series(get_args(Outcome))
     sock = _bind(settings.webhook.host, settings.webhook.port)
     # Each request waits for its own acknowledgement, so lingering only adds latency: records
     # that arrive while a produce request is in flight batch up on their own (measured in

@@ -31,5 +31,10 @@ async def test_probes_and_metrics_are_served(gateway: Gateway, instance: str) ->
     assert 'gateway_wawp_requests_total{action="sendText",status_class="2xx"}' in exposition
     assert "gateway_wawp_request_duration_seconds_bucket" in exposition
     assert "gateway_consumer_lag_records" in exposition
-    assert instance not in exposition
+    # Instance ids only on the per-instance gauge, for listed instances (ARCHITECTURE.md).
+    with_ids = [line for line in exposition.splitlines() if instance in line]
+    assert with_ids == [f'gateway_circuit_open{{instance="{instance}"}} 0.0']
     assert CHAT.split("@")[0] not in exposition
+    # Bounded label sets are exposed at 0 from the start: increase() sees the first one.
+    assert 'gateway_dlq_records_total{reason="idempotency_conflict"}' in exposition
+    assert 'gateway_retries_total{reason="rate_limited"}' in exposition
