@@ -21,7 +21,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     MutableMapping,
-    Sequence,
 )
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -233,9 +232,8 @@ class WebhookReceiver:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        method: str = scope["method"]
         if path in _PROBES:
-            await self._probe(path, method, send)
+            await self._probe(path, scope["method"], send)
             return
         try:
             status, outcome = await self._handle(scope, receive)
@@ -244,28 +242,41 @@ class WebhookReceiver:
             if refused.status != 404:
                 log.info("webhook.refused", outcome=outcome, reason=refused.message)
         self._metrics.webhook_requests_of(outcome).inc()
-        extra = [(b"allow", b"POST")] if status == 405 else []
-        await _reply(send, status, outcome, extra)
+        start, body = _answer(status, outcome)
+        await send(start)
+        await send(body)
 
     async def _handle(self, scope: Scope, receive: Receive) -> tuple[int, Outcome]:
         path_instance = _route(scope["path"])
         if scope["method"] != "POST":
             raise _Refused(405, "method_not_allowed", "only POST")
-        headers = dict(scope.get("headers") or [])
-        body = await self._read_body(headers.get(b"content-length"), receive)
-        secret = query_value(scope.get("query_string", b""), b"secret")
-        if not is_authentic(self._settings, secret, headers.get(b"x-webhook-hmac"), body):
-            raise _Refused(401, "unauthorized", "wrong or missing secret or signature")
-        return await self.deliver(parse_event(body, path_instance))
-
-    async def _read_body(self, length: bytes | None, receive: Receive) -> bytes:
+        length = signature = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"x-webhook-hmac":
+                signature = value
         limit = self._settings.max_body_bytes
         if length is not None and length.strip().isdigit() and int(length) > limit:
             raise _Refused(413, "too_large", f"body above {limit} bytes")
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body: bytes = message.get("body", b"")  # the usual case: one message
+            if len(body) > limit:
+                raise _Refused(413, "too_large", f"body above {limit} bytes")
+        else:
+            body = await self._read_rest(message, receive)
+        secret = query_value(scope.get("query_string", b""), b"secret")
+        if not is_authentic(self._settings, secret, signature, body):
+            raise _Refused(401, "unauthorized", "wrong or missing secret or signature")
+        return await self.deliver(parse_event(body, path_instance))
+
+    async def _read_rest(self, message: Message, receive: Receive) -> bytes:
+        """A body sent in several messages (or a client that went away)."""
+        limit = self._settings.max_body_bytes
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Refused(400, "bad_request", "client went away")
             chunk = message.get("body", b"")
@@ -275,6 +286,7 @@ class WebhookReceiver:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+            message = await receive()
 
     async def deliver(self, event: WebhookEvent) -> tuple[int, Outcome]:
         """Publish once per (instance, id) within the window; 503 when the broker did not ack."""
@@ -319,19 +331,34 @@ class WebhookReceiver:
 
     async def _probe(self, path: str, method: str, send: Send) -> None:
         if method not in ("GET", "HEAD"):
-            await _reply(send, 405, "method_not_allowed", [(b"allow", b"GET")])
+            start, body = _answer(405, "method_not_allowed", allow=b"GET")
+            await send(start)
+            await send(body)
         elif path == "/metrics":
             payload = generate_latest(self._metrics.registry)
-            await _send_raw(send, 200, payload, CONTENT_TYPE_LATEST.encode())
-        elif path == "/healthz":
-            await _reply(send, 200, "ok")
+            headers = [
+                (b"content-type", CONTENT_TYPE_LATEST.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
         else:
-            ready = self.ready
-            await _reply(send, 200 if ready else 503, "ready" if ready else "not_ready")
+            if path == "/healthz":
+                start, body = _answer(200, "ok")
+            else:
+                start, body = _answer(503, "not_ready") if not self.ready else _answer(200, "ready")
+            await send(start)
+            await send(body)
 
 
 def query_value(query: bytes, name: bytes) -> bytes | None:
     """The first value of ``name`` in a query string, percent-decoded (as parse_qs would)."""
+    if b"%" not in query and b"+" not in query:  # nothing to decode: the usual case
+        for pair in query.split(b"&"):
+            key, sep, value = pair.partition(b"=")
+            if key == name:
+                return value if sep else b""
+        return None
     for pair in query.split(b"&"):
         key, sep, value = pair.partition(b"=")
         if unquote_to_bytes(key.replace(b"+", b" ")) == name:
@@ -361,27 +388,17 @@ def _route(path: str) -> str | None:
 
 
 @functools.cache
-def _status_body(text: str) -> bytes:
-    return json.dumps({"status": text}).encode()
-
-
-async def _reply(
-    send: Send, status: int, text: str, extra: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    """A ``{"status": text}`` answer (a handful of texts: their bodies are encoded once)."""
-    await _send_raw(send, status, _status_body(text), b"application/json", extra)
-
-
-async def _send_raw(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    extra: Sequence[tuple[bytes, bytes]] = (),
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, *extra]})
-    await send({"type": "http.response.body", "body": body})
+def _answer(status: int, text: str, allow: bytes = b"POST") -> tuple[Message, Message]:
+    """The ASGI messages of a ``{"status": text}`` answer, built once per status and text (a
+    handful): uvicorn only reads them. 405 names the allowed method."""
+    body = json.dumps({"status": text}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 405:
+        headers.append((b"allow", allow))
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
