@@ -510,7 +510,10 @@ async def restore(stack: Stack, opts: Options, shared: Shared) -> Payload:
 _WEBHOOK_SECRET = "bench-webhook-secret"
 
 
-async def _http_ready(proc: Proc, url: str, timeout_s: float = 30.0) -> None:
+async def _http_ready(
+    proc: Proc, url: str, *, post: bytes | None = None, timeout_s: float = 30.0
+) -> None:
+    """Until ``url`` answers 200 to a GET (or to a POST of ``post``)."""
     import aiohttp
 
     deadline = time.monotonic() + timeout_s
@@ -518,7 +521,8 @@ async def _http_ready(proc: Proc, url: str, timeout_s: float = 30.0) -> None:
         while True:
             proc.check_alive()
             try:
-                async with session.get(url) as response:
+                request = session.get(url) if post is None else session.post(url, data=post)
+                async with request as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
@@ -597,7 +601,9 @@ async def _webhook_round(
     url = f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
     try:
         if kind == "floor":  # its producer starts with the first post: wait for one answer
-            await _http_post_ready(server, url)
+            from bench.webhook import envelope
+
+            await _http_ready(server, url, post=envelope("ready", 0))
         else:
             await _http_ready(server, health)
         out_file = stack.run_dir / f"webhook-load-{tag}.json"
@@ -660,26 +666,6 @@ async def _webhook_round(
         duplicates=0,
         extra=extra,
     )
-
-
-async def _http_post_ready(proc: Proc, url: str, timeout_s: float = 30.0) -> None:
-    import aiohttp
-
-    from bench.webhook import envelope
-
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while True:
-            proc.check_alive()
-            try:
-                async with session.post(url, data=envelope("ready", 0)) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{proc.name} not answering posts at {url}:\n{proc.log_tail()}")
-            await asyncio.sleep(0.05)
 
 
 async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:

@@ -50,13 +50,21 @@ async def bare_app(
 ) -> None:
     if scope["type"] != "http":
         return
+    if await _body(receive) is not None:  # read the whole body, as the receiver does
+        await _answer(send)
+
+
+async def _body(receive: Callable[[], Awaitable[Message]]) -> bytes | None:
+    """The request body; None when the client went away."""
+    chunks = []
     more = True
-    while more:  # read the whole body, as the receiver does
+    while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return
+            return None
+        chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
-    await _answer(send)
+    return b"".join(chunks)
 
 
 def _publishing_app(bootstrap: str, topic: str) -> Callable[..., Awaitable[None]]:
@@ -84,16 +92,10 @@ def _publishing_app(bootstrap: str, topic: str) -> Callable[..., Awaitable[None]
         if scope["type"] != "http":
             return
         publish = publishers[0] if publishers else await publisher()
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        await publish(topic, INSTANCE.encode(), b"".join(chunks), [])
-        await _answer(send)
+        body = await _body(receive)
+        if body is not None:
+            await publish(topic, INSTANCE.encode(), body, [])
+            await _answer(send)
 
     return app
 
