@@ -15,7 +15,13 @@ from faststream.specification import AsyncAPI
 
 from wawp_gateway import __version__
 from wawp_gateway.config import TopicsSettings
-from wawp_gateway.contracts import Command, DeliveryRecord, Result, StateRecord
+from wawp_gateway.contracts import (
+    Command,
+    DeliveryRecord,
+    Result,
+    StateRecord,
+    WebhookEnvelope,
+)
 
 __all__ = ["asyncapi_document"]
 
@@ -59,7 +65,7 @@ def _broker(topics: TopicsSettings) -> KafkaBroker:
             "Internal idempotency changelog, keyed by instance_id + idempotency key.",
             StateRecord,
         ),
-        (topics.events, "Wawp webhook bodies, unchanged, keyed by instance_id.", dict[str, Any]),
+        (topics.events, "Wawp webhook bodies, unchanged, keyed by instance_id.", WebhookEnvelope),
     )
     for topic, description, schema in outputs:
         broker.publisher(topic, title=f"{topic}:publish", description=description, schema=schema)

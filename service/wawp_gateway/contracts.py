@@ -214,6 +214,25 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class WebhookEnvelope(BaseModel):
+    """Value of ``wawp.events``: a Wawp webhook body as it arrived, byte for byte. The receiver
+    checks only that it is an object with a string ``event`` and an instance (path or
+    ``session``); every other field is Wawp's, and unknown fields and event types pass through.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event: str = Field(min_length=1, description="Event name, e.g. message.ack; route on it.")
+    id: str | None = Field(None, description="Unique event id (evt_ + ULID): de-duplicate on it.")
+    timestamp: int | None = Field(None, description="Epoch milliseconds when Wawp produced it.")
+    session: str | None = Field(None, description="The instance (when the path named none).")
+    engine: str | None = None
+    payload: Any = Field(None, description="The event's own data (see webhooks.json).")
+    me: dict[str, Any] | None = Field(None, description="The connected account.")
+    metadata: dict[str, Any] | None = None
+    environment: dict[str, Any] | None = None
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of each topic value, keyed by the file name under ``schemas/``."""
     return {
@@ -222,4 +241,5 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "delivery.v1.json": DeliveryRecord.model_json_schema(by_alias=True, mode="serialization"),
         "state.v1.json": StateRecord.model_json_schema(by_alias=True, mode="serialization"),
         "dlq-headers.v1.json": DlqHeaders.model_json_schema(mode="serialization"),
+        "event.v1.json": WebhookEnvelope.model_json_schema(),
     }

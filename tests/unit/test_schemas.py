@@ -30,8 +30,9 @@ def test_no_stray_schema_files() -> None:
 
 
 def test_every_topic_value_has_a_schema() -> None:
-    """command, result, delivery, state and the DLQ headers are each described."""
+    """command, result, delivery, state, events and the DLQ headers are each described."""
     assert set(TOPIC_SCHEMAS) >= {
+        "event.v1.json",
         "command.v1.json",
         "result.v1.json",
         "delivery.v1.json",
@@ -56,3 +57,18 @@ def test_command_schema_uses_the_wire_names() -> None:
     assert "schema_" not in schema["properties"]
     assert {"schema", "id", "instance_id", "action"} <= set(schema["required"])
     assert schema["properties"]["id"]["maxLength"] == 128
+
+
+def test_every_catalog_webhook_example_is_a_valid_event() -> None:
+    """The 24 example envelopes of webhooks.json validate against the events schema, and
+    their unknown fields are kept (events pass through unchanged)."""
+    from importlib import resources
+
+    from wawp_gateway.contracts import WebhookEnvelope
+
+    catalog = json.loads((resources.files("wawp_gateway.wawp") / "webhooks.json").read_text())
+    examples = [item["example"] for item in catalog["events"]]
+    assert len(examples) == 24
+    for example in examples:
+        envelope = WebhookEnvelope.model_validate(example)
+        assert envelope.model_dump(exclude_unset=True) == example
