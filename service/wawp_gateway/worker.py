@@ -223,8 +223,15 @@ class Worker:
         positions = self.engine.committable()
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
-            if highwater is not None and tp.topic in lag:
-                lag[tp.topic] += max(0, highwater - positions.get(tp, highwater))
+            if highwater is None or tp.topic not in lag:
+                continue
+            position = positions.get(tp)
+            if position is None:
+                # Nothing finished yet: the lag runs from the first fetched record, not from the
+                # high-watermark (a partition whose first command hangs is not caught up).
+                tracker = self.engine.trackers.get(tp)
+                position = tracker.first_unfinished() if tracker is not None else None
+            lag[tp.topic] += max(0, highwater - (highwater if position is None else position))
         for topic, value in lag.items():
             self._metrics.consumer_lag.labels(topic).set(value)
 

@@ -255,3 +255,29 @@ async def test_a_failed_restore_stops_the_worker(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(worker.run(asyncio.Event()), 5)
     assert consumer.paused() == {TP}
+
+
+class _HighwaterConsumer(FakeConsumer):
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return 20
+
+
+def _lag(worker: Worker) -> float | None:
+    registry = worker.engine.metrics.registry
+    return registry.get_sample_value("gateway_consumer_lag_records", {"topic": TP.topic})
+
+
+def test_lag_counts_from_the_first_unfinished_record() -> None:
+    """Records 10..19 fetched, none finished: the lag is 10, not 0 (a partition whose first
+    command hangs is behind); once 10..14 are done it is 5."""
+    worker = _worker(_HighwaterConsumer())
+    worker.engine.assign({TP})
+    tracker = worker.engine.trackers.setdefault(TP, OffsetTracker())
+    for offset in range(10, 20):
+        tracker.add(offset)
+    worker._observe_lag()
+    assert _lag(worker) == 10
+    for offset in range(10, 15):
+        tracker.done(offset)
+    worker._observe_lag()
+    assert _lag(worker) == 5

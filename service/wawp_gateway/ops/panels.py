@@ -346,7 +346,9 @@ ROWS: tuple[RowSpec, ...] = (
                 (
                     Query(
                         "sum by (instance) (gateway_state_restore_seconds_sum)"
-                        " / sum by (instance) (gateway_state_restore_seconds_count)",
+                        # Only processes that restored: the receiver and the tracker expose the
+                        # histogram too, and 0 / 0 would show as empty series beside the worker.
+                        " / (sum by (instance) (gateway_state_restore_seconds_count) > 0)",
                         "{{instance}}",
                     ),
                 ),
