@@ -218,9 +218,13 @@ class WebhookReceiver:
         metrics: Metrics,
         *,
         clock: Callable[[], float] = time.monotonic,
+        reach_broker: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """``reach_broker``: asked by /readyz after a failed publish, so that readiness comes back
+        with the broker even when no traffic arrives (an unready pod gets none)."""
         self._settings = settings
         self._topic = topic
+        self._reach_broker = reach_broker
         self._publish = publish
         self._metrics = metrics
         self._window = DedupeWindow(settings.dedupe_window_s, clock)
@@ -346,6 +350,8 @@ class WebhookReceiver:
             if path == "/healthz":
                 start, body = _answer(200, "ok")
             else:
+                if not self.ready and self._reach_broker is not None:
+                    self.ready = await self._reach_broker()
                 start, body = _answer(503, "not_ready") if not self.ready else _answer(200, "ready")
             await send(start)
             await send(body)
@@ -364,6 +370,18 @@ def query_value(query: bytes, name: bytes) -> bytes | None:
         if unquote_to_bytes(key.replace(b"+", b" ")) == name:
             return unquote_to_bytes(value.replace(b"+", b" ")) if sep else b""
     return None
+
+
+_READINESS_PROBE_S = 2.0
+
+
+async def _metadata_refreshed(producer: AIOKafkaProducer) -> bool:
+    """Whether the broker answers a metadata request now (bounded: a probe must answer)."""
+    try:
+        async with asyncio.timeout(_READINESS_PROBE_S):
+            return bool(await producer.client.force_metadata_update())
+    except (TimeoutError, KafkaError):
+        return False
 
 
 def _settle(future: asyncio.Future[None], task: asyncio.Task[None]) -> None:
@@ -432,7 +450,11 @@ async def running_webhook(
                 f"cannot reach Kafka at {settings.kafka.bootstrap_servers}",
             ) from None
         receiver = WebhookReceiver(
-            settings.webhook, settings.topics.events, KafkaPublisher(producer), metrics
+            settings.webhook,
+            settings.topics.events,
+            KafkaPublisher(producer),
+            metrics,
+            reach_broker=lambda: _metadata_refreshed(producer),
         )
         config = uvicorn.Config(
             receiver,

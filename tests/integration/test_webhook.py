@@ -229,6 +229,8 @@ async def test_broker_down_is_503_and_the_retry_is_published_once(
 
             broker = await asyncio.to_thread(start_embedded_broker, tmp_path / "second", port=port)
             await new_topic(broker.bootstrap, topic)
+            # Ready again with the broker, before any post: a readiness probe holds traffic back.
+            assert (await client.get("/readyz")).status_code == 200
             answer = await post(client, body)
             assert answer.status_code == 200, answer.text
             assert (await post(client, body)).status_code == 200  # now a duplicate

@@ -351,3 +351,28 @@ async def test_secret_is_read_percent_decoded_from_the_query() -> None:
     response = await call(app, envelope(), query=b"x=1&secret=a%2Bb+c%26d")
     assert response.status == 200
     assert len(publisher.records) == 1
+
+
+async def test_readiness_asks_the_broker_after_a_failed_publish() -> None:
+    """Unready after a failure; /readyz then asks the broker itself instead of waiting for a
+    post that an unready pod would never get."""
+    publisher = FakePublisher()
+    publisher.fail = True
+    answers = [False, True]
+    asked = []
+
+    async def reach_broker() -> bool:
+        asked.append(1)
+        return answers.pop(0)
+
+    registry = CollectorRegistry()
+    settings = WebhookSettings.model_validate({"secret": SecretStr(SECRET)})
+    app = WebhookReceiver(settings, TOPIC, publisher, Metrics(registry), reach_broker=reach_broker)
+    assert (await call(app, path="/readyz", method="GET")).status == 200
+    assert not asked  # ready: nothing to ask
+
+    assert (await call(app, envelope())).status == 503
+    assert (await call(app, path="/readyz", method="GET")).status == 503
+    assert (await call(app, path="/readyz", method="GET")).status == 200
+    assert len(asked) == 2
+    assert app.ready
