@@ -9,6 +9,7 @@ import json
 from wawp_gateway.asyncapi import asyncapi_document
 from wawp_gateway.configdoc import render_config_reference
 from wawp_gateway.contracts import json_schemas
+from wawp_gateway.sdk.codegen import render_actions
 
 __all__ = ["generated_files", "render_schemas"]
 
@@ -30,4 +31,5 @@ def generated_files() -> dict[str, str]:
     from wawp_gateway.ops.dashboard import render_dashboard
 
     files["deploy/grafana/wawp-gateway.json"] = render_dashboard()
+    files["service/wawp_gateway/sdk/actions.py"] = render_actions()
     return files
