@@ -20,7 +20,7 @@ async def _until(check: object, deadline_s: float = 10.0) -> None:
     deadline = time.monotonic() + deadline_s
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # sleep-ok: polling a condition under a deadline
 
 
 async def test_retries_are_counted_by_the_failure_that_caused_them(

@@ -108,7 +108,7 @@ class PrometheusServer:
                 return result
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{expr!r} after {timeout}s: {result}\n{self.log_tail()}")
-            time.sleep(_POLL_S)
+            time.sleep(_POLL_S)  # sleep-ok: polling a condition under a deadline
 
     def rule_health(self) -> list[Mapping[str, Any]]:
         """Every loaded rule with its ``health`` and ``lastError``, as /api/v1/rules lists them."""
@@ -128,7 +128,7 @@ class PrometheusServer:
                     return
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"prometheus not ready after {timeout}s\n{self.log_tail()}")
-            time.sleep(_POLL_S)
+            time.sleep(_POLL_S)  # sleep-ok: polling a condition under a deadline
 
     def stop(self) -> None:
         self._http.close()
