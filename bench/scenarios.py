@@ -564,6 +564,7 @@ async def _topic_records(bootstrap: str, topic: str, expected: int) -> dict[str,
 _WEBHOOK_SYSTEMS = {
     "bare": "bare ASGI",
     "floor": "publish-only floor",
+    "floor-confluent": "publish-only floor (confluent-kafka)",
     "receiver": "receiver (acks=all)",
 }
 
@@ -583,7 +584,11 @@ async def _webhook_server(stack: Stack, kind: str, port: int, topic: str, tag: s
             "GATEWAY_LOG__FORMAT": "json",
         }
         return stack.group.python(f"webhook-receiver-{tag}", "wawp_gateway", "webhook", env=env)
-    extra = ["--bootstrap", stack.bootstrap, "--publish-to", topic] if kind == "floor" else []
+    extra = (
+        ["--bootstrap", stack.bootstrap, "--publish-to", topic] if kind.startswith("floor") else []
+    )
+    if kind == "floor-confluent":
+        extra += ["--client", "confluent"]
     return stack.group.python(
         f"webhook-{kind}-{tag}", "bench.webhook", "serve", "--port", str(port), *extra
     )
@@ -600,7 +605,7 @@ async def _webhook_round(
     health = f"{base}/healthz" if kind == "receiver" else f"{base}/"
     url = f"{base}/webhooks/wawp?secret={_WEBHOOK_SECRET}"
     try:
-        if kind == "floor":  # its producer starts with the first post: wait for one answer
+        if kind.startswith("floor"):  # its producer starts with the first post: wait for one
             from bench.webhook import envelope
 
             await _http_ready(server, url, post=envelope("ready", 0))
@@ -683,7 +688,8 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     runs: dict[str, list[Measurement]] = {kind: [] for kind in kinds}
     for round_no in range(rounds):
-        order = kinds[round_no % 3 :] + kinds[: round_no % 3]  # each goes first once
+        shift = round_no % len(kinds)
+        order = kinds[shift:] + kinds[:shift]  # the order rotates every round
         for kind in order:
             tag = f"r{round_no + 1}{kind[0]}"
             measurement = await _webhook_round(stack, kind, count, concurrency, tag)
@@ -734,6 +740,7 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
     out.checks["webhook_cost_per_post"] = {
         "server_cpu_us_per_post_median": cpu_us,
         "floor_over_bare": round(_ratio(median["floor"], median["bare"]), 3),
+        "confluent_floor_over_bare": round(_ratio(median["floor-confluent"], median["bare"]), 3),
         "receiver_over_floor": round(_ratio(median["receiver"], median["floor"]), 3),
     }
     load_share = max(m.cpu_share("load") for m in every)
@@ -760,7 +767,10 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
         + f"; floor / bare = {_ratio(median['floor'], median['bare']):.2f} (what uvicorn + an "
         f"acknowledged aiokafka publish cost before any receiver logic), receiver / floor = "
         f"{_ratio(median['receiver'], median['floor']):.2f} (envelope parse, authentication, "
-        "de-duplication, headers, metrics).",
+        "de-duplication, headers, metrics); the same floor on confluent-kafka (librdkafka, "
+        "bench/confluent_publisher.py) / bare = "
+        f"{_ratio(median['floor-confluent'], median['bare']):.2f}: the alternative Kafka client, "
+        "side by side.",
         f"load client CPU at most {load_share:.0%} of one core: "
         + (
             "near a full core, so the client may cap the bare endpoint's rate: its true "

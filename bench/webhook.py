@@ -67,19 +67,23 @@ async def _body(receive: Callable[[], Awaitable[Message]]) -> bytes | None:
     return b"".join(chunks)
 
 
-def _publishing_app(bootstrap: str, topic: str) -> Callable[..., Awaitable[None]]:
+def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Awaitable[None]]:
+    from bench.confluent_publisher import ConfluentPublisher
     from wawp_gateway.config import KafkaSettings
     from wawp_gateway.kafka import build_producer
     from wawp_gateway.webhook import KafkaPublisher
 
-    publishers: list[KafkaPublisher] = []
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    publishers: list[KafkaPublisher | ConfluentPublisher] = []
     starting = asyncio.Lock()
 
-    async def publisher() -> KafkaPublisher:
+    async def publisher() -> KafkaPublisher | ConfluentPublisher:
         # uvicorn runs with lifespan off, as the receiver does: start with the first post
         async with starting:
-            if not publishers:
-                producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), linger_ms=0)
+            if not publishers and client == "confluent":
+                publishers.append(ConfluentPublisher(kafka, timeout_s=10))
+            elif not publishers:
+                producer = build_producer(kafka, linger_ms=0)
                 await producer.start()
                 publishers.append(KafkaPublisher(producer))
         return publishers[0]
@@ -114,10 +118,16 @@ async def _answer(send: Callable[[Message], Awaitable[None]]) -> None:
     await send({"type": "http.response.body", "body": _ANSWER})
 
 
-def _serve(host: str, port: int, bootstrap: str | None, topic: str | None) -> None:
+def _serve(
+    host: str, port: int, bootstrap: str | None, topic: str | None, client: str = "aiokafka"
+) -> None:
     import uvicorn
 
-    app = bare_app if topic is None or bootstrap is None else _publishing_app(bootstrap, topic)
+    app = (
+        bare_app
+        if topic is None or bootstrap is None
+        else _publishing_app(bootstrap, topic, client)
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -329,6 +339,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--bootstrap", help="with --publish-to: the broker")
     serve.add_argument("--publish-to", help="publish each body to this topic (the floor)")
+    serve.add_argument("--client", choices=("aiokafka", "confluent"), default="aiokafka")
     load = sub.add_parser("load")
     load.add_argument("--url", required=True)
     load.add_argument("--count", type=int, required=True)
@@ -339,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("--watch", action="append", default=[], help="name=pid, CPU read around")
     args = parser.parse_args(argv)
     if args.cmd == "serve":
-        _serve(args.host, args.port, args.bootstrap, args.publish_to)
+        _serve(args.host, args.port, args.bootstrap, args.publish_to, args.client)
         return
     import uvloop
 
