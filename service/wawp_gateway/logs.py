@@ -3,10 +3,12 @@ event, whatever module emits it; third-party loggers that print URLs are kept qu
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from types import NoneType
 from typing import Any
 
 import structlog
@@ -16,25 +18,41 @@ from wawp_gateway.config import LogSettings
 __all__ = ["configure_logging", "scrub_event"]
 
 _SECRET_KEYS = re.compile(r"token|secret|password|hmac|authorization", re.IGNORECASE)
-_TOKEN_IN_TEXT = re.compile(r"(access_token|secret)=[^&\s]+")
-# 7-15 digits standing alone or in a chat or message id (``true_<number>@c.us_<id>``), but not
-# inside a hex id, a UUID or a dashed name (``gw-12345678``): those are not phone numbers, and
-# masking them made command ids and topic names unreadable in the logs.
-_PHONE = re.compile(r"(?<![A-Za-z0-9-])(\+?\d{2})\d{3,11}(\d{2})(?![A-Za-z0-9-])")
+# One pass over a text finds both: a secret in a query string (group 1 names it), or 7-15 digits
+# standing alone or in a chat or message id (``true_<number>@c.us_<id>``), but not inside a hex
+# id, a UUID or a dashed name (``gw-12345678``): those are not phone numbers, and masking them
+# made command ids and topic names unreadable in the logs.
+_SCRUB = re.compile(
+    r"(access_token|secret)=[^&\s]+"
+    r"|(?<![A-Za-z0-9-])(\+?\d{2})\d{3,11}(\d{2})(?![A-Za-z0-9-])"
+)
+# Written by the chain itself (TimeStamper, add_log_level): nothing to scrub in them.
+_OWN_KEYS = frozenset({"timestamp", "level"})
 # These log full request URLs (with the token in the query) at INFO.
 _URL_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "aiohttp.access")
 
 
+def _masked(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return f"{match.group(1)}=***"
+    return f"{match.group(2)}****{match.group(3)}"
+
+
 def _scrub_text(text: str) -> str:
-    text = _TOKEN_IN_TEXT.sub(r"\1=***", text)
-    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+    return _SCRUB.sub(_masked, text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    """Field names are few and repeat on every line: the answer is cached."""
+    return _SECRET_KEYS.search(key) is not None
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _scrub_text(value)
     if isinstance(value, dict):
-        return {k: "***" if _SECRET_KEYS.search(str(k)) else _scrub(v) for k, v in value.items()}
+        return {k: "***" if _is_secret_key(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -43,12 +61,14 @@ def _scrub(value: Any) -> Any:
 def scrub_event(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: no tokens, no phone numbers, in any field."""
-    for key in list(event):
-        if _SECRET_KEYS.search(key):
+    """structlog processor: no tokens, no phone numbers, in any field. It runs on every log line
+    (one per command at least), so the common case is kept cheap: cached key checks, one regex
+    pass per text, numbers and the chain's own fields left alone."""
+    for key, value in event.items():
+        if _is_secret_key(key):
             event[key] = "***"
-        else:
-            event[key] = _scrub(event[key])
+        elif key not in _OWN_KEYS and not isinstance(value, int | float | NoneType):
+            event[key] = _scrub(value)
     return event
 
 
