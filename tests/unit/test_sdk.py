@@ -30,6 +30,7 @@ from wawp_gateway.sdk import (
     Actions,
     Command,
     DeliveryRecord,
+    GatewayClient,
     InvalidCommand,
     LatestResults,
     MediaFile,
@@ -647,3 +648,42 @@ def test_exported_members() -> None:
         n for n in dir(sdk) if not n.startswith("_") and not inspect.ismodule(getattr(sdk, n))
     }
     assert public - {"annotations"} == exported
+
+
+class _FakeWaiter:
+    def __init__(self) -> None:
+        self.futures: dict[str, asyncio.Future[Result]] = {}
+
+    def expect(self, command_id: str) -> asyncio.Future[Result]:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self.futures[command_id] = future
+        return future
+
+    def forget(self, command_id: str, future: asyncio.Future[Result]) -> None:
+        self.futures.pop(command_id, None)
+
+
+async def test_a_request_with_reply_to_also_takes_its_result_from_the_results_topic() -> None:
+    """The gateway could not publish to the reply topic: the result comes on the results topic
+    with reply_to_error set, and the request returns it instead of timing out."""
+    client = GatewayClient("127.0.0.1:1")
+    waiters = {"orders.replies": _FakeWaiter(), client.topics.results: _FakeWaiter()}
+    command = Actions("ABC123DEF456").send_text(
+        chatId="447911123456@c.us", message="hi", reply_to_topic="orders.replies"
+    )
+
+    async def waiter(topic: str) -> _FakeWaiter:
+        return waiters[topic]
+
+    async def publish(cmd: Any) -> None:
+        fallback = _result(cmd.id, reply_to_error="unknown topic")
+        waiters[client.topics.results].futures[cmd.id].set_result(fallback)
+
+    client._producer = object()  # type: ignore[assignment]
+    client._waiter = waiter  # type: ignore[assignment, method-assign]
+    client.publish = publish  # type: ignore[assignment, method-assign]
+
+    result = await client.request(command, timeout_s=5)
+
+    assert result.reply_to_error == "unknown topic"
+    assert not any(w.futures for w in waiters.values())  # both forgotten

@@ -165,21 +165,27 @@ class GatewayClient:
     async def request(self, command: Command, *, timeout_s: float = 60.0) -> Result:
         """Publish ``command`` and return its result (from its ``reply_to`` topic when set).
 
-        Raises ``RequestTimeout`` when no result came within ``timeout_s`` seconds (publishing
+        With ``reply_to``, the results topic is watched too: when the gateway cannot publish to
+        the reply topic it puts the result there, with ``reply_to_error`` set. Raises
+        ``RequestTimeout`` when no result came within ``timeout_s`` seconds (publishing
         included); the command may still be executed then."""
         if self._closed or self._producer is None:
             raise ClientClosed()
         self._check_reply_to(command)
-        topic = command.reply_to or self.topics.results
+        topics = [self.topics.results]
+        if command.reply_to is not None:
+            topics.insert(0, command.reply_to)
         try:
             async with asyncio.timeout(timeout_s):
-                waiter = await self._waiter(topic)
-                future = waiter.expect(command.id)
+                waiters = [await self._waiter(topic) for topic in topics]
+                futures = [waiter.expect(command.id) for waiter in waiters]
                 try:
                     await self.publish(command)
-                    return await future
+                    done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+                    return next(iter(done)).result()
                 finally:
-                    waiter.forget(command.id, future)
+                    for waiter, future in zip(waiters, futures, strict=True):
+                        waiter.forget(command.id, future)
         except TimeoutError:
             raise RequestTimeout(command.id, timeout_s) from None
 
