@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from wawp_gateway.app import WorkerApp, build_worker
 from wawp_gateway.config import (
@@ -21,14 +23,20 @@ from wawp_gateway.config import (
     KafkaSettings,
     MetricsSettings,
     RateLimitConfig,
+    ReceiverSettings,
     RetrySettings,
     Settings,
     ShutdownSettings,
     TopicsSettings,
+    TrackerProcessSettings,
+    TrackerSettings,
     WawpSettings,
+    WebhookSettings,
 )
 from wawp_gateway.kafka import create_topics
-from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
+from wawp_gateway.tracker import Tracker, running_tracker
+from wawp_gateway.webhook import running_webhook
 
 TEST_TOKEN = "test-token-5f1d9c0e7a"
 # Instances with a binding rate limit (the rest of the pool is effectively unlimited).
@@ -272,6 +280,61 @@ async def running_gateway(
     finally:
         await producer.stop()
         await outputs.stop()
+
+
+@dataclass
+class DeliveryStack:
+    """A private gateway with its webhook receiver and delivery tracker, and a sandbox posting
+    its webhooks (acks SERVER -> DEVICE -> READ) to that receiver."""
+
+    gateway: Gateway
+    settings: Settings
+    tracker: Tracker
+    registry: CollectorRegistry
+
+
+@asynccontextmanager
+async def running_delivery_stack(
+    bootstrap: str, prefix: str, instance: str, *, ack_timeout_s: float = 30
+) -> AsyncIterator[DeliveryStack]:
+    secret = f"{prefix}-hook-secret"
+    sandbox = Sandbox(
+        SandboxConfig.model_validate(
+            {"instances": {instance: TEST_TOKEN}, "ack_delays_ms": (10, 20, 30)}
+        )
+    )
+    registry = CollectorRegistry()
+    try:
+        async with running_sandbox(sandbox) as url:
+            settings = gateway_settings(bootstrap, url, prefix, [instance])
+            receiver = ReceiverSettings(
+                kafka=KafkaSettings(bootstrap_servers=bootstrap, request_timeout_ms=3000),
+                topics=settings.topics,
+                webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(secret)),
+            )
+            tracking = TrackerProcessSettings(
+                kafka=settings.kafka,
+                topics=settings.topics,
+                metrics=MetricsSettings(host="127.0.0.1", port=0),
+                tracker=TrackerSettings(ack_timeout_s=ack_timeout_s),
+            )
+            async with (
+                running_gateway(settings, sandbox) as gateway,
+                running_webhook(receiver) as (webhook_port, _),
+                running_tracker(tracking, registry) as tracker,
+            ):
+                hook = f"http://127.0.0.1:{webhook_port}/webhooks/wawp"
+                sandbox.set_webhook(hook, secret=secret)
+                stopping = asyncio.Event()
+                task = asyncio.create_task(tracker.run(stopping))
+                try:
+                    yield DeliveryStack(gateway, settings, tracker, registry)
+                finally:
+                    stopping.set()
+                    await asyncio.wait_for(task, 10)
+                    sandbox.set_webhook(None)
+    finally:
+        await sandbox.aclose()
 
 
 async def logged_port(stderr: asyncio.StreamReader, event_name: str, lines: list[bytes]) -> int:

@@ -11,19 +11,11 @@ import uuid
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 
 from wawp_gateway.config import (
     KafkaSettings,
-    MetricsSettings,
-    ReceiverSettings,
-    TrackerProcessSettings,
-    TrackerSettings,
-    WebhookSettings,
 )
 from wawp_gateway.kafka import create_topics
-from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.sdk import (
     Actions,
     DeliveryRecord,
@@ -38,13 +30,10 @@ from wawp_gateway.sdk import (
     UnknownTopic,
 )
 from wawp_gateway.sdk.faststream import publisher, results_subscriber
-from wawp_gateway.tracker import running_tracker
-from wawp_gateway.webhook import running_webhook
 
-from .harness import PARTITIONS, TEST_TOKEN, Gateway, gateway_settings, running_gateway, topics_for
+from .harness import PARTITIONS, Gateway, running_delivery_stack, topics_for
 
 INSTANCE = "SDKINST00001"
-SECRET = "sdk-hook-secret"
 PHONE = "447441429009"
 RECEIPT: MediaFile = {
     "url": "https://example.com/receipt.png",
@@ -58,40 +47,10 @@ async def test_an_image_sent_with_the_sdk_is_answered_and_tracked_to_read(
 ) -> None:
     """The acceptance round trip: `send_image` through `request` -> a succeeded result; then its
     delivery records SERVER, DEVICE, READ through the SDK's deliveries consumer."""
-    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
-    sandbox = Sandbox(
-        SandboxConfig.model_validate(
-            {"instances": {INSTANCE: TEST_TOKEN}, "ack_delays_ms": (10, 20, 30)}
-        )
-    )
-    async with running_sandbox(sandbox) as url:
-        settings = gateway_settings(kafka_bootstrap, url, prefix, [INSTANCE])
-        receiver = ReceiverSettings(
-            kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, request_timeout_ms=3000),
-            topics=settings.topics,
-            webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(SECRET)),
-        )
-        tracking = TrackerProcessSettings(
-            kafka=settings.kafka,
-            topics=settings.topics,
-            metrics=MetricsSettings(host="127.0.0.1", port=0),
-            tracker=TrackerSettings(ack_timeout_s=30),
-        )
-        async with (
-            running_gateway(settings, sandbox),
-            running_webhook(receiver) as (webhook_port, _),
-            running_tracker(tracking, CollectorRegistry()) as tracker,
-        ):
-            sandbox.set_webhook(f"http://127.0.0.1:{webhook_port}/webhooks/wawp", secret=SECRET)
-            stopping = asyncio.Event()
-            task = asyncio.create_task(tracker.run(stopping))
-            try:
-                await _produce_with_the_sdk(kafka_bootstrap, settings.topics)
-            finally:
-                stopping.set()
-                await asyncio.wait_for(task, 10)
-                sandbox.set_webhook(None)
-    await sandbox.aclose()
+    async with running_delivery_stack(
+        kafka_bootstrap, f"sdk-{uuid.uuid4().hex[:8]}", INSTANCE
+    ) as stack:
+        await _produce_with_the_sdk(kafka_bootstrap, stack.settings.topics)
 
 
 async def _produce_with_the_sdk(bootstrap: str, topics: TopicsSettings) -> None:

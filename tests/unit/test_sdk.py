@@ -49,7 +49,7 @@ from wawp_gateway.sdk.faststream import publisher, results_subscriber
 from wawp_gateway.sdk.routing import key_for, reply_topic_problem
 from wawp_gateway.sdk.subscription import Subscription
 from wawp_gateway.sdk.waiter import ResultWaiter
-from wawp_gateway.wawp.catalog import ACTIONS
+from wawp_gateway.wawp.catalog import ACTIONS, MESSAGE_CREATING_ACTIONS
 from wawp_gateway.wawp.params import params_model, validate_params
 
 INSTANCE = "ABC123DEF456"
@@ -61,23 +61,6 @@ IMAGE: MediaFile = {
 }
 AUTH = ("instance_id", "access_token")
 ACTIONS_PY = Path(__file__).parents[2] / "service" / "wawp_gateway" / "sdk" / "actions.py"
-# ARCHITECTURE.md "Outcomes": the thirteen actions that create a message; with the catalog's
-# send group they are what producers put on the send topic.
-MESSAGE_CREATING = {
-    "sendText",
-    "sendImage",
-    "sendFile",
-    "sendVoice",
-    "sendVideo",
-    "sendLinkPreview",
-    "sendLocation",
-    "sendPoll",
-    "sendContactVcard",
-    "statusText",
-    "statusImage",
-    "statusVoice",
-    "statusVideo",
-}
 
 
 @dataclass(frozen=True)
@@ -362,7 +345,7 @@ def test_the_same_key_makes_the_same_fingerprint() -> None:
 def test_sends_go_to_the_send_topic_and_the_rest_to_the_command_topic(action: str) -> None:
     topics = TopicsSettings(send="t.send", command="t.command")
     cmd = _builder(action)(**_kwargs(action, example_params(action)))
-    sends = action in MESSAGE_CREATING or catalog_rows()[action]["group"] == "send"
+    sends = action in MESSAGE_CREATING_ACTIONS or catalog_rows()[action]["group"] == "send"
     assert topic_for(cmd, topics) == ("t.send" if sends else "t.command")
 
 
