@@ -32,6 +32,7 @@ class Received:
     received_at: float  # the collector's clock, epoch seconds
     error_code: str | None
     attempts: int | None
+    taken_at: float | None = None  # the system's clock when it got the command (if it says)
 
 
 def _epoch(value: Any, fallback: float) -> float:
@@ -103,6 +104,7 @@ class Collector:
             received_at=now,
             error_code=error.get("code") if isinstance(error, dict) else None,
             attempts=data.get("attempts"),
+            taken_at=_epoch(data["received_at"], now) if data.get("received_at") else None,
         )
         if len(self.results) == 1 and self.on_first is not None:
             self.on_first()

@@ -299,9 +299,17 @@ async def run_paced(
     by_receipt = [
         (r.received_at - stamps[parse_seq(r.command_id)] - upstream_s) * 1000 for r in received
     ]
+    # Where the time goes: publish -> the system has the command (fetch, admission), and the
+    # command's time inside the system (both clocks are this machine's).
+    by_intake = [
+        (r.taken_at - stamps[parse_seq(r.command_id)]) * 1000
+        for r in received
+        if r.taken_at is not None
+    ]
     result.latency = {
         "completed_at": summarize_latency(by_completion),
         "collector_receipt": summarize_latency(by_receipt),
+        **({"intake": summarize_latency(by_intake)} if by_intake else {}),
     }
     result.extra["finished"] = finished
     result.extra["rate_per_s"] = rate

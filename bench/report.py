@@ -57,15 +57,17 @@ def _latencies(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "",
         "| system | rate /s | p50 ms | p90 ms | p99 ms | max ms | receipt p50 ms "
-        "| receipt p99 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| receipt p99 ms | intake p50 ms | intake p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in rows:
         done, seen = m["latency"]["completed_at"], m["latency"]["collector_receipt"]
+        intake = m["latency"].get("intake")
+        taken = f"{intake['p50_ms']:.1f} | {intake['p99_ms']:.1f}" if intake else "- | -"
         lines.append(
             f"| {m['system']} | {m.get('rate_per_s', 0):,.0f} | {done['p50_ms']:.1f} "
             f"| {done['p90_ms']:.1f} | {done['p99_ms']:.1f} | {done['max_ms']:.1f} "
-            f"| {seen['p50_ms']:.1f} | {seen['p99_ms']:.1f} |"
+            f"| {seen['p50_ms']:.1f} | {seen['p99_ms']:.1f} | {taken} |"
         )
     return lines
 

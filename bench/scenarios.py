@@ -261,7 +261,9 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
         f"rate: {source}; sandbox latency 0 ms, so upstream time subtracted = 0.",
         "latency = result completed_at (the system's clock) - publish time stamped by the load "
         "client just before producer.send; 'receipt' uses the collector's receive time instead "
-        "(adds the results hop, fetch wait 10 ms).",
+        "(adds the results hop, fetch wait 10 ms); 'intake' = the system's own received_at "
+        "(when the record left its getmany) - publish time: fetch and admission, the rest of "
+        "the latency is spent inside the system.",
         "each system is started and proven ready by a 200-command warm-up round first.",
     ]
     return out

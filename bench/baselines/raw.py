@@ -77,7 +77,9 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     tasks: set[asyncio.Task[None]] = set()
     url = f"{args.base_url}/send"
 
-    async def handle(tp: TopicPartition, offset: int, value: bytes, key: bytes | None) -> None:
+    async def handle(
+        tp: TopicPartition, offset: int, value: bytes, key: bytes | None, taken: float
+    ) -> None:
         try:
             command: dict[str, Any] = json.loads(value)
             params = command.get("params") or {}
@@ -90,7 +92,12 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
             async with session.post(url, params=query) as response:
                 await response.read()
                 status = "succeeded" if response.status < 300 else "failed"
-            result = {"command_id": command["id"], "status": status, "completed_at": time.time()}
+            result = {
+                "command_id": command["id"],
+                "status": status,
+                "received_at": taken,  # as the gateway's: when the record left getmany
+                "completed_at": time.time(),
+            }
             ack = await producer.send(args.results_topic, json.dumps(result).encode(), key=key)
             await ack
             offsets.done(tp, offset)
@@ -106,11 +113,14 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     try:
         while not stopping.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=256)
+            taken = time.time()
             for tp, records in batch.items():
                 for record in records:
                     offsets.fetched(tp, record.offset)
                     await slots.acquire()  # back-pressure: at most in_flight records held
-                    task = asyncio.create_task(handle(tp, record.offset, record.value, record.key))
+                    task = asyncio.create_task(
+                        handle(tp, record.offset, record.value, record.key, taken)
+                    )
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             if time.monotonic() - last_commit >= _COMMIT_EVERY_S:
