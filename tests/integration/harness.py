@@ -293,11 +293,56 @@ class DeliveryStack:
     registry: CollectorRegistry
 
 
+@dataclass
+class Delivering:
+    """A running webhook receiver (the sandbox posts to it) and a running delivery tracker."""
+
+    webhook_port: int
+    tracker: Tracker
+
+
+@asynccontextmanager
+async def receiving_and_tracking(
+    settings: Settings,
+    sandbox: Sandbox,
+    *,
+    ack_timeout_s: float = 30,
+    registry: CollectorRegistry | None = None,
+) -> AsyncIterator[Delivering]:
+    """The receiver and tracker of ``settings``' topics, the sandbox's webhooks pointed at it."""
+    secret = f"{settings.kafka.group_id}-hook-secret"
+    receiver = ReceiverSettings(
+        kafka=KafkaSettings(
+            bootstrap_servers=settings.kafka.bootstrap_servers, request_timeout_ms=3000
+        ),
+        topics=settings.topics,
+        webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(secret)),
+    )
+    tracking = TrackerProcessSettings(
+        kafka=settings.kafka,
+        topics=settings.topics,
+        metrics=MetricsSettings(host="127.0.0.1", port=0),
+        tracker=TrackerSettings(ack_timeout_s=ack_timeout_s),
+    )
+    async with (
+        running_webhook(receiver) as (webhook_port, _),
+        running_tracker(tracking, registry) as tracker,
+    ):
+        sandbox.set_webhook(f"http://127.0.0.1:{webhook_port}/webhooks/wawp", secret=secret)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(tracker.run(stopping))
+        try:
+            yield Delivering(webhook_port, tracker)
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 10)
+            sandbox.set_webhook(None)
+
+
 @asynccontextmanager
 async def running_delivery_stack(
     bootstrap: str, prefix: str, instance: str, *, ack_timeout_s: float = 30
 ) -> AsyncIterator[DeliveryStack]:
-    secret = f"{prefix}-hook-secret"
     sandbox = Sandbox(
         SandboxConfig.model_validate(
             {"instances": {instance: TEST_TOKEN}, "ack_delays_ms": (10, 20, 30)}
@@ -307,32 +352,13 @@ async def running_delivery_stack(
     try:
         async with running_sandbox(sandbox) as url:
             settings = gateway_settings(bootstrap, url, prefix, [instance])
-            receiver = ReceiverSettings(
-                kafka=KafkaSettings(bootstrap_servers=bootstrap, request_timeout_ms=3000),
-                topics=settings.topics,
-                webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(secret)),
-            )
-            tracking = TrackerProcessSettings(
-                kafka=settings.kafka,
-                topics=settings.topics,
-                metrics=MetricsSettings(host="127.0.0.1", port=0),
-                tracker=TrackerSettings(ack_timeout_s=ack_timeout_s),
-            )
             async with (
                 running_gateway(settings, sandbox) as gateway,
-                running_webhook(receiver) as (webhook_port, _),
-                running_tracker(tracking, registry) as tracker,
+                receiving_and_tracking(
+                    settings, sandbox, ack_timeout_s=ack_timeout_s, registry=registry
+                ) as delivering,
             ):
-                hook = f"http://127.0.0.1:{webhook_port}/webhooks/wawp"
-                sandbox.set_webhook(hook, secret=secret)
-                stopping = asyncio.Event()
-                task = asyncio.create_task(tracker.run(stopping))
-                try:
-                    yield DeliveryStack(gateway, settings, tracker, registry)
-                finally:
-                    stopping.set()
-                    await asyncio.wait_for(task, 10)
-                    sandbox.set_webhook(None)
+                yield DeliveryStack(gateway, settings, delivering.tracker, registry)
     finally:
         await sandbox.aclose()
 

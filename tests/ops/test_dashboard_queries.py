@@ -34,25 +34,18 @@ from integration.harness import (
     Gateway,
     command,
     gateway_settings,
+    receiving_and_tracking,
     running_gateway,
 )
 from wawp_gateway.config import (
     EngineSettings,
     InstanceConfig,
     InstancesConfig,
-    KafkaSettings,
-    MetricsSettings,
-    ReceiverSettings,
-    TrackerProcessSettings,
-    TrackerSettings,
     WawpSettings,
-    WebhookSettings,
 )
 from wawp_gateway.ops.panels import panel_queries
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, running_sandbox
-from wawp_gateway.tracker import running_tracker
-from wawp_gateway.webhook import running_webhook
 
 from .prometheus import PrometheusServer, Sample, running_prometheus
 
@@ -62,7 +55,6 @@ WORKER_JOB = "wawp-gateway-worker"
 WEBHOOK_JOB = "wawp-gateway-webhook"
 TRACKER_JOB = "wawp-gateway-tracker"
 RATE_INTERVAL = "1m"
-SECRET = "dashboard-hook-secret"
 # Sends that reach DEVICE sooner count as delivered; the SERVER-only ones time out after it.
 ACK_TIMEOUT_S = 2.0
 # The stalled instance's sends: the hung one plus those queued behind it fill its buffer.
@@ -296,25 +288,11 @@ async def test_every_dashboard_query_returns_data_under_a_known_workload(
             },
         )
         settings = settings.model_copy(update={"instances": limits})
-        receiver = ReceiverSettings(
-            kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, request_timeout_ms=3000),
-            topics=settings.topics,
-            webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(SECRET)),
-        )
-        tracking = TrackerProcessSettings(
-            kafka=settings.kafka,
-            topics=settings.topics,
-            metrics=MetricsSettings(host="127.0.0.1", port=0),
-            tracker=TrackerSettings(ack_timeout_s=ACK_TIMEOUT_S),
-        )
         async with (
             running_gateway(settings, sandbox) as gw,
-            running_webhook(receiver) as (webhook_port, _),
-            running_tracker(tracking) as tracker,
+            receiving_and_tracking(settings, sandbox, ack_timeout_s=ACK_TIMEOUT_S) as delivering,
         ):
-            sandbox.set_webhook(f"http://127.0.0.1:{webhook_port}/webhooks/wawp", secret=SECRET)
-            stopping = asyncio.Event()
-            tracking_task = asyncio.create_task(tracker.run(stopping))
+            webhook_port, tracker = delivering.webhook_port, delivering.tracker
             stalled = [
                 command(roles.stalled, "sendText", {**valid_params("sendText"), "message": f"s{i}"})
                 for i in range(STALLED_SENDS)
@@ -353,9 +331,6 @@ async def test_every_dashboard_query_returns_data_under_a_known_workload(
                 if traffic is not None and not traffic.done():
                     await asyncio.wait({traffic}, timeout=RESULT_DEADLINE_S)
                 _release(sandbox)
-                stopping.set()
-                await asyncio.wait_for(tracking_task, 10)
-                sandbox.set_webhook(None)
     await sandbox.aclose()
 
     # Then
