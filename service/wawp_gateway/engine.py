@@ -239,7 +239,8 @@ class Engine:
         one for all others (labels stay bounded by the instances file)."""
 
         def held(instance: str) -> Callable[[], float]:
-            return lambda: float(instance in self.pacer.held_instances())
+            # One gate lookup per series: a scrape reads every listed instance.
+            return lambda: float(self.pacer.is_held(instance))
 
         for instance in listed:
             metrics.circuit_open.labels(instance).set_function(held(instance))

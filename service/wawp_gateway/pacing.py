@@ -203,5 +203,9 @@ class Pacer:
     def close(self) -> None:
         self.forget(set(self._gates))
 
+    def is_held(self, instance_id: str) -> bool:
+        gate = self._gates.get(instance_id)
+        return gate is not None and gate.is_held
+
     def held_instances(self) -> list[str]:
         return [i for i, g in self._gates.items() if g.is_held]
