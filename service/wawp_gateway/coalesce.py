@@ -1,19 +1,27 @@
 """Acknowledged writes to one topic, coalesced per partition into ``send_batch`` calls.
 
-While one batch of a partition is on its way, the records written meanwhile wait and go out
-together as the next. A record then costs an append to a batch (aiokafka's C builder) instead
-of a ``send`` of its own (futures, accumulator, one more produce request), and a batch's size
-follows the load with no lingering. One batch per partition at a time keeps a key's records in
-the order written. Used for ``wawp.state`` by the worker and for ``wawp.events`` by the
-webhook receiver, where every writer waits for its own acknowledgement.
+The records written while a partition's previous batch waits to leave go out together as the
+next. A record then costs an append to a batch (aiokafka's C builder) instead of a ``send`` of
+its own (futures, accumulator, one more produce request), and a batch's size follows the load
+with no lingering. Used for ``wawp.state`` by the worker and for ``wawp.events`` by the webhook
+receiver, where every writer waits for its own acknowledgement.
+
+aiokafka keeps one produce request in flight per broker and puts at most one batch per
+partition in it. So a partition's next batch is built as soon as its previous one left in a
+request, not once that request was answered: it is then queued when the answer comes and goes
+out in the very next request. (Built after the answer, it missed that request, already sent
+with the other partitions' batches, and waited for one more round trip.) Batches of a partition
+leave in the order they were handed over, which keeps a key's records in the order written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 __all__ = ["CoalescingWriter", "Headers"]
 
@@ -30,6 +38,7 @@ class CoalescingWriter:
         self._pending: dict[int, list[_Pending]] = {}
         self._busy: set[int] = set()
         self._sending: set[asyncio.Task[None]] = set()
+        self._tps: dict[int, TopicPartition] = {}
 
     async def write(
         self, partition: int, key: bytes | None, value: bytes | None, headers: Headers = ()
@@ -40,8 +49,8 @@ class CoalescingWriter:
         self, partition: int, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> asyncio.Future[None]:
         """The record's acknowledgement, as a future. A writer may give up on it (set it
-        itself): a record given up before its batch left is not sent; once sent, the answer that
-        comes later is dropped."""
+        itself): a record given up before its batch was built is not sent; once sent, the
+        answer that comes later is dropped."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         pending = self._pending.get(partition)
@@ -55,48 +64,91 @@ class CoalescingWriter:
         return done
 
     def _flush(self, partition: int) -> None:
-        records = self._pending.pop(partition, None)
-        if not records or partition in self._busy:
+        if partition in self._busy or partition not in self._pending:
             return
         self._busy.add(partition)
-        task = asyncio.create_task(self._send(partition, records))
+        task = asyncio.create_task(self._send(partition))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, partition: int, records: list[_Pending]) -> None:
+    async def _send(self, partition: int) -> None:
+        records: list[_Pending] = []
+        acks: list[asyncio.Future[Any]] = []
         try:
-            await self._deliver(partition, records)
+            try:
+                await self._previous_left(partition)
+                records = self._pending.pop(partition, [])
+                acks = await self._hand_over(partition, records)
+            finally:
+                # The next batch may be built now; it leaves after this one.
+                self._busy.discard(partition)
+                if partition in self._pending:
+                    self._flush(partition)
+            await asyncio.gather(*acks)
         except asyncio.CancelledError:
-            for *_, done in records:
-                if not done.done():
-                    done.cancel()
+            _settle(records, cancel=True)
             raise
         except Exception as exc:  # noqa: BLE001 - handed on: each writer of the batch gets it
-            for *_, done in records:
-                if not done.done():
-                    done.set_exception(exc)
+            _settle(records, error=exc)
         else:
-            for *_, done in records:
-                if not done.done():
-                    done.set_result(None)
-        finally:
-            self._busy.discard(partition)
-            if partition in self._pending:
-                self._flush(partition)
+            _settle(records)
 
-    async def _deliver(self, partition: int, records: list[_Pending]) -> None:
+    async def _previous_left(self, partition: int) -> None:
+        """Until the partition's batch queued in aiokafka (if any) is taken into a request.
+
+        Reads aiokafka's accumulator (not public API; a test checks the attributes against the
+        installed version). Without them the batch is handed over at once, and aiokafka's
+        ``send_batch`` does the waiting, only with the batch built a little earlier."""
+        queued = getattr(getattr(self._producer, "_message_accumulator", None), "_batches", None)
+        if not queued:
+            return
+        tp = self._tps.get(partition)
+        if tp is None:
+            tp = self._tps[partition] = TopicPartition(self.topic, partition)
+        batches = queued.get(tp)
+        if batches:
+            # Its failure is for its own writers to see; this one only waits for its turn.
+            with contextlib.suppress(Exception):
+                await batches[-1].wait_drain()
+
+    async def _hand_over(
+        self, partition: int, records: list[_Pending]
+    ) -> list[asyncio.Future[Any]]:
         producer = self._producer
-        acks = []
+        acks: list[asyncio.Future[Any]] = []
         batch = producer.create_batch()
         appended = 0
         for key, value, headers, done in records:
             if done.done():  # its writer gave up before it left: it is not sent at all
                 continue
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                acks.append(await producer.send_batch(batch, self.topic, partition=partition))
+                acks.append(await self._send_closed(batch, partition))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None, headers=headers)
             appended += 1
         if appended:
-            acks.append(await producer.send_batch(batch, self.topic, partition=partition))
-        await asyncio.gather(*acks)
+            acks.append(await self._send_closed(batch, partition))
+        return acks
+
+    async def _send_closed(self, batch: Any, partition: int) -> asyncio.Future[Any]:
+        # Closed, or aiokafka holds the batch for the producer's linger_ms (and an open batch
+        # could still take ``send()`` records): every writer would wait the linger too.
+        batch.close()
+        ack: asyncio.Future[Any] = await self._producer.send_batch(
+            batch, self.topic, partition=partition
+        )
+        return ack
+
+
+def _settle(
+    records: list[_Pending], *, error: BaseException | None = None, cancel: bool = False
+) -> None:
+    for *_, done in records:
+        if done.done():
+            continue
+        if cancel:
+            done.cancel()
+        elif error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(None)

@@ -1,12 +1,18 @@
-"""CoalescingWriter over a fake producer: batches per partition, order, errors, late waiters."""
+"""CoalescingWriter over a fake producer: batches per partition, order, errors, late waiters.
+
+The fake mirrors what the writer reads of aiokafka: batches queued per partition in the
+accumulator until the sender takes them into a request (``drain``), then acknowledged."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import inspect
 from typing import Any, cast
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.producer.message_accumulator import BatchBuilder, MessageAccumulator, MessageBatch
 
 from wawp_gateway.coalesce import CoalescingWriter
 
@@ -15,6 +21,14 @@ class _Batch:
     def __init__(self, limit: int) -> None:
         self.records: list[tuple[bytes | None, bytes | None, Any]] = []
         self._limit = limit
+        self.closed = False
+        self.drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_drain(self) -> None:
+        await self.drained
 
     def append(
         self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: Any
@@ -25,13 +39,22 @@ class _Batch:
         return object()
 
 
+class _Accumulator:
+    def __init__(self) -> None:
+        self._batches: dict[TopicPartition, collections.deque[_Batch]] = collections.defaultdict(
+            collections.deque
+        )
+
+
 class FakeProducer:
-    """``send_batch`` returns an ack future the test settles by hand."""
+    """``send_batch`` queues the batch and returns an ack future the test settles by hand;
+    ``drain()`` is the sender taking every queued batch into a request."""
 
     def __init__(self, batch_limit: int = 1000) -> None:
         self.batch_limit = batch_limit
         self.sent: list[tuple[str, int, _Batch, asyncio.Future[None]]] = []
         self.sent_event = asyncio.Event()
+        self._message_accumulator = _Accumulator()
 
     def create_batch(self) -> _Batch:
         return _Batch(self.batch_limit)
@@ -39,10 +62,17 @@ class FakeProducer:
     async def send_batch(
         self, batch: _Batch, topic: str, *, partition: int
     ) -> asyncio.Future[None]:
+        assert batch.closed, "an open batch lingers in aiokafka"
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sent.append((topic, partition, batch, ack))
+        self._message_accumulator._batches[TopicPartition(topic, partition)].append(batch)
         self.sent_event.set()
         return ack
+
+    def drain(self) -> None:
+        for queue in self._message_accumulator._batches.values():
+            while queue:
+                queue.popleft().drained.set_result(None)
 
     async def next_send(self, count: int) -> None:
         while len(self.sent) < count:
@@ -68,20 +98,44 @@ async def test_writes_of_one_turn_go_out_as_one_batch_per_partition() -> None:
     await asyncio.gather(*futures)
 
 
-async def test_one_batch_in_flight_per_partition_the_rest_wait_in_order() -> None:
+async def test_the_next_batch_is_built_once_the_previous_left_not_once_it_was_answered() -> None:
     producer = FakeProducer()
     writer = _writer(producer)
     first = writer.submit(0, b"k", b"1")
     await producer.next_send(1)
     later = [writer.submit(0, b"k", b"%d" % i) for i in (2, 3)]
-    await asyncio.sleep(0)  # a loop turn: the flush of the later ones must not go out yet
+    await asyncio.sleep(0)  # a loop turn: the previous batch is still queued, nothing is built
     assert len(producer.sent) == 1
-    producer.sent[0][3].set_result(None)
-    await first
+    producer.drain()  # it left in a request; its answer has not come
     await producer.next_send(2)
     assert [r[1] for r in producer.sent[1][2].records] == [b"2", b"3"]
+    assert not first.done()
+    producer.sent[0][3].set_result(None)
+    await first
     producer.sent[1][3].set_result(None)
     await asyncio.gather(*later)
+
+
+async def test_records_written_while_the_previous_batch_waits_all_join_the_next() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    writer.submit(0, None, b"a")
+    await producer.next_send(1)
+    for turn in range(3):  # several loop turns while the first batch is still queued
+        writer.submit(0, None, b"%d" % turn)
+        await asyncio.sleep(0)
+    producer.drain()
+    await producer.next_send(2)
+    assert [r[1] for r in producer.sent[1][2].records] == [b"0", b"1", b"2"]
+
+
+def test_the_aiokafka_internals_the_writer_reads_are_there() -> None:
+    """The writer waits on aiokafka's queued batch of a partition; an upgrade that moves it
+    would silently cost a round trip per write."""
+    assert "_message_accumulator" in inspect.getsource(AIOKafkaProducer.__init__)
+    assert "self._batches" in inspect.getsource(MessageAccumulator.__init__)
+    assert inspect.iscoroutinefunction(MessageBatch.wait_drain)
+    assert callable(BatchBuilder.close)
 
 
 async def test_a_full_batch_is_split_and_every_writer_waits_for_its_own_part() -> None:
@@ -101,6 +155,7 @@ async def test_a_failed_batch_fails_each_of_its_writers_and_the_next_batch_still
     failing = [writer.submit(0, None, b"a"), writer.submit(0, None, b"b")]
     await producer.next_send(1)
     after = writer.submit(0, None, b"c")
+    producer.drain()
     producer.sent[0][3].set_exception(ConnectionError("broker gone"))
     for future in failing:
         with pytest.raises(ConnectionError):
@@ -134,6 +189,7 @@ async def test_a_record_given_up_before_its_batch_left_is_not_sent() -> None:
     given_up = writer.submit(0, None, b"late")
     kept = writer.submit(0, None, b"b")
     given_up.set_exception(TimeoutError())
+    producer.drain()
     producer.sent[0][3].set_result(None)
     await first
     await producer.next_send(2)
@@ -151,6 +207,7 @@ async def test_nothing_is_sent_when_every_record_was_given_up() -> None:
     await producer.next_send(1)
     given_up = writer.submit(0, None, b"late")
     given_up.cancel()
+    producer.drain()
     producer.sent[0][3].set_result(None)
     await first
     follow = writer.submit(0, None, b"next")
@@ -161,3 +218,19 @@ async def test_nothing_is_sent_when_every_record_was_given_up() -> None:
     ]
     producer.sent[1][3].set_result(None)
     await follow
+
+
+async def test_a_batch_whose_sender_failed_before_taking_it_does_not_hold_the_next() -> None:
+    producer = FakeProducer()
+    writer = _writer(producer)
+    first = writer.submit(0, None, b"a")
+    await producer.next_send(1)
+    after = writer.submit(0, None, b"b")
+    queued = producer._message_accumulator._batches[TopicPartition("t", 0)].popleft()
+    queued.drained.set_exception(ConnectionError("sender stopped"))
+    producer.sent[0][3].set_exception(ConnectionError("sender stopped"))
+    with pytest.raises(ConnectionError):
+        await first
+    await producer.next_send(2)
+    producer.sent[1][3].set_result(None)
+    await after
