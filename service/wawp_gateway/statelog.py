@@ -182,9 +182,9 @@ def parse_record(value: bytes | None) -> StateEvent | StateStatus | None:
 class StateLog:
     """Writes to ``wawp.state`` and waits for the broker's acknowledgement.
 
-    Records go through a ``CoalescingWriter``: one batch per partition on its way, the records
-    written meanwhile going out together as the next, so a state write costs an append to a
-    batch, and a key's records stay in the order written."""
+    Records go through a ``CoalescingWriter``: the records written while a partition's
+    previous batch waits to leave go out together as the next, so a state write costs an append
+    to a batch, and a key's records stay in the order written."""
 
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
