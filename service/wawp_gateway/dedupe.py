@@ -11,6 +11,7 @@ of them instead of one per request (a timer per request was ~8% of the receiver'
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 
@@ -24,6 +25,8 @@ class DedupeWindow:
         self._window_s = window_s
         self._clock = clock
         self._expiry: OrderedDict[Hashable, float] = OrderedDict()
+        # When the oldest key expires: most lookups find nothing due and stop at one compare.
+        self._next_due = math.inf
 
     def __contains__(self, key: Hashable) -> bool:
         self._expire()
@@ -38,16 +41,27 @@ class DedupeWindow:
         self._expire()
         if self._window_s <= 0:
             return
-        self._expiry.pop(key, None)
-        self._expiry[key] = self._clock() + self._window_s
+        expiry = self._expiry
+        if key in expiry:
+            del expiry[key]
+            self._next_due = next(iter(expiry.values()), math.inf)
+        expires = self._clock() + self._window_s
+        expiry[key] = expires
+        if expires < self._next_due:
+            self._next_due = expires
 
     def _expire(self) -> None:
         now = self._clock()
-        while self._expiry:
-            key, expires = next(iter(self._expiry.items()))
+        if now < self._next_due:
+            return
+        expiry = self._expiry
+        while expiry:
+            key, expires = next(iter(expiry.items()))
             if expires > now:
+                self._next_due = expires
                 return
-            del self._expiry[key]
+            del expiry[key]
+        self._next_due = math.inf
 
 
 class Deadlines:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 from urllib.parse import unquote_to_bytes
 
+import orjson
 import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
@@ -96,7 +97,7 @@ class _Refused(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs ~0.3 us more on every post
 class WebhookEvent:
     instance: str
     event: str
@@ -144,7 +145,7 @@ def is_authentic(
 def parse_event(body: bytes, path_instance: str | None) -> WebhookEvent:
     """The envelope's routing fields; raises _Refused (400) for anything else."""
     try:
-        data = json.loads(body)
+        data = _loads(body)
     except (ValueError, RecursionError):
         raise _Refused(400, "bad_request", "body is not JSON") from None
     if not isinstance(data, dict):
@@ -162,6 +163,17 @@ def parse_event(body: bytes, path_instance: str | None) -> WebhookEvent:
         event_id=event_id if isinstance(event_id, str) and event_id else None,
         body=body,
     )
+
+
+def _loads(body: bytes) -> Any:
+    """orjson (~1.5 us for an ack envelope, against ~4.3 us) where it takes the text, else
+    ``json``: UTF-16/32 bodies, lone surrogates, NaN and deep nesting are decided as before.
+    Only the routing fields are read, and the body is published as it came, so orjson reading
+    integers beyond 64 bits as floats changes nothing here."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 class KafkaPublisher:
