@@ -246,6 +246,23 @@ async def test_malformed_bodies_are_400(body: bytes) -> None:
     assert publisher.calls == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        envelope().decode().encode("utf-16"),  # with a BOM: json reads it, orjson does not
+        envelope(extra_value=float("nan")),  # NaN: json reads it, orjson does not
+        envelope(note="\ud83d lone surrogate"),
+        envelope(big=2**80),
+    ],
+)
+async def test_bodies_orjson_refuses_are_read_as_json_reads_them(body: bytes) -> None:
+    """orjson is the fast path only: what ``json`` accepted is still published, byte for byte."""
+    publisher = FakePublisher()
+    app, _ = _receiver(publisher)
+    assert (await call(app, body)).status == 200
+    assert publisher.calls == 1
+
+
 async def test_duplicate_id_is_published_once() -> None:
     """A re-delivery of the same (instance, id) is 200 and not published again."""
     publisher = FakePublisher()
