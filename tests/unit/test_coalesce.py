@@ -84,6 +84,15 @@ def _writer(producer: FakeProducer) -> CoalescingWriter:
     return CoalescingWriter(cast(AIOKafkaProducer, producer), "t")
 
 
+async def _first_batch_queued() -> tuple[FakeProducer, CoalescingWriter, asyncio.Future[None]]:
+    """A writer whose first record (b"a", partition 0) is in a batch handed to the producer."""
+    producer = FakeProducer()
+    writer = _writer(producer)
+    first = writer.submit(0, None, b"a")
+    await producer.next_send(1)
+    return producer, writer, first
+
+
 async def test_writes_of_one_turn_go_out_as_one_batch_per_partition() -> None:
     producer = FakeProducer()
     writer = _writer(producer)
@@ -182,10 +191,7 @@ async def test_a_waiter_that_gave_up_does_not_break_the_batch() -> None:
 async def test_a_record_given_up_before_its_batch_left_is_not_sent() -> None:
     """Queued behind a batch in flight and given up (the receiver answered 503): never sent,
     so the retry Wawp makes is the only copy; the others of its batch still go."""
-    producer = FakeProducer()
-    writer = _writer(producer)
-    first = writer.submit(0, None, b"a")
-    await producer.next_send(1)
+    producer, writer, first = await _first_batch_queued()
     given_up = writer.submit(0, None, b"late")
     kept = writer.submit(0, None, b"b")
     given_up.set_exception(TimeoutError())
@@ -201,10 +207,7 @@ async def test_a_record_given_up_before_its_batch_left_is_not_sent() -> None:
 
 
 async def test_nothing_is_sent_when_every_record_was_given_up() -> None:
-    producer = FakeProducer()
-    writer = _writer(producer)
-    first = writer.submit(0, None, b"a")
-    await producer.next_send(1)
+    producer, writer, first = await _first_batch_queued()
     given_up = writer.submit(0, None, b"late")
     given_up.cancel()
     producer.drain()
@@ -221,10 +224,7 @@ async def test_nothing_is_sent_when_every_record_was_given_up() -> None:
 
 
 async def test_a_batch_whose_sender_failed_before_taking_it_does_not_hold_the_next() -> None:
-    producer = FakeProducer()
-    writer = _writer(producer)
-    first = writer.submit(0, None, b"a")
-    await producer.next_send(1)
+    producer, writer, first = await _first_batch_queued()
     after = writer.submit(0, None, b"b")
     queued = producer._message_accumulator._batches[TopicPartition("t", 0)].popleft()
     queued.drained.set_exception(ConnectionError("sender stopped"))
