@@ -97,7 +97,9 @@ async def build_worker(
             wawp=MeteredWawp(wawp or client, metrics),
             metrics=metrics,
             clock=SystemClock(),
-            state_log=StateLog(producer, settings.topics.state),
+            state_log=StateLog(
+                producer, settings.topics.state, observe=metrics.state_write.observe
+            ),
             standing=standing,
         )
         port = await stack.enter_async_context(

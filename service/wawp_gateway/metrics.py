@@ -91,6 +91,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.state_write = Histogram(
+            "gateway_state_write_seconds",
+            "Time from writing a wawp.state record to the broker's acknowledgement; the "
+            "in_progress record before every Wawp call waits for it.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
         self.state_restore = Histogram(
             "gateway_state_restore_seconds",
             "Time to take over partitions: restore their idempotency records, and the hand-over "

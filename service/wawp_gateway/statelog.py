@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -186,14 +187,28 @@ class StateLog:
     previous batch waits to leave go out together as the next, so a state write costs an append
     to a batch, and a key's records stay in the order written."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        *,
+        observe: Callable[[float], None] | None = None,
+    ) -> None:
+        """``observe``: given each write's seconds to its acknowledgement. The ``in_progress``
+        before a call is on every command's path, so this is where a slow broker shows."""
         self._producer = producer
         self.topic = topic
         self._writer = CoalescingWriter(producer, topic)
+        self._observe = observe
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
+        if self._observe is None:
+            await self._writer.write(partition, key, value)
+            return
+        started = time.monotonic()
         await self._writer.write(partition, key, value)
+        self._observe(time.monotonic() - started)
 
     async def release(self, partition: int) -> None:
         ack = await self._producer.send(

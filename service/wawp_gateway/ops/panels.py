@@ -335,7 +335,15 @@ ROWS: tuple[RowSpec, ...] = (
                 "Idempotency keys held for the owned partitions, all workers.",
                 (Query("sum(gateway_state_keys)", "keys"),),
                 "short",
-                6,
+                4,
+            ),
+            PanelSpec(
+                "State write acknowledgement",
+                "Time for the broker to acknowledge a wawp.state record. The in_progress record "
+                "before every Wawp call waits for it: a slow broker shows here first.",
+                _quantiles("gateway_state_write_seconds", "", (0.5, 0.99), ""),
+                "s",
+                4,
             ),
             PanelSpec(
                 # Restores are rare (start, rebalance), so a rate window is mostly empty; the
@@ -353,7 +361,7 @@ ROWS: tuple[RowSpec, ...] = (
                     ),
                 ),
                 "s",
-                6,
+                4,
             ),
         ),
     ),
