@@ -90,6 +90,7 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     _log: IO[bytes] | None = field(default=None, repr=False)
+    metrics_url: str | None = None  # a gateway's /metrics, where the harness knows it
 
     @property
     def pid(self) -> int:

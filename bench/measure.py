@@ -22,6 +22,7 @@ from typing import Any
 from bench.collect import Collector, Received, summarize_latency, throughput
 from bench.harness import CpuSnapshot, Proc, ProcessGroup, RssSampler, wait_for
 from bench.sandbox import SandboxClient
+from bench.scrape import histogram_quantiles
 from bench.systems import PARTITIONS, RateLimits, SystemSpec, Topics, launch, make_topics
 from bench.workload import TOKEN, Workload, instance_id, parse_seq
 
@@ -255,6 +256,20 @@ async def run_backlog(
     return result, collector, topics
 
 
+async def _state_write(proc: Proc) -> dict[str, float] | None:
+    """The gateway's own p50/p99 of a wawp.state record's time to its acknowledgement, in ms
+    (warm-up included: 200 commands beside the tens of thousands measured)."""
+    if proc.metrics_url is None:
+        return None
+    try:
+        quantiles = await histogram_quantiles(
+            proc.metrics_url, "gateway_state_write_seconds", (0.5, 0.99)
+        )
+    except OSError:  # a split of the latency, not the measurement: the run goes on without it
+        return None
+    return {name: round(seconds * 1000, 1) for name, seconds in quantiles.items()}
+
+
 async def run_paced(
     stack: Stack,
     scenario: str,
@@ -283,6 +298,7 @@ async def run_paced(
             loaded = await _load(stack, [topics.send], workload, rate=rate, times=times_path)
             finished = await _until_done(proc, collector, workload.prefix, workload.total, 60)
             end = CpuSnapshot.take(pids)
+            state_write = await _state_write(proc)
     finally:
         proc.stop()
         await collector.stop()
@@ -313,5 +329,7 @@ async def run_paced(
     }
     result.extra["finished"] = finished
     result.extra["rate_per_s"] = rate
+    if state_write is not None:
+        result.extra["state_write_ms"] = state_write
     result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
     return result, collector

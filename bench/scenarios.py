@@ -228,6 +228,7 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
     warmup = Workload("warm", min(200, opts.instances), opts.instances, 1)
     rounds = 1 if opts.quick else max(1, opts.latency_rounds)
     p99s: dict[tuple[str, int], list[float]] = {}
+    state_writes: list[tuple[str, dict[str, float]]] = []
     for fw in opts.fetch_waits:
         for round_no in range(rounds):
             order = ("gateway", "raw") if round_no % 2 == 0 else ("raw", "gateway")
@@ -243,6 +244,8 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
                 out.measurements.append(measurement)
                 stats = measurement.latency or {}
                 p99s.setdefault((kind, fw), []).append(stats["completed_at"]["p99_ms"])
+                if "state_write_ms" in measurement.extra:
+                    state_writes.append((measurement.system, measurement.extra["state_write_ms"]))
     for fw in opts.fetch_waits:
         gp99 = statistics.median(p99s[("gateway", fw)])
         rp99 = statistics.median(p99s[("raw", fw)])
@@ -266,6 +269,13 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
         "the latency is spent inside the system.",
         "each system is started and proven ready by a 200-command warm-up round first.",
     ]
+    if state_writes:
+        out.notes.append(
+            "inside the gateway: its wawp.state records' time to the broker's acknowledgement "
+            "(the in_progress before every call waits for it), p50/p99 ms from its own "
+            "gateway_state_write_seconds: "
+            + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in state_writes)
+        )
     return out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bench.harness import Proc, ProcessGroup
+from bench.harness import Proc, ProcessGroup, free_port
 from bench.workload import TOKEN
 from wawp_gateway.config import KafkaSettings
 from wawp_gateway.kafka import create_topics
@@ -127,6 +127,7 @@ def launch(
         return group.spawn(
             name, [sys.executable, "-m", "bench.baselines.faststream_naive", *common]
         )
+    metrics_port = free_port()
     instances_file = run_dir / f"{topics.prefix}.instances.toml"
     instances_file.write_text(limits.to_toml(instance_ids))
     env = {
@@ -149,10 +150,12 @@ def launch(
         "GATEWAY_WAWP__ACCESS_TOKEN": TOKEN,
         "GATEWAY_INSTANCES_FILE": str(instances_file),
         "GATEWAY_METRICS__HOST": "127.0.0.1",
-        "GATEWAY_METRICS__PORT": "0",
+        "GATEWAY_METRICS__PORT": str(metrics_port),
         "GATEWAY_LOG__LEVEL": "warning",
         "GATEWAY_LOG__FORMAT": "json",
         # Stopping a run must not wait 30 s for commands the harness no longer counts.
         "GATEWAY_SHUTDOWN__GRACE_S": "3",
     }
-    return group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
+    proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
+    proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    return proc
