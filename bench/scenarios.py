@@ -298,7 +298,9 @@ async def hot_instance(stack: Stack, opts: Options, shared: Shared) -> Payload:
     free_ids = frozenset(c.id for c in loaded.commands() if c.instance_id != hot_id)
     spec = SystemSpec("gateway", _primary(opts))
 
-    rounds = 1 if opts.quick else max(1, opts.throughput_rounds - 1)
+    # Three rounds, as the throughput scenario: with two, the "median" was a mean that one slow
+    # round on this drifting machine pulled under the goal (0.88 in one run, 1.04-1.07 in others).
+    rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
     bases: list[float] = []
     hots: list[float] = []
     checks: list[dict[str, Any]] = []
