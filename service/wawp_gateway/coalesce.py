@@ -38,7 +38,6 @@ class CoalescingWriter:
         self._pending: dict[int, list[_Pending]] = {}
         self._busy: set[int] = set()
         self._sending: set[asyncio.Task[None]] = set()
-        self._tps: dict[int, TopicPartition] = {}
 
     async def write(
         self, partition: int, key: bytes | None, value: bytes | None, headers: Headers = ()
@@ -102,10 +101,7 @@ class CoalescingWriter:
         queued = getattr(getattr(self._producer, "_message_accumulator", None), "_batches", None)
         if not queued:
             return
-        tp = self._tps.get(partition)
-        if tp is None:
-            tp = self._tps[partition] = TopicPartition(self.topic, partition)
-        batches = queued.get(tp)
+        batches = queued.get(TopicPartition(self.topic, partition))
         if batches:
             # Its failure is for its own writers to see; this one only waits for its turn.
             with contextlib.suppress(Exception):

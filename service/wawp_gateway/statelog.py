@@ -203,12 +203,10 @@ class StateLog:
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
-        if self._observe is None:
-            await self._writer.write(partition, key, value)
-            return
         started = time.monotonic()
         await self._writer.write(partition, key, value)
-        self._observe(time.monotonic() - started)
+        if self._observe is not None:
+            self._observe(time.monotonic() - started)
 
     async def release(self, partition: int) -> None:
         ack = await self._producer.send(
