@@ -34,7 +34,7 @@ from wawp_gateway.membership import GroupStanding
 from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.outputs import Outputs, ReplyInfo
-from wawp_gateway.pacing import GateSettings, Pacer
+from wawp_gateway.pacing import CallSlots, Gate, GateSettings, Pacer
 from wawp_gateway.partitioning import partition_for
 from wawp_gateway.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
 from wawp_gateway.reconcile import ReconcileRule, reconcile
@@ -121,6 +121,14 @@ class _JobPacer:
         self._engine = engine
         self._job = job
         self._last_error: WawpError | None = None
+        self._gate: Gate | None = None  # set while this job holds a call slot
+
+    def release_slot(self) -> None:
+        """The call ended, or the turn went unused: give the call slot back (once)."""
+        gate = self._gate
+        if gate is not None:
+            self._gate = None
+            gate.release_slot()
 
     async def before_call(self, command: OutboundCommand, *, give_up_at: float) -> bool:
         engine = self._engine
@@ -128,17 +136,20 @@ class _JobPacer:
             engine.metrics.retries_of(_retry_reason(self._last_error)).inc()
             self._last_error = None
         engine.check_may_call(self._job.tp)
+        self.release_slot()  # a reconciliation's previous lookup
         timeout = give_up_at - engine.clock.monotonic()
         if timeout <= 0:
             return False
         gate = engine.pacer.gate(command.instance_id)
         bypass = command.spec.bypasses_circuit
         if gate.try_acquire(bypass=bypass):
+            self._gate = gate
             return True
         try:
             waited = await asyncio.wait_for(gate.acquire(bypass=bypass), timeout)
         except TimeoutError:
             return False
+        self._gate = gate
         engine.metrics.rate_limit_wait.observe(waited)
         try:
             engine.check_may_call(self._job.tp)
@@ -148,9 +159,11 @@ class _JobPacer:
         return True
 
     def turn_unused(self, command: OutboundCommand) -> None:
+        self.release_slot()
         self._engine.pacer.gate(command.instance_id).release_unused_turn()
 
     def after_call(self, command: OutboundCommand, error: WawpError | None) -> None:
+        self.release_slot()  # a retry's back-off must not hold it
         self._last_error = error
         gate = self._engine.pacer.gate(command.instance_id)
         if error is None:
@@ -163,6 +176,21 @@ class _JobPacer:
             gate.circuit.record_failure(self._engine.clock.monotonic())
         else:
             gate.circuit.record_neutral()
+
+
+class _SlotReturning:
+    """The ``WawpPort`` of a reconciliation: each lookup gives its call slot back once
+    answered, not after the wait before the next one."""
+
+    def __init__(self, wawp: WawpPort, pacer: _JobPacer) -> None:
+        self._wawp = wawp
+        self._pacer = pacer
+
+    async def call(self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str) -> Any:
+        try:
+            return await self._wawp.call(spec, params, instance_id=instance_id)
+        finally:
+            self._pacer.release_slot()
 
 
 def _retry_reason(error: WawpError) -> str:
@@ -201,6 +229,9 @@ class Engine:
             backoff_max_s=settings.retry.backoff_max_s,
             retry_after_max_s=settings.retry.retry_after_max_s,
         )
+        # Held by a call from its grant to its end: a command waiting for its instance (tokens,
+        # circuit, Retry-After, a retry's back-off) holds none, so it cannot crowd others out.
+        self.call_slots = CallSlots(engine.max_in_flight)
         self.pacer = Pacer(
             settings.limits_for,
             GateSettings(
@@ -209,6 +240,7 @@ class Engine:
                 jitter_s=engine.send_jitter_ms / 1000,
             ),
             clock.monotonic,
+            slots=self.call_slots,
         )
         self.lanes: LaneBook[_Job, TopicPartition] = LaneBook(
             Limits(engine.max_buffered_per_partition, engine.max_buffered_per_instance)
@@ -216,15 +248,13 @@ class Engine:
         self.trackers: dict[TopicPartition, OffsetTracker] = {}
         self._owned: set[TopicPartition] = set()
         self._stopping = False
-        self._slots = asyncio.Semaphore(engine.max_in_flight)
         self._instance_slots: dict[str, asyncio.Semaphore] = {}
         self._lane_tasks: dict[LaneKey, asyncio.Task[None]] = {}
         self._side_tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._instances_of: dict[TopicPartition, set[str]] = {}
         self.on_progress: Callable[[TopicPartition], None] = lambda tp: None
-        self._running = 0
         # Read at scrape time: a gauge updated twice per command costs a lock each time.
-        metrics.in_flight.set_function(lambda: self._running)
+        metrics.in_flight.set_function(lambda: self.call_slots.in_use)
         metrics.buffered.set_function(self.lanes.total)
         metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
         metrics.oldest_pending_age.set_function(self._oldest_pending_age)
@@ -419,12 +449,8 @@ class Engine:
                 instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
                     self.settings.engine.max_in_flight_per_instance
                 )
-            async with instance_slots, self._slots:
-                self._running += 1
-                try:
-                    outcome = await self._execute(job, ledger)
-                finally:
-                    self._running -= 1
+            async with instance_slots:
+                outcome = await self._execute(job, ledger)
             if outcome is None:
                 return False
             if (
@@ -505,15 +531,18 @@ class Engine:
             except CallRefused:
                 return False
 
-        return await reconcile(
-            job.command,
-            outcome,
-            first_attempt_at=first_at,
-            wawp=self.wawp,
-            clock=self.clock,
-            rule=ReconcileRule(settings.window_s, settings.interval_s, settings.lookup_limit),
-            turn=turn,
-        )
+        try:
+            return await reconcile(
+                job.command,
+                outcome,
+                first_attempt_at=first_at,
+                wawp=_SlotReturning(self.wawp, pacer),
+                clock=self.clock,
+                rule=ReconcileRule(settings.window_s, settings.interval_s, settings.lookup_limit),
+                turn=turn,
+            )
+        finally:
+            pacer.release_slot()
 
     async def _conclude(self, job: _Job, outcome: Outcome, ledger: JobLedger | None) -> None:
         """Publish the result (and dead letter), then the terminal state record."""
@@ -530,6 +559,7 @@ class Engine:
     async def _execute(self, job: _Job, ledger: JobLedger | None) -> Outcome | None:
         command = job.command
         flag = _CallFlag()
+        pacer = _JobPacer(self, job)
         try:
             return await process(
                 command,
@@ -537,7 +567,7 @@ class Engine:
                 self.policy,
                 self.clock,
                 received_monotonic=job.received_mono,
-                pacer=_JobPacer(self, job),
+                pacer=pacer,
             )
         except CallRefused:
             return None
@@ -574,6 +604,8 @@ class Engine:
                 ),
                 dlq_reason=DlqReason.INTERNAL,
             )
+        finally:
+            pacer.release_slot()  # whatever ended the command: refused, cut off, failed
 
     async def _finish(
         self, envelope: Envelope, reply: ReplyInfo, outcome: Outcome, received_at: datetime

@@ -2,8 +2,10 @@
 
 Each instance has a gate: a token bucket, a circuit and a queue of waiting calls. Calls are
 granted in order, except that session and auth actions (the ones that repair an instance) go
-first and ignore the 429 pause and the open circuit. A grant is used at once: the caller holds
-its in-flight slots before asking, so no wait sits between a token and its call.
+first and ignore the 429 pause and the open circuit. A grant comes with one of the process's
+call slots (``CallSlots``), taken once the turn is due: an instance waiting for its tokens, its
+circuit or a Retry-After holds none of them, so it cannot crowd the others out, and no wait
+sits between a token and its call.
 """
 
 from __future__ import annotations
@@ -13,13 +15,57 @@ import contextlib
 import heapq
 import itertools
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wawp_gateway.circuit import Circuit, CircuitState
 from wawp_gateway.ratelimit import TokenBucket
 
-__all__ = ["Gate", "GateSettings", "Pacer"]
+__all__ = ["CallSlots", "Gate", "GateSettings", "Pacer"]
+
+
+class CallSlots:
+    """The process-wide bound on Wawp calls in flight (``engine.max_in_flight``).
+
+    A slot is held from a call's grant to the call's end, never while a command waits for its
+    instance. Released slots go to waiters first come, first served."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self._free
+
+    def try_take(self) -> bool:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a slot. Cancel-safe: a slot handed over to a cancelled taker goes back."""
+        if self.try_take():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # handed over: the free count does not change
+                return
+        self._free += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +93,15 @@ class Gate:
         settings: GateSettings,
         now: Callable[[], float],
         rng: random.Random,
+        slots: CallSlots | None = None,
     ) -> None:
+        """Without ``slots`` calls are not bounded here (unit tests of pacing alone)."""
         self.bucket = bucket
         self.circuit = circuit
         self._settings = settings
         self._now = now
         self._rng = rng
+        self._slots = slots
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._wakeup = asyncio.Event()
@@ -90,14 +139,23 @@ class Gate:
         return trial
 
     def try_acquire(self, *, bypass: bool = False) -> bool:
-        """Take the turn now if nobody waits and it is free (the common, cheap case)."""
-        if not self._waiters and self._wait_for(bypass) == 0:
-            self._grant(bypass)
-            return True
-        return False
+        """Take the turn (and a call slot) now if nobody waits and both are free (the common,
+        cheap case)."""
+        if self._waiters or self._wait_for(bypass) > 0:
+            return False
+        if self._slots is not None and not self._slots.try_take():
+            return False
+        self._grant(bypass)
+        return True
+
+    def release_slot(self) -> None:
+        """The granted call ended (or never started): its slot goes to the next caller."""
+        if self._slots is not None:
+            self._slots.release()
 
     async def acquire(self, *, bypass: bool = False) -> float:
-        """Wait for this instance's turn; return the seconds waited. Cancel-safe."""
+        """Wait for this instance's turn and a call slot; return the seconds waited. The caller
+        releases the slot (``release_slot``) once the call ended. Cancel-safe."""
         if self.try_acquire(bypass=bypass):
             return 0.0
         started = self._now()
@@ -111,8 +169,10 @@ class Gate:
         except asyncio.CancelledError:
             # Cancelled just after the grant: its token is spent, but a trial nobody makes
             # would hold the instance for good, so it ends here without a verdict.
-            if future.done() and not future.cancelled() and future.result():
-                self.circuit.record_neutral()
+            if future.done() and not future.cancelled():
+                self.release_slot()
+                if future.result():
+                    self.circuit.record_neutral()
             raise
         return self._now() - started
 
@@ -129,8 +189,21 @@ class Gate:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), wait)
                 continue
+            if not await self._slot_for(head):
+                continue
             heapq.heappop(self._waiters)
             head.future.set_result(self._grant(head.bypass))
+
+    async def _slot_for(self, head: _Waiter) -> bool:
+        """Take a call slot for the due ``head``; False when, meanwhile, it went away or its
+        turn moved (a 429 paused the instance, a session action went first): look again."""
+        if self._slots is None or self._slots.try_take():
+            return True
+        await self._slots.take()
+        if head.future.done() or self._waiters[0] is not head or self._wait_for(head.bypass) > 0:
+            self._slots.release()
+            return False
+        return True
 
     def release_unused_turn(self) -> None:
         """A granted turn led to no call (refused, expired, cut off): end a half-open trial so
@@ -173,8 +246,10 @@ class Pacer:
         settings: GateSettings,
         now: Callable[[], float],
         rng: random.Random | None = None,
+        slots: CallSlots | None = None,
     ) -> None:
         self._limits = limits
+        self._slots = slots
         self._settings = settings
         self._now = now
         self._rng = rng or random.Random()
@@ -190,6 +265,7 @@ class Pacer:
                 self._settings,
                 self._now,
                 self._rng,
+                self._slots,
             )
         return gate
 

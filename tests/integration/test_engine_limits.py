@@ -1,5 +1,6 @@
-"""Engine bounds that need a worker of their own: the elapsed cap for a held instance, and
-partitions paused (not the consumer) when their buffer is full."""
+"""Engine bounds that need a worker of their own: the elapsed cap for a held instance,
+partitions paused (not the consumer) when their buffer is full, and the process's call slots
+left free by instances that wait for their rate limit."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from examples import CHAT
-from wawp_gateway.config import EngineSettings, RetrySettings
+from wawp_gateway.config import (
+    EngineSettings,
+    InstanceConfig,
+    RetrySettings,
+    ShutdownSettings,
+)
 from wawp_gateway.sandbox import FaultRule, Sandbox
 
 from .conftest import POOL
@@ -81,3 +87,51 @@ async def test_a_full_partition_is_paused_then_resumed_and_nothing_is_lost(
     assert all(r["status"] == "succeeded" for r in results)
     sent = [m.body for m in sandbox.messages(instance, CHAT)]
     assert sent == [f"p{i}" for i in range(30)]
+
+
+async def test_instances_waiting_for_their_rate_limit_hold_no_call_slot(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any
+) -> None:
+    """Two call slots in the process; two instances whose first token is a minute away queue
+    four commands in four chats; a third instance's commands still run at once (before, the
+    waiting commands held both slots and it waited that minute)."""
+    sandbox, url = sandbox_url
+    slow = (POOL[-32], POOL[-33])
+    free = POOL[-34]
+    for instance in (*slow, free):
+        sandbox.add_instance(instance, TEST_TOKEN)
+    prefix = unique("slots")
+    base = gateway_settings(kafka_bootstrap, url, prefix, POOL)
+    limits = base.instances.model_copy(
+        update={
+            "instances": {
+                **base.instances.instances,
+                **{i: InstanceConfig(rate_per_minute=1, burst=1) for i in slow},
+            }
+        }
+    )
+    settings = base.model_copy(
+        update={
+            "instances": limits,
+            "engine": EngineSettings(max_in_flight=2, circuit_threshold=3, circuit_cooldown_s=1.0),
+            "shutdown": ShutdownSettings(grace_s=0.5),
+        }
+    )
+    waiting = [
+        command(instance, "sendText", {"chatId": f"44744142900{n}@c.us", "message": "later"})
+        for instance in slow
+        for n in range(2)
+    ]
+    quick = [command(free, "sendText", {"chatId": CHAT, "message": f"q{i}"}) for i in range(6)]
+
+    async with running_gateway(settings, sandbox) as gw:
+        for cmd in waiting:
+            await gw.publish(cmd, topic=settings.topics.send)
+        for cmd in quick:
+            await gw.publish(cmd, topic=settings.topics.send)
+        results = [await gw.outputs.result(c["id"], deadline_s=20) for c in quick]
+
+    assert all(r["status"] == "succeeded" for r in results)
+    assert [m.body for m in sandbox.messages(free, CHAT)] == [f"q{i}" for i in range(6)]
+    for instance in slow:
+        assert sandbox.requests(instance_id=instance, action="sendText") == []

@@ -1,4 +1,5 @@
-"""Gate and Pacer: grant order, bypass for session actions, cancellation, rate and circuit.
+"""Gate and Pacer: grant order, bypass for session actions, cancellation, rate and circuit,
+and the process-wide call slots a grant comes with.
 
 Each gate runs on the real loop with short intervals (6000/min: 10 ms); tests await the
 acquire tasks with a deadline instead of sleeping.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from wawp_gateway.circuit import Circuit, CircuitState
-from wawp_gateway.pacing import Gate, GateSettings, Pacer
+from wawp_gateway.pacing import CallSlots, Gate, GateSettings, Pacer
 from wawp_gateway.ratelimit import TokenBucket
 
 FAST = 6000.0  # per minute: one token every 10 ms
@@ -55,6 +56,7 @@ def make_gate(
     threshold: int = 1,
     cooldown: float = LONG,
     now: Callable[[], float] | None = None,
+    slots: CallSlots | None = None,
 ) -> Gate:
     clock = now or Shifted()
     return Gate(
@@ -63,6 +65,7 @@ def make_gate(
         GateSettings(circuit_threshold=threshold, circuit_cooldown_s=cooldown),
         clock,
         random.Random(0),
+        slots,
     )
 
 
@@ -252,3 +255,58 @@ async def test_pacer_forget_drops_gates_and_cancels_their_waiters() -> None:
     other.circuit.record_failure(loop.time())
     assert pacer.held_instances() == ["i2"]
     pacer.close()
+
+
+async def test_call_slots_go_to_waiters_in_order_and_a_cancelled_one_takes_none() -> None:
+    slots = CallSlots(1)
+    assert slots.try_take()
+    first = asyncio.create_task(slots.take())
+    second = asyncio.create_task(slots.take())
+    third = asyncio.create_task(slots.take())
+    await settle()
+    second.cancel()
+    slots.release()  # handed to the first waiter
+    await asyncio.wait_for(first, DEADLINE)
+    assert slots.in_use == 1
+    slots.release()  # the cancelled second is skipped: the third gets it
+    await asyncio.wait_for(third, DEADLINE)
+    assert second.cancelled()
+    slots.release()
+    assert slots.in_use == 0
+
+
+async def test_an_instance_waiting_for_its_tokens_holds_no_call_slot() -> None:
+    """Head-of-line isolation across instances: with one slot in the process, an instance whose
+    next token is a minute away queues a call, and another instance's call still goes at once."""
+    slots = CallSlots(1)
+    slow = make_gate(rate=1.0, burst=1, full=False, slots=slots)
+    free = make_gate(full=True, burst=1, slots=slots)
+    waiting = record(slow, "slow", [])
+    await settle()
+    assert slots.in_use == 0
+    assert free.try_acquire()
+    assert slots.in_use == 1
+    free.release_slot()
+    assert slots.in_use == 0
+    assert await still_waiting(waiting)
+    slow.close()
+
+
+async def test_a_due_turn_waits_for_a_slot_without_spending_its_token() -> None:
+    """All slots busy: a call whose token is there waits for a slot, and takes the token only
+    with it, so no wait sits between a token and its call."""
+    slots = CallSlots(1)
+    gate = make_gate(full=True, burst=2, slots=slots)
+    other = make_gate(full=True, burst=1, slots=slots)
+    assert other.try_acquire()
+    assert not gate.try_acquire()
+    order: list[str] = []
+    waiter = record(gate, "waiter", order)
+    assert await still_waiting(waiter)
+    assert isinstance(gate.bucket, CountingBucket)
+    assert gate.bucket.taken == []
+    other.release_slot()
+    await asyncio.wait_for(waiter, DEADLINE)
+    assert order == ["waiter"]
+    assert len(gate.bucket.taken) == 1
+    assert slots.in_use == 1
