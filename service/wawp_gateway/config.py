@@ -170,7 +170,8 @@ class RetrySettings(_Section):
 
 class EngineSettings(_Section):
     max_in_flight: int = Field(256, ge=1)
-    """Commands processed at once by one worker (at most GATEWAY_WAWP__MAX_CONNECTIONS)."""
+    """Wawp calls in flight at once in one worker (at most GATEWAY_WAWP__MAX_CONNECTIONS); a
+    command waiting for its instance (rate limit, circuit, Retry-After, back-off) holds none."""
     max_in_flight_per_instance: int = Field(16, ge=1)
     """Commands of one instance processed at once: a slow instance cannot take every slot."""
     max_buffered_per_partition: int = Field(1000, ge=1)

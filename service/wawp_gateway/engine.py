@@ -137,14 +137,26 @@ class _JobPacer:
             self._last_error = None
         engine.check_may_call(self._job.tp)
         self.release_slot()  # a reconciliation's previous lookup
-        timeout = give_up_at - engine.clock.monotonic()
-        if timeout <= 0:
+        if give_up_at <= engine.clock.monotonic():
             return False
         gate = engine.pacer.gate(command.instance_id)
         bypass = command.spec.bypasses_circuit
-        if gate.try_acquire(bypass=bypass):
+        # The usual case when busy: every slot taken, the instance free. Queue for a slot, then
+        # take the turn with it; only an instance that is not free makes its commands wait in
+        # its gate (which takes their slot once their turn is due).
+        await engine.call_slots.take()
+        try:
+            engine.check_may_call(self._job.tp)  # the partition may have gone while it queued
+        except CallRefused:
+            engine.call_slots.release()
+            raise
+        if gate.try_acquire(bypass=bypass, holding_slot=True):
             self._gate = gate
             return True
+        engine.call_slots.release()
+        timeout = give_up_at - engine.clock.monotonic()
+        if timeout <= 0:
+            return False
         try:
             waited = await asyncio.wait_for(gate.acquire(bypass=bypass), timeout)
         except TimeoutError:

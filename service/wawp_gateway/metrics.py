@@ -70,7 +70,9 @@ class Metrics:
             "Fetched commands held in memory (waiting in lanes or running).",
             registry=registry,
         )
-        self.in_flight = Gauge("gateway_in_flight", "Commands being processed.", registry=registry)
+        self.in_flight = Gauge(
+            "gateway_in_flight", "Wawp calls in flight (call slots held).", registry=registry
+        )
         self.rate_limit_wait = Histogram(
             "gateway_rate_limit_wait_seconds",
             "Time a call that had to wait waited for its instance's turn "

@@ -138,12 +138,12 @@ class Gate:
             self._next_free = now + self._rng.uniform(0, self._settings.jitter_s)
         return trial
 
-    def try_acquire(self, *, bypass: bool = False) -> bool:
-        """Take the turn (and a call slot) now if nobody waits and both are free (the common,
-        cheap case)."""
+    def try_acquire(self, *, bypass: bool = False, holding_slot: bool = False) -> bool:
+        """Take the turn (and a call slot, unless the caller holds one) now if nobody waits
+        and both are free (the common, cheap case)."""
         if self._waiters or self._wait_for(bypass) > 0:
             return False
-        if self._slots is not None and not self._slots.try_take():
+        if self._slots is not None and not holding_slot and not self._slots.try_take():
             return False
         self._grant(bypass)
         return True
