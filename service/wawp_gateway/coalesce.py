@@ -83,7 +83,10 @@ class CoalescingWriter:
                 self._busy.discard(partition)
                 if partition in self._pending:
                     self._flush(partition)
-            await asyncio.gather(*acks)
+            if len(acks) == 1:  # the usual case: gather's own future and callbacks cost ~3 us
+                await acks[0]
+            else:
+                await asyncio.gather(*acks)
         except asyncio.CancelledError:
             _settle(records, cancel=True)
             raise
