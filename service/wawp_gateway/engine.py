@@ -85,6 +85,8 @@ class _JobCalls:
         ledger = self._ledger
         if ledger is not None:
             await self._record_start(ledger)
+        else:
+            await self._engine.send_paced(instance_id)
         flag = self._flag
         flag.in_flight = True
         flag.calls += 1
@@ -99,9 +101,11 @@ class _JobCalls:
         return reply
 
     async def _record_start(self, ledger: JobLedger) -> None:
-        """``in_progress``, acknowledged; then the last look at ownership before the call."""
+        """``in_progress``, acknowledged; the rate checked again (the acknowledgement took its
+        time); then the last look at ownership before the call."""
         try:
             await ledger.call_starting()
+            await self._engine.send_paced(self._job.command.instance_id)
             self._engine.check_may_call(self._job.tp)
         except CallRefused:
             self._engine.pacer.gate(self._job.command.instance_id).release_unused_turn()
@@ -194,12 +198,14 @@ class _SlotReturning:
     """The ``WawpPort`` of a reconciliation: each lookup gives its call slot back once
     answered, not after the wait before the next one."""
 
-    def __init__(self, wawp: WawpPort, pacer: _JobPacer) -> None:
-        self._wawp = wawp
+    def __init__(self, engine: Engine, pacer: _JobPacer) -> None:
+        self._engine = engine
+        self._wawp = engine.wawp
         self._pacer = pacer
 
     async def call(self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str) -> Any:
         try:
+            await self._engine.send_paced(instance_id)
             return await self._wawp.call(spec, params, instance_id=instance_id)
         finally:
             self._pacer.release_slot()
@@ -301,6 +307,13 @@ class Engine:
         problem = self.standing.problem() if self.standing is not None else None
         if problem is not None:
             raise CallRefused(problem)
+
+    async def send_paced(self, instance_id: str) -> None:
+        """Wait (rarely) until the instance may be sent a call, then count it as sent."""
+        gate = self.pacer.gate(instance_id)
+        while (wait := gate.until_send()) > 0:
+            await self.clock.sleep(wait)
+        gate.sending()
 
     async def revoke(self, partitions: set[TopicPartition], bound_s: float) -> None:
         """No new call for ``partitions``; wait for their in-flight work at most ``bound_s``,
@@ -548,7 +561,7 @@ class Engine:
                 job.command,
                 outcome,
                 first_attempt_at=first_at,
-                wawp=_SlotReturning(self.wawp, pacer),
+                wawp=_SlotReturning(self, pacer),
                 clock=self.clock,
                 rule=ReconcileRule(settings.window_s, settings.interval_s, settings.lookup_limit),
                 turn=turn,

@@ -4,8 +4,12 @@ Each instance has a gate: a token bucket, a circuit and a queue of waiting calls
 granted in order, except that session and auth actions (the ones that repair an instance) go
 first and ignore the 429 pause and the open circuit. A grant comes with one of the process's
 call slots (``CallSlots``), taken once the turn is due: an instance waiting for its tokens, its
-circuit or a Retry-After holds none of them, so it cannot crowd the others out, and no wait
-sits between a token and its call.
+circuit or a Retry-After holds none of them, so it cannot crowd the others out.
+
+The rate is checked twice. The grant takes a token (it orders and paces the queue), and the call
+takes one more from a twin bucket right before it is sent (``until_send``/``sending``), after
+its ``in_progress`` record was acknowledged: that acknowledgement takes a variable time, and
+without the second check calls granted far apart could reach Wawp close together.
 """
 
 from __future__ import annotations
@@ -94,9 +98,12 @@ class Gate:
         now: Callable[[], float],
         rng: random.Random,
         slots: CallSlots | None = None,
+        send_bucket: TokenBucket | None = None,
     ) -> None:
-        """Without ``slots`` calls are not bounded here (unit tests of pacing alone)."""
+        """Without ``slots`` calls are not bounded here, without ``send_bucket`` their sending is
+        not paced again (unit tests of pacing alone)."""
         self.bucket = bucket
+        self._send_bucket = send_bucket
         self.circuit = circuit
         self._settings = settings
         self._now = now
@@ -147,6 +154,17 @@ class Gate:
             return False
         self._grant(bypass)
         return True
+
+    def until_send(self) -> float:
+        """Seconds before a granted call may be sent (0: now); 429 pauses are the grant's."""
+        if self._send_bucket is None:
+            return 0.0
+        return max(0.0, self._send_bucket.wait_time(self._now(), ignore_pause=True))
+
+    def sending(self) -> None:
+        """A granted call is being sent now (only after ``until_send`` said 0)."""
+        if self._send_bucket is not None:
+            self._send_bucket.take(self._now())
 
     def release_slot(self) -> None:
         """The granted call ended (or never started): its slot goes to the next caller."""
@@ -259,13 +277,15 @@ class Pacer:
         gate = self._gates.get(instance_id)
         if gate is None:
             rate, burst = self._limits(instance_id)
+            now = self._now()
             gate = self._gates[instance_id] = Gate(
-                TokenBucket(rate, burst, self._now(), full=False),
+                TokenBucket(rate, burst, now, full=False),
                 Circuit(self._settings.circuit_threshold, self._settings.circuit_cooldown_s),
                 self._settings,
                 self._now,
                 self._rng,
                 self._slots,
+                send_bucket=TokenBucket(rate, burst, now, full=False),
             )
         return gate
 

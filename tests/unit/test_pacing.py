@@ -310,3 +310,37 @@ async def test_a_due_turn_waits_for_a_slot_without_spending_its_token() -> None:
     assert order == ["waiter"]
     assert len(gate.bucket.taken) == 1
     assert slots.in_use == 1
+
+
+async def test_a_granted_call_is_paced_again_when_it_is_sent() -> None:
+    """Turns granted an interval apart whose calls were held up unequally (a slow
+    acknowledgement of the first one's in_progress record) still leave an interval apart."""
+    now = Shifted()
+    start = now()
+    gate = Gate(
+        CountingBucket(FAST, 1, start, full=True),
+        Circuit(1, LONG),
+        GateSettings(circuit_threshold=1, circuit_cooldown_s=LONG),
+        now,
+        random.Random(0),
+        send_bucket=TokenBucket(FAST, 1, start, full=True),
+    )
+    interval = 60 / FAST
+    assert gate.try_acquire()
+    now.shift += interval
+    assert gate.try_acquire()
+    now.shift += 2 * interval  # both calls are ready to leave now
+    assert gate.until_send() == 0
+    gate.sending()
+    assert gate.until_send() == pytest.approx(interval, abs=interval / 5)
+    now.shift += interval
+    assert gate.until_send() == 0
+    gate.sending()
+
+
+async def test_without_a_send_bucket_a_granted_call_leaves_at_once() -> None:
+    gate = make_gate(full=True, burst=1)
+    assert gate.try_acquire()
+    assert gate.until_send() == 0
+    gate.sending()
+    assert gate.until_send() == 0
