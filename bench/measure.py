@@ -256,15 +256,14 @@ async def run_backlog(
     return result, collector, topics
 
 
-async def _state_write(proc: Proc) -> dict[str, float] | None:
-    """The gateway's own p50/p99 of a wawp.state record's time to its acknowledgement, in ms
-    (warm-up included: 200 commands beside the tens of thousands measured)."""
+async def _own_quantiles(proc: Proc, histogram: str) -> dict[str, float] | None:
+    """The gateway's own p50/p99 of one of its histograms, in ms (warm-up included: 200
+    commands beside the tens of thousands measured): ``gateway_state_write_seconds`` (a
+    wawp.state record's time to its acknowledgement), ``gateway_event_loop_lag_seconds``."""
     if proc.metrics_url is None:
         return None
     try:
-        quantiles = await histogram_quantiles(
-            proc.metrics_url, "gateway_state_write_seconds", (0.5, 0.99)
-        )
+        quantiles = await histogram_quantiles(proc.metrics_url, histogram, (0.5, 0.99))
     except OSError:  # a split of the latency, not the measurement: the run goes on without it
         return None
     return {name: round(seconds * 1000, 1) for name, seconds in quantiles.items()}
@@ -298,7 +297,8 @@ async def run_paced(
             loaded = await _load(stack, [topics.send], workload, rate=rate, times=times_path)
             finished = await _until_done(proc, collector, workload.prefix, workload.total, 60)
             end = CpuSnapshot.take(pids)
-            state_write = await _state_write(proc)
+            state_write = await _own_quantiles(proc, "gateway_state_write_seconds")
+            loop_lag = await _own_quantiles(proc, "gateway_event_loop_lag_seconds")
     finally:
         proc.stop()
         await collector.stop()
@@ -331,5 +331,7 @@ async def run_paced(
     result.extra["rate_per_s"] = rate
     if state_write is not None:
         result.extra["state_write_ms"] = state_write
+    if loop_lag is not None:
+        result.extra["loop_lag_ms"] = loop_lag
     result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
     return result, collector

@@ -229,6 +229,7 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
     rounds = 1 if opts.quick else max(1, opts.latency_rounds)
     p99s: dict[tuple[str, int], list[float]] = {}
     state_writes: list[tuple[str, dict[str, float]]] = []
+    loop_lags: list[tuple[str, dict[str, float]]] = []
     for fw in opts.fetch_waits:
         for round_no in range(rounds):
             order = ("gateway", "raw") if round_no % 2 == 0 else ("raw", "gateway")
@@ -246,6 +247,8 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
                 p99s.setdefault((kind, fw), []).append(stats["completed_at"]["p99_ms"])
                 if "state_write_ms" in measurement.extra:
                     state_writes.append((measurement.system, measurement.extra["state_write_ms"]))
+                if "loop_lag_ms" in measurement.extra:
+                    loop_lags.append((measurement.system, measurement.extra["loop_lag_ms"]))
     for fw in opts.fetch_waits:
         gp99 = statistics.median(p99s[("gateway", fw)])
         rp99 = statistics.median(p99s[("raw", fw)])
@@ -275,6 +278,13 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
             "(the in_progress before every call waits for it), p50/p99 ms from its own "
             "gateway_state_write_seconds: "
             + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in state_writes)
+        )
+    if loop_lags:
+        out.notes.append(
+            "inside the gateway: how late its event loop ran a timer (sampled every 100 ms; "
+            "every hop of a command waits about this long), p50/p99 ms from its own "
+            "gateway_event_loop_lag_seconds: "
+            + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in loop_lags)
         )
     return out
 

@@ -16,6 +16,7 @@ from wawp_gateway.config import Settings
 from wawp_gateway.contracts import DlqReason
 from wawp_gateway.errors import WawpError
 from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
+from wawp_gateway.looplag import watching_loop_lag
 from wawp_gateway.membership import GroupStanding, stop_consumer
 from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.pipeline import SystemClock, WawpPort
@@ -82,6 +83,7 @@ async def build_worker(
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
         metrics.start_worker_series(reason.value for reason in DlqReason)
+        await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)
         await producer.start()
         stack.push_async_callback(producer.stop)

@@ -100,6 +100,13 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )
+        self.loop_lag = Histogram(
+            "gateway_event_loop_lag_seconds",
+            "How much later than due the process's event loop ran a timer (sampled every "
+            "100 ms): the wait any ready work has for its turn when the process is busy.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
         self.state_restore = Histogram(
             "gateway_state_restore_seconds",
             "Time to take over partitions: restore their idempotency records, and the hand-over "

@@ -297,14 +297,23 @@ ROWS: tuple[RowSpec, ...] = (
                 "1 while the circuit of a Wawp instance is open on any worker.",
                 (Query(_CIRCUIT_BY_WAWP_INSTANCE, "{{wawp_instance}}"),),
                 "short",
-                12,
+                8,
             ),
             PanelSpec(
                 "Paused partitions",
                 "Input partitions paused for back-pressure, all workers.",
                 (Query("sum(gateway_paused_partitions)", "paused"),),
                 "short",
-                12,
+                8,
+            ),
+            PanelSpec(
+                "Worker event loop lag (p99)",
+                "How late each worker's event loop runs a timer due now: every fetch, state "
+                "acknowledgement and Wawp answer waits about this long when the worker is the "
+                "bottleneck (then add workers, up to the partition count).",
+                _quantiles("gateway_event_loop_lag_seconds", "instance", (0.99,), "{{instance}}"),
+                "s",
+                8,
             ),
         ),
     ),
