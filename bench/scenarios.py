@@ -272,20 +272,25 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
         "the latency is spent inside the system.",
         "each system is started and proven ready by a 200-command warm-up round first.",
     ]
-    if state_writes:
-        out.notes.append(
-            "inside the gateway: its wawp.state records' time to the broker's acknowledgement "
-            "(the in_progress before every call waits for it), p50/p99 ms from its own "
-            "gateway_state_write_seconds: "
-            + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in state_writes)
-        )
-    if loop_lags:
-        out.notes.append(
-            "inside the gateway: how late its event loop ran a timer (sampled every 100 ms; "
-            "every hop of a command waits about this long), p50/p99 ms from its own "
-            "gateway_event_loop_lag_seconds: "
-            + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in loop_lags)
-        )
+    for what, metric, rounds_of in (
+        (
+            "its wawp.state records' time to the broker's acknowledgement (the in_progress "
+            "before every call waits for it)",
+            "gateway_state_write_seconds",
+            state_writes,
+        ),
+        (
+            "how late its event loop ran a timer (sampled every 100 ms; every hop of a command "
+            "waits about this long)",
+            "gateway_event_loop_lag_seconds",
+            loop_lags,
+        ),
+    ):
+        if rounds_of:
+            out.notes.append(
+                f"inside the gateway: {what}, p50/p99 ms from its own {metric}: "
+                + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in rounds_of)
+            )
     return out
 
 
