@@ -33,6 +33,7 @@ from wawp_gateway.config import (
     WawpSettings,
     WebhookSettings,
 )
+from wawp_gateway.contracts import RESULT_SCHEMA
 from wawp_gateway.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import Tracker, running_tracker
@@ -172,7 +173,9 @@ class OutputCollector:
             value = json.loads(record.value)
         except (TypeError, ValueError):
             return
-        if isinstance(value, dict) and "command_id" in value:
+        # Results only: delivery records (and any other record) carry a command_id too, and one
+        # read before its command's result would stand in for it.
+        if isinstance(value, dict) and value.get("schema") == RESULT_SCHEMA:
             self.seen.results[value["command_id"]].append(value)
 
     async def wait_for(self, predicate: Any, deadline_s: float = DEADLINE_S) -> Any:
