@@ -36,7 +36,7 @@ import uvloop
 
 from wawp_gateway.wawp.transport import HttpRequest, build_transport
 
-STACKS: tuple[str, ...] = ("aiohttp-bare", "aiohttp", "httpx-aiohttp", "httpx")
+STACKS: tuple[str, ...] = ("aiohttp-bare", "aiohttp", "httptools", "httpx-aiohttp", "httpx")
 LOOPS: tuple[str, ...] = ("asyncio", "uvloop")
 RESULTS = Path(__file__).resolve().parent / "results" / "http_stacks.json"
 ANSWER = b'{"id":"true_447441429009@c.us_3EB0C767D26A1D3A5E","sent":true}'

@@ -322,6 +322,21 @@ async def run_paced(
         for r in received
         if r.taken_at is not None
     ]
+    # Kept for a look at where in the round the slow commands were (publish time, latency).
+    (stack.run_dir / f"latencies-{topics.prefix}.json").write_text(
+        json.dumps(
+            [
+                (
+                    stamps[parse_seq(r.command_id)],
+                    round(lat, 2),
+                    None
+                    if r.taken_at is None
+                    else round((r.taken_at - stamps[parse_seq(r.command_id)]) * 1000, 2),
+                )
+                for r, lat in zip(received, by_completion, strict=True)
+            ]
+        )
+    )
     result.latency = {
         "completed_at": summarize_latency(by_completion),
         "collector_receipt": summarize_latency(by_receipt),

@@ -32,7 +32,7 @@ __all__ = [
     "load_settings",
 ]
 
-HttpStack = Literal["aiohttp", "httpx", "httpx-aiohttp"]
+HttpStack = Literal["aiohttp", "httptools", "httpx", "httpx-aiohttp"]
 _ENV_PREFIX = "GATEWAY_"
 _S = TypeVar("_S", bound=BaseSettings)
 
@@ -140,8 +140,9 @@ class WawpSettings(_Section):
     """Time to open a connection (a connect failure is never 'maybe sent')."""
     max_connections: int = Field(256, gt=0)
     """HTTP connection pool size of the process."""
-    http_stack: HttpStack = "aiohttp"
-    """HTTP client stack: aiohttp (default, measured fastest), httpx-aiohttp or httpx."""
+    http_stack: HttpStack = "httptools"
+    """HTTP client stack: httptools (default: HTTP/1.1 on asyncio protocols, measured ~3x less
+    CPU per call than aiohttp), aiohttp, httpx-aiohttp or httpx."""
 
     @model_validator(mode="after")
     def _urls_are_http(self) -> Self:

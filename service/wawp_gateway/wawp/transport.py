@@ -89,16 +89,19 @@ __all__ = [
     "HttpxAiohttpTransport",
     "HttpxTransport",
     "build_transport",
+    "merge_headers",
+    "query_string",
+    "transport_error",
 ]
 
-HttpStack = Literal["aiohttp", "httpx", "httpx-aiohttp"]
+HttpStack = Literal["aiohttp", "httptools", "httpx", "httpx-aiohttp"]
 _E = TypeVar("_E", bound=BaseException)
 
 # Shorter than common server keep-alive timeouts (nginx 75 s, Apache 5-15 s with WordPress
 # hosts at the low end): a connection we reuse is then unlikely to be one the server is closing,
 # which would turn a harmless reuse race into a "maybe processed" failure.
-_KEEPALIVE_S: Final = 4.0
-_USER_AGENT: Final = "wawp-gateway"
+KEEPALIVE_S: Final = 4.0
+USER_AGENT: Final = "wawp-gateway"
 _JSON_HEADERS: Final = {"accept": "application/json", "content-type": "application/json"}
 _ACCEPT_HEADERS: Final = {"accept": "application/json"}
 # Phone numbers end up in paths (``/chats/447441429009%40c.us/messages``); error messages mask them.
@@ -148,7 +151,12 @@ class HttpRequest:
 def _full_url(url: str, query: tuple[tuple[str, str], ...]) -> str:
     if not query:
         return url
-    return f"{url}?{'&'.join(f'{_quote(k)}={_quote(v)}' for k, v in query)}"
+    return f"{url}?{query_string(query)}"
+
+
+def query_string(query: tuple[tuple[str, str], ...]) -> str:
+    """``a=1&b=%20x``: every pair percent-encoded, in order."""
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query)
 
 
 @functools.lru_cache(maxsize=8_192)
@@ -189,6 +197,13 @@ def build_transport(
         raise ValueError("connect_timeout_s must be positive")
     if stack == "aiohttp":
         return AiohttpTransport(
+            max_connections=max_connections, connect_timeout_s=connect_timeout_s
+        )
+    if stack == "httptools":
+        # Imported here: it builds on this module's request, response and error helpers.
+        from wawp_gateway.wawp.lean import HttptoolsTransport
+
+        return HttptoolsTransport(
             max_connections=max_connections, connect_timeout_s=connect_timeout_s
         )
     if stack == "httpx":
@@ -251,12 +266,12 @@ class AiohttpTransport:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=0,  # one host; `limit` is the bound
-            keepalive_timeout=_KEEPALIVE_S,
+            keepalive_timeout=KEEPALIVE_S,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # Wawp is stateless; never echo cookies
-            headers={"user-agent": _USER_AGENT},
+            headers={"user-agent": USER_AGENT},
             # No default Content-Type on a body-less POST; JSON bodies set theirs.
             skip_auto_headers=("content-type",),
             raise_for_status=False,
@@ -293,9 +308,9 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout_s),
             ) as response:
                 body = await response.read()
-                return HttpResponse(response.status, _merge_headers(response.headers.items()), body)
+                return HttpResponse(response.status, merge_headers(response.headers.items()), body)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
-            error = _transport_error(request, exc, sent=progress.sent)
+            error = transport_error(request, exc, sent=progress.sent)
         finally:
             _SENDING.reset(sending)
         # Raised here, outside the except block, and from None: aiohttp's exception (whose
@@ -319,14 +334,14 @@ class HttpxTransport:
         limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
-            keepalive_expiry=_KEEPALIVE_S,
+            keepalive_expiry=KEEPALIVE_S,
         )
         _install_log_filter()
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect_timeout_s),  # every call passes its own (below)
             limits=limits,
             transport=self._build_transport(limits),
-            headers={"user-agent": _USER_AGENT},
+            headers={"user-agent": USER_AGENT},
             cookies=_no_cookies(),
             follow_redirects=False,
             trust_env=False,  # no proxy or netrc picked up from the environment
@@ -363,11 +378,11 @@ class HttpxTransport:
                     extensions={"trace": progress.on_httpcore_event},
                 )
         except (httpx.RequestError, httpx.InvalidURL, TimeoutError) as exc:
-            error = _transport_error(request, exc, sent=self._is_sent(exc, progress))
+            error = transport_error(request, exc, sent=self._is_sent(exc, progress))
         else:
             return HttpResponse(
                 response.status_code,
-                _merge_headers(response.headers.multi_items()),
+                merge_headers(response.headers.multi_items()),
                 response.content,
             )
         # See AiohttpTransport.send: httpx's exception holds the URL in its message and in
@@ -429,7 +444,7 @@ _AIOHTTP_BEFORE_SEND: Final = (
 )
 
 
-def _transport_error(request: HttpRequest, exc: BaseException, *, sent: bool) -> Exception:
+def transport_error(request: HttpRequest, exc: BaseException, *, sent: bool) -> Exception:
     where = _safe_target(request.method, request.url)
     if sent:
         return WawpTimeout(f"{where}: no answer, may have been processed ({_describe(exc)})")
@@ -477,7 +492,7 @@ def _find_in_chain(exc: BaseException, kind: type[_E]) -> _E | None:
     return None
 
 
-def _merge_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+def merge_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in items:
         key = name.lower()
