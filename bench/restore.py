@@ -231,7 +231,7 @@ async def _restore(bootstrap: str, topic: str, partitions: list[int]) -> dict[st
             p: PartitionState(idempotency.retention_s, idempotency.max_keys_per_partition)
             for p in partitions
         }
-        state_log = StateLog(producer, topic)
+        state_log = StateLog([producer], topic)
         rss_before = _rss_mb()
         cpu_before = time.process_time()
         started = time.monotonic()

@@ -12,6 +12,10 @@ request, not once that request was answered: it is then queued when the answer c
 out in the very next request. (Built after the answer, it missed that request, already sent
 with the other partitions' batches, and waited for one more round trip.) Batches of a partition
 leave in the order they were handed over, which keeps a key's records in the order written.
+
+A writer may spread its partitions over several producers (partition ``p`` always through
+``producers[p % n]``): each is one connection with one request in flight, so a partition's batch
+need not wait for the answer to a request carrying other partitions' records.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ _Pending = tuple[bytes | None, bytes | None, Headers, asyncio.Future[None]]
 class CoalescingWriter:
     """``write(partition, key, value)`` returns once the broker acknowledged the record."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self._producer = producer
+    def __init__(self, producers: Sequence[AIOKafkaProducer], topic: str) -> None:
+        if not producers:
+            raise ValueError("a CoalescingWriter needs at least one producer")
+        self._producers = tuple(producers)
         self.topic = topic
         self._pending: dict[int, list[_Pending]] = {}
         self._busy: set[int] = set()
@@ -43,6 +49,9 @@ class CoalescingWriter:
         self, partition: int, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> None:
         await self.submit(partition, key, value, headers)
+
+    def producer_of(self, partition: int) -> AIOKafkaProducer:
+        return self._producers[partition % len(self._producers)]
 
     def submit(
         self, partition: int, key: bytes | None, value: bytes | None, headers: Headers = ()
@@ -101,7 +110,8 @@ class CoalescingWriter:
         Reads aiokafka's accumulator (not public API; a test checks the attributes against the
         installed version). Without them the batch is handed over at once, and aiokafka's
         ``send_batch`` does the waiting, only with the batch built a little earlier."""
-        queued = getattr(getattr(self._producer, "_message_accumulator", None), "_batches", None)
+        producer = self.producer_of(partition)
+        queued = getattr(getattr(producer, "_message_accumulator", None), "_batches", None)
         if not queued:
             return
         batches = queued.get(TopicPartition(self.topic, partition))
@@ -113,7 +123,7 @@ class CoalescingWriter:
     async def _hand_over(
         self, partition: int, records: list[_Pending]
     ) -> list[asyncio.Future[Any]]:
-        producer = self._producer
+        producer = self.producer_of(partition)
         acks: list[asyncio.Future[Any]] = []
         batch = producer.create_batch()
         appended = 0
@@ -133,7 +143,7 @@ class CoalescingWriter:
         # Closed, or aiokafka holds the batch for the producer's linger_ms (and an open batch
         # could still take ``send()`` records): every writer would wait the linger too.
         batch.close()
-        ack: asyncio.Future[Any] = await self._producer.send_batch(
+        ack: asyncio.Future[Any] = await self.producer_of(partition).send_batch(
             batch, self.topic, partition=partition
         )
         return ack

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -185,20 +185,20 @@ class StateLog:
 
     Records go through a ``CoalescingWriter``: the records written while a partition's
     previous batch waits to leave go out together as the next, so a state write costs an append
-    to a batch, and a key's records stay in the order written."""
+    to a batch, and a key's records stay in the order written. The partitions are spread over
+    ``producers`` (``app.STATE_CONNECTIONS`` of them in a worker, apart from the results')."""
 
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producers: Sequence[AIOKafkaProducer],
         topic: str,
         *,
         observe: Callable[[float], None] | None = None,
     ) -> None:
         """``observe``: given each write's seconds to its acknowledgement. The ``in_progress``
         before a call is on every command's path, so this is where a slow broker shows."""
-        self._producer = producer
         self.topic = topic
-        self._writer = CoalescingWriter(producer, topic)
+        self._writer = CoalescingWriter(producers, topic)
         self._observe = observe
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
@@ -209,14 +209,15 @@ class StateLog:
             self._observe(time.monotonic() - started)
 
     async def release(self, partition: int) -> None:
-        ack = await self._producer.send(
+        ack = await self._writer.producer_of(partition).send(
             self.topic, _released(time.time()), key=None, partition=partition
         )
         await ack
 
     async def mark(self, partition: int) -> int:
         """Write a marker; its offset (every earlier acknowledged record lies below it)."""
-        ack = await self._producer.send(self.topic, None, key=MARKER_KEY, partition=partition)
+        producer = self._writer.producer_of(partition)
+        ack = await producer.send(self.topic, None, key=MARKER_KEY, partition=partition)
         metadata = await ack
         return int(metadata.offset)
 

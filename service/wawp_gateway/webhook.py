@@ -211,7 +211,7 @@ class KafkaPublisher:
         """The first record of a topic: its partitions first (the broker may be away)."""
         if topic not in self._writers:
             partitions = await self._producer.partitions_for(topic)
-            self._writers[topic] = (CoalescingWriter(self._producer, topic), len(partitions))
+            self._writers[topic] = (CoalescingWriter([self._producer], topic), len(partitions))
         if done.done():  # answered 503 meanwhile: sending it now would publish it twice
             return
         ack = self(topic, key, value, headers)

@@ -135,7 +135,7 @@ async def test_a_call_left_unanswered_by_an_earlier_owner_is_outcome_unknown(
     producer = build_producer(settings.kafka)
     await producer.start()
     try:
-        await _started_call(StateLog(producer, settings.topics.state), cmd)
+        await _started_call(StateLog([producer], settings.topics.state), cmd)
     finally:
         await producer.stop()
 
@@ -167,7 +167,7 @@ async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
     await reader.start()
     outputs = OutputCollector(kafka_bootstrap, [settings.topics.results])
     await outputs.start()
-    state_log = StateLog(producer, settings.topics.state)
+    state_log = StateLog([producer], settings.topics.state)
     stopping = asyncio.Event()
     try:
         earlier_owner = await state_log.mark(partition)  # an owner was here, never released

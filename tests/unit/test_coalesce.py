@@ -81,7 +81,7 @@ class FakeProducer:
 
 
 def _writer(producer: FakeProducer) -> CoalescingWriter:
-    return CoalescingWriter(cast(AIOKafkaProducer, producer), "t")
+    return CoalescingWriter([cast(AIOKafkaProducer, producer)], "t")
 
 
 async def _first_batch_queued() -> tuple[FakeProducer, CoalescingWriter, asyncio.Future[None]]:

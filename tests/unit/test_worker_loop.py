@@ -186,7 +186,7 @@ class _SeekingConsumer(FakeConsumer):
 
 
 def _restoring_worker(consumer: FakeConsumer) -> Worker:
-    state_log = StateLog(object(), "wawp.state")  # type: ignore[arg-type]
+    state_log = StateLog([object()], "wawp.state")  # type: ignore[arg-type]
     return _worker(consumer, commit_interval_ms=60_000, state_log=state_log)
 
 
