@@ -42,7 +42,7 @@ def _options(args: argparse.Namespace) -> Options:
             restore_partitions=args.restore_partitions,
         )
     return Options(
-        commands=args.commands or 20_000,
+        commands=args.commands or 40_000,
         fetch_waits=waits,
         latency_duration_s=args.latency_duration,
         latency_rounds=args.latency_rounds,
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(DEFAULT_SCENARIOS),
         help=f"comma-separated, of: {', '.join(SCENARIOS)} ('all' = every one)",
     )
-    parser.add_argument("--commands", type=int, help="N of the throughput scenarios (20000)")
+    parser.add_argument("--commands", type=int, help="N of the throughput scenarios (40000)")
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run of the harness")
     parser.add_argument("--fetch-waits", default="50,10", help="gateway fetch_max_wait_ms values")
     parser.add_argument("--latency-duration", type=float, default=20.0)
