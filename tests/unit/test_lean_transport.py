@@ -147,6 +147,22 @@ async def test_unparsable_answer_is_maybe_processed() -> None:
             await client.send(request(server.url()))
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n"
+        + b"".join(b"x-h%d: v\r\n" % i for i in range(300))
+        + b"content-length: 2\r\n\r\n{}",
+    ],
+    ids=["upgrade", "too-many-headers"],
+)
+async def test_answers_no_wawp_call_expects_are_maybe_processed(answer: bytes) -> None:
+    async with ScriptedServer(answer) as server, transport() as client:
+        with pytest.raises(WawpTimeout):
+            await client.send(request(server.url()))
+
+
 async def test_idle_connection_closed_by_the_server_is_not_used() -> None:
     """The server closes an idle keep-alive connection: the next call opens a new one."""
     async with ScriptedServer(OK + ScriptedServer.CLOSE, OK) as server, transport() as client:

@@ -39,6 +39,7 @@ __all__ = ["HttptoolsTransport"]
 # Larger answers are refused (the call ends "maybe processed"): no Wawp answer comes near it,
 # and a misbehaving peer must not grow the worker without bound.
 _MAX_BODY: Final = 64 * 1024 * 1024
+_MAX_HEADERS: Final = 256
 _BODYLESS_METHODS: Final = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 
@@ -115,7 +116,8 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # An upgrade (101) is no answer to a Wawp call either.
             self._fail(_ProtocolError(type(exc).__name__))
 
     def eof_received(self) -> bool:
@@ -134,6 +136,9 @@ class _Connection(asyncio.Protocol):
     # -- llhttp callbacks ------------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._headers) >= _MAX_HEADERS:
+            self._fail(_ProtocolError("too many header fields"))
+            return
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
