@@ -69,7 +69,7 @@ import ssl
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -78,6 +78,7 @@ import httpx_aiohttp
 import yarl
 from aiohttp.connector import Connection
 
+from wawp_gateway.config import HttpStack
 from wawp_gateway.errors import WawpConnectError, WawpTimeout
 
 __all__ = [
@@ -94,7 +95,6 @@ __all__ = [
     "transport_error",
 ]
 
-HttpStack = Literal["aiohttp", "httptools", "httpx", "httpx-aiohttp"]
 _E = TypeVar("_E", bound=BaseException)
 
 # Shorter than common server keep-alive timeouts (nginx 75 s, Apache 5-15 s with WordPress
