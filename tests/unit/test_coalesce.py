@@ -107,6 +107,39 @@ async def test_writes_of_one_turn_go_out_as_one_batch_per_partition() -> None:
     await asyncio.gather(*futures)
 
 
+async def test_partitions_spread_over_producers_and_each_waits_only_for_its_own() -> None:
+    """Partition p always goes through producers[p % n]; a batch queued on one producer does
+    not hold back another producer's partition."""
+    producers = [FakeProducer(), FakeProducer(), FakeProducer()]
+    writer = CoalescingWriter([cast(AIOKafkaProducer, p) for p in producers], "t")
+    futures = [writer.submit(partition, None, b"%d" % partition) for partition in range(6)]
+    for producer in producers:
+        await producer.next_send(2)
+    assert [[partition for _, partition, *_ in p.sent] for p in producers] == [
+        [0, 3],
+        [1, 4],
+        [2, 5],
+    ]
+    # Given partition 0's batch still queued on its producer
+    later = writer.submit(0, None, b"again")
+    other = writer.submit(1, None, b"again")
+    # Then partition 1 (another producer) hands its next batch over without waiting
+    producers[1].drain()
+    await producers[1].next_send(3)
+    assert len(producers[0].sent) == 2  # partition 0's next batch waits for its own queue
+    producers[0].drain()
+    await producers[0].next_send(3)
+    for producer in producers:
+        for *_, ack in producer.sent:
+            ack.set_result(None)
+    await asyncio.gather(*futures, later, other)
+
+
+def test_a_writer_needs_a_producer() -> None:
+    with pytest.raises(ValueError, match="at least one producer"):
+        CoalescingWriter([], "t")
+
+
 async def test_the_next_batch_is_built_once_the_previous_left_not_once_it_was_answered() -> None:
     producer = FakeProducer()
     writer = _writer(producer)
