@@ -218,6 +218,7 @@ class HttptoolsTransport:
         if self._closed:
             raise RuntimeError("transport is closed")
         sent = False
+        reusable = False
         connection: _Connection | None = None
         try:
             origin, path = _split(request.url)
@@ -233,17 +234,16 @@ class HttptoolsTransport:
                 response = await connection.exchange(
                     _head(request, origin, path) + (request.body or b"")
                 )
+                reusable = connection.keep_alive
         except (OSError, ValueError, UnicodeError) as exc:  # TimeoutError is an OSError
             error = transport_error(request, exc, sent=sent)
-        except BaseException:
-            if connection is not None:
-                self._give_back(connection, reusable=False)
-            raise
         else:
-            self._give_back(connection, reusable=connection.keep_alive)
             return response
-        if connection is not None:
-            self._give_back(connection, reusable=False)
+        finally:
+            # Whatever ended the call (answer, failure, cancellation) gives the connection back;
+            # only a complete keep-alive answer leaves it reusable.
+            if connection is not None:
+                self._give_back(connection, reusable=reusable)
         raise error from None
 
     async def aclose(self) -> None:
@@ -263,14 +263,15 @@ class HttptoolsTransport:
         idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
-            if connection.closed or connection.transport is None:
-                continue
-            if connection.transport.is_closing():
-                self._give_back(connection, reusable=False)
-                continue
-            if now - connection.idle_since <= KEEPALIVE_S:
+            transport = connection.transport
+            if (
+                not connection.closed
+                and transport is not None
+                and not transport.is_closing()
+                and now - connection.idle_since <= KEEPALIVE_S
+            ):
                 return connection
-            self._give_back(connection, reusable=False)
+            self._give_back(connection, reusable=False)  # frees its slot, once
         return None
 
     async def _new_connection(self, origin: _Origin) -> _Connection:
