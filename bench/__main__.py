@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="upstream-0ms rounds per system; the goals use medians",
     )
-    parser.add_argument("--latency-rate", type=float, help="default: half the gateway's max")
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        help="default: half the gateway's live capacity (measured first)",
+    )
     parser.add_argument(
         "--restore-records", type=int, help="state records of the restore scenario (1000000)"
     )

@@ -130,6 +130,18 @@ def throughput(results: Iterable[Received]) -> dict[str, float]:
     }
 
 
+def live_rate(published: list[float], completed: list[float], skip_s: float) -> float:
+    """Completions per second while the load client was still publishing, from ``skip_s``
+    after its first record to its last: what a system keeps up with while commands keep
+    arriving (on a shared machine, less than it drains from a backlog with the client done)."""
+    if not published:
+        return 0.0
+    start, end = min(published) + skip_s, max(published)
+    if end <= start:
+        return 0.0
+    return sum(1 for at in completed if start <= at <= end) / (end - start)
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not values:

@@ -19,14 +19,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.collect import Collector, Received, summarize_latency, throughput
+from bench.collect import (
+    Collector,
+    Received,
+    live_rate,
+    percentile,
+    summarize_latency,
+    throughput,
+)
 from bench.harness import CpuSnapshot, Proc, ProcessGroup, RssSampler, wait_for
 from bench.sandbox import SandboxClient
 from bench.scrape import histogram_quantiles
-from bench.systems import PARTITIONS, RateLimits, SystemSpec, Topics, launch, make_topics
+from bench.systems import (
+    PARTITIONS,
+    RateLimits,
+    SystemSpec,
+    Topics,
+    ack_times_path,
+    launch,
+    make_topics,
+)
 from bench.workload import TOKEN, Workload, instance_id, parse_seq
 
-__all__ = ["Measurement", "Stack", "run_backlog", "run_paced"]
+__all__ = ["LIVE_SKIP_S", "Measurement", "Stack", "run_backlog", "run_paced"]
+
+# A paced run's live rate leaves out its first seconds: the fetch pipeline filling up.
+LIVE_SKIP_S = 2.0
 
 _counter = itertools.count(1)
 
@@ -269,6 +287,20 @@ async def _own_quantiles(proc: Proc, histogram: str) -> dict[str, float] | None:
     return {name: round(seconds * 1000, 1) for name, seconds in quantiles.items()}
 
 
+def _ack_quantiles(path: Path) -> dict[str, float] | None:
+    """The raw baseline's p50/p99 of its results' times to acknowledgement, in ms (written
+    when it stopped; none for the other systems)."""
+    if not path.exists():
+        return None
+    samples: list[float] = sorted(json.loads(path.read_text()))
+    if not samples:
+        return None
+    return {
+        "p50": round(percentile(samples, 50), 1),
+        "p99": round(percentile(samples, 99), 1),
+    }
+
+
 async def run_paced(
     stack: Stack,
     scenario: str,
@@ -344,9 +376,15 @@ async def run_paced(
     }
     result.extra["finished"] = finished
     result.extra["rate_per_s"] = rate
+    result.extra["live_per_s"] = round(
+        live_rate(stamps, [r.completed_at for r in received], LIVE_SKIP_S), 1
+    )
     if state_write is not None:
         result.extra["state_write_ms"] = state_write
     if loop_lag is not None:
         result.extra["loop_lag_ms"] = loop_lag
+    acks = _ack_quantiles(ack_times_path(stack.run_dir, topics))
+    if acks is not None:
+        result.extra["result_ack_ms"] = acks
     result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
     return result, collector

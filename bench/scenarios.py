@@ -21,7 +21,7 @@ from typing import Any
 from bench.checks import check_faults, check_rate_limit
 from bench.collect import Collector, throughput
 from bench.harness import Proc, free_port, poll, rss_bytes
-from bench.measure import Measurement, Stack, run_backlog, run_paced
+from bench.measure import LIVE_SKIP_S, Measurement, Stack, run_backlog, run_paced
 from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
@@ -32,6 +32,9 @@ from wawp_gateway.kafka import create_topics
 __all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "Options", "Shared"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Long enough for ~10 s of live results after the skipped start, short enough that the
+# broker's per-fetch cost (it grows with each partition's stored batches) stays small.
+CAPACITY_DURATION_S = 12.0
 HTTP_STACKS = Path(__file__).resolve().parent / "http_stacks.py"
 
 
@@ -208,30 +211,74 @@ async def upstream_200ms(stack: Stack, opts: Options, shared: Shared) -> Payload
     return out
 
 
-def _latency_rate(opts: Options, shared: Shared) -> tuple[float, str]:
-    if opts.latency_rate:
-        return opts.latency_rate, "--latency-rate"
+def _backlog_max(shared: Shared) -> tuple[float, str] | None:
+    """The gateway's upstream-0ms throughput: this run's, else the last one saved."""
     if shared.gateway_max_per_s:
-        return shared.gateway_max_per_s / 2, "half of this run's upstream-0ms gateway throughput"
+        return shared.gateway_max_per_s, "this run's upstream-0ms gateway throughput"
     saved = RESULTS_DIR / "upstream-0ms.json"
     if saved.exists():
         data = json.loads(saved.read_text())
         for m in data["measurements"]:
             if m["system"].startswith("gateway"):
-                return m["throughput"]["per_s"] / 2, "half of the gateway's in upstream-0ms.json"
-    return 200.0, "default (no upstream-0ms measurement available)"
+                return m["throughput"]["per_s"], "the gateway's in upstream-0ms.json"
+    return None
+
+
+async def _live_capacity(stack: Stack, opts: Options, out: Payload, offered: float) -> float:
+    """Each system's results per second while the load client keeps offering ``offered``/s
+    (the gateway's backlog maximum): the most it takes with commands arriving, on a machine
+    where the load client and the broker's intake share its two cores. The gateway's."""
+    duration = 3.0 if opts.quick else CAPACITY_DURATION_S
+    warmup = Workload("warm", min(200, opts.instances), opts.instances, 1)
+    live: dict[str, float] = {}
+    for kind in ("gateway", "raw"):
+        spec = SystemSpec(kind, _primary(opts))
+        await stack.reset_sandbox()
+        workload = Workload("cap", int(offered * duration), opts.instances, opts.chats)
+        measurement, _ = await run_paced(
+            stack, out.scenario, spec, workload, rate=offered, upstream_ms=0, warmup=warmup
+        )
+        measurement.system += " (capacity)"
+        out.measurements.append(measurement)
+        live[kind] = measurement.extra["live_per_s"]
+    out.notes.append(
+        f"capacity rounds: the load client offered {offered:,.0f}/s for {duration:.0f} s; "
+        f"results per second from {LIVE_SKIP_S:.0f} s after its first record to its last: "
+        f"gateway {live['gateway']:,.0f}/s, raw {live['raw']:,.0f}/s "
+        f"(gateway / raw = {_ratio(live['gateway'], live['raw']):.2f}; from a backlog, with "
+        f"the load client done, see upstream-0ms)."
+    )
+    return live["gateway"]
+
+
+async def _latency_rate(
+    stack: Stack, opts: Options, shared: Shared, out: Payload
+) -> tuple[float, str]:
+    if opts.latency_rate:
+        return opts.latency_rate, "--latency-rate"
+    backlog = _backlog_max(shared)
+    if backlog is None:
+        return 200.0, "default (no upstream-0ms measurement available)"
+    offered, source = backlog
+    capacity = await _live_capacity(stack, opts, out, offered)
+    return capacity / 2, (
+        f"half of the gateway's live capacity ({capacity:,.0f}/s, the capacity rounds below; "
+        f"offered at {offered:,.0f}/s, {source})"
+    )
 
 
 async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
-    rate, source = _latency_rate(opts, shared)
+    out = Payload("latency", "Latency")
+    rate, source = await _latency_rate(stack, opts, shared, out)
     duration = 3.0 if opts.quick else opts.latency_duration_s
-    out = Payload("latency", f"Latency at {rate:,.0f} commands/s for {duration:.0f} s")
+    out.title = f"Latency at {rate:,.0f} commands/s for {duration:.0f} s"
     count = max(50, int(rate * duration))
     warmup = Workload("warm", min(200, opts.instances), opts.instances, 1)
     rounds = 1 if opts.quick else max(1, opts.latency_rounds)
     p99s: dict[tuple[str, int], list[float]] = {}
     state_writes: list[tuple[str, dict[str, float]]] = []
     loop_lags: list[tuple[str, dict[str, float]]] = []
+    result_acks: list[tuple[str, dict[str, float]]] = []
     for fw in opts.fetch_waits:
         for round_no in range(rounds):
             order = ("gateway", "raw") if round_no % 2 == 0 else ("raw", "gateway")
@@ -251,6 +298,8 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
                     state_writes.append((measurement.system, measurement.extra["state_write_ms"]))
                 if "loop_lag_ms" in measurement.extra:
                     loop_lags.append((measurement.system, measurement.extra["loop_lag_ms"]))
+                if "result_ack_ms" in measurement.extra:
+                    result_acks.append((measurement.system, measurement.extra["result_ack_ms"]))
     for fw in opts.fetch_waits:
         gp99 = statistics.median(p99s[("gateway", fw)])
         rp99 = statistics.median(p99s[("raw", fw)])
@@ -293,6 +342,13 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
                 f"inside the gateway: {what}, p50/p99 ms from its own {metric}: "
                 + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in rounds_of)
             )
+    if result_acks:
+        out.notes.append(
+            "the raw baseline: its result's time to the broker's acknowledgement (after its "
+            "completed_at, so outside its latency; the gateway's in_progress acknowledgement is "
+            "inside its own), p50/p99 ms: "
+            + "; ".join(f"{name} {q['p50']}/{q['p99']}" for name, q in result_acks)
+        )
     return out
 
 

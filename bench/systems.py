@@ -16,7 +16,15 @@ from bench.workload import TOKEN
 from wawp_gateway.config import KafkaSettings
 from wawp_gateway.kafka import create_topics
 
-__all__ = ["PARTITIONS", "RateLimits", "SystemSpec", "Topics", "launch", "make_topics"]
+__all__ = [
+    "PARTITIONS",
+    "RateLimits",
+    "SystemSpec",
+    "Topics",
+    "ack_times_path",
+    "launch",
+    "make_topics",
+]
 
 PARTITIONS = 12
 Kind = Literal["gateway", "raw", "naive"]
@@ -88,6 +96,11 @@ class SystemSpec:
         return f"{self.kind}{loop}-f{self.fetch_wait_ms}"
 
 
+def ack_times_path(run_dir: Path, topics: Topics) -> Path:
+    """Where the raw baseline writes its results' acknowledgement times when it stops."""
+    return run_dir / f"acks-{topics.prefix}.json"
+
+
 def launch(
     group: ProcessGroup,
     spec: SystemSpec,
@@ -120,9 +133,8 @@ def launch(
         str(session_timeout_ms),
     ]
     if spec.kind == "raw":
-        return group.spawn(
-            name, [sys.executable, "-m", "bench.baselines.raw", *common, "--loop", spec.loop]
-        )
+        argv = [sys.executable, "-m", "bench.baselines.raw", *common, "--loop", spec.loop]
+        return group.spawn(name, [*argv, "--ack-times", str(ack_times_path(run_dir, topics))])
     if spec.kind == "naive":
         return group.spawn(
             name, [sys.executable, "-m", "bench.baselines.faststream_naive", *common]

@@ -3,6 +3,7 @@
     python -m bench.baselines.raw --bootstrap H:P --group G --send-topic T --results-topic R
                                   --base-url URL --token TOKEN [--in-flight 64]
                                   [--fetch-wait-ms 50] [--loop uvloop|asyncio]
+                                  [--ack-times PATH]
 
 Consume (manual commits) -> POST the v1 ``/send`` with the command's params in the query, up to
 ``--in-flight`` at once -> produce ``{command_id, status, completed_at}`` (acks=all, as the
@@ -19,6 +20,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -76,6 +78,9 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     slots = asyncio.Semaphore(args.in_flight)
     tasks: set[asyncio.Task[None]] = set()
     url = f"{args.base_url}/send"
+    # Each result's time to its acknowledgement: the broker's price of one acknowledged write
+    # here, which the gateway pays once more before every call (its in_progress record).
+    ack_ms: list[float] = []
 
     async def handle(
         tp: TopicPartition, offset: int, value: bytes, key: bytes | None, taken: float
@@ -98,8 +103,10 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
                 "received_at": taken,  # as the gateway's: when the record left getmany
                 "completed_at": time.time(),
             }
+            sent = time.perf_counter()
             ack = await producer.send(args.results_topic, json.dumps(result).encode(), key=key)
             await ack
+            ack_ms.append((time.perf_counter() - sent) * 1000)
             offsets.done(tp, offset)
         finally:
             slots.release()
@@ -134,6 +141,8 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
         await consumer.stop()
         await producer.stop()
         await session.close()
+        if args.ack_times is not None:
+            args.ack_times.write_text(json.dumps([round(ms, 3) for ms in ack_ms]))
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -149,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--ack-times", type=Path, help="write each result's ack time (ms)")
     args = parser.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
