@@ -24,7 +24,7 @@ from bench.report import render, write
 from bench.sandbox import SandboxClient, start_sandbox
 from bench.scenarios import DEFAULT_SCENARIOS, RESULTS_DIR, SCENARIOS, Options, Shared
 from bench.workload import TOKEN, instance_id
-from wawp_gateway.broker import start_embedded_broker
+from wawp_gateway.core.broker import start_embedded_broker
 
 __all__ = ["main"]
 

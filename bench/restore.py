@@ -32,9 +32,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.harness import cpu_seconds, rss_bytes, wait_for
 from bench.measure import Stack
 from bench.state_records import StateLoad, changelog
-from wawp_gateway.config import IdempotencySettings, KafkaSettings
+from wawp_gateway.core.config import IdempotencySettings, KafkaSettings
+from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.statelog import StateLog, restore
 
 __all__ = ["RestoreRun", "main", "measure_restore"]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from wawp_gateway.contracts import StateStatus
+from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.idempotency import StateEvent
 from wawp_gateway.statelog import encode_event
 

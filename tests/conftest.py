@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wawp_gateway.broker import start_embedded_broker
+from wawp_gateway.core.broker import start_embedded_broker
 
 
 def _testcontainers_kafka() -> Iterator[str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from wawp_gateway.errors import (
+from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpConnectError,
     WawpError,

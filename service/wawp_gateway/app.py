@@ -12,16 +12,16 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from wawp_gateway.config import Settings
-from wawp_gateway.contracts import DlqReason
-from wawp_gateway.errors import WawpError
-from wawp_gateway.kafka import build_consumer, build_producer, check_partitions
-from wawp_gateway.looplag import watching_loop_lag
-from wawp_gateway.membership import GroupStanding, stop_consumer
-from wawp_gateway.metrics import Metrics, status_class
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.contracts import DlqReason
+from wawp_gateway.core.errors import WawpError
+from wawp_gateway.core.kafka import build_consumer, build_producer, check_partitions
+from wawp_gateway.core.looplag import watching_loop_lag
+from wawp_gateway.core.membership import GroupStanding, stop_consumer
+from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.runtime import tune_for_service
 from wawp_gateway.pipeline import SystemClock, WawpPort
-from wawp_gateway.probes import serve_probes
-from wawp_gateway.runtime import tune_for_service
 from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.client import WawpClient

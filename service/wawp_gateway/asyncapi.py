@@ -14,8 +14,8 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from wawp_gateway import __version__
-from wawp_gateway.config import TopicsSettings
-from wawp_gateway.contracts import (
+from wawp_gateway.core.config import TopicsSettings
+from wawp_gateway.core.contracts import (
     Command,
     DeliveryRecord,
     Result,

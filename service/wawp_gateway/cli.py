@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import structlog
 
 from wawp_gateway import __version__
-from wawp_gateway.config import Settings, load_client_settings, load_settings
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.logs import configure_logging
+from wawp_gateway.core.config import Settings, load_client_settings, load_settings
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -69,7 +69,7 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
 
 
 def _cmd_webhook(_args: argparse.Namespace) -> int:
-    from wawp_gateway.config import load_receiver_settings
+    from wawp_gateway.core.config import load_receiver_settings
     from wawp_gateway.webhook import check_auth_configured, run_webhook
 
     settings = load_receiver_settings()
@@ -80,7 +80,7 @@ def _cmd_webhook(_args: argparse.Namespace) -> int:
 
 
 def _cmd_tracker(_args: argparse.Namespace) -> int:
-    from wawp_gateway.config import load_tracker_settings
+    from wawp_gateway.core.config import load_tracker_settings
     from wawp_gateway.tracker import run_tracker
 
     settings = load_tracker_settings()
@@ -96,7 +96,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     sandbox = Sandbox(
         SandboxConfig.model_validate({"instances": instances, "latency_ms": args.latency_ms})
     )
-    from wawp_gateway.config import LogSettings
+    from wawp_gateway.core.config import LogSettings
 
     configure_logging(LogSettings())
 
@@ -151,7 +151,7 @@ def _cmd_actions(args: argparse.Namespace) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
-    from wawp_gateway.kafka import create_topics, topic_configs
+    from wawp_gateway.core.kafka import create_topics, topic_configs
 
     settings = load_client_settings()
     created = asyncio.run(
@@ -168,7 +168,7 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(_args: argparse.Namespace) -> int:
-    from wawp_gateway.checks import config_warnings
+    from wawp_gateway.core.checks import config_warnings
 
     settings = _settings()
     print(f"configuration OK: {len(settings.instances.instances)} instance(s) configured")

@@ -9,13 +9,14 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from wawp_gateway.config import InstanceConfig, RateLimitConfig, Settings
+from wawp_gateway.core.config import InstanceConfig, RateLimitConfig, Settings
 
 __all__ = ["render_config_reference"]
 
 _HEADER = """# Configuration reference
 
-Generated from `service/wawp_gateway/config.py` by `wawp-gateway generate`; do not edit by hand.
+Generated from `service/wawp_gateway/core/config.py` by `wawp-gateway generate`; do not edit by
+hand.
 Every setting is an environment variable with prefix `GATEWAY_` and `__` between a section and
 its field. Secrets are never printed. `wawp-gateway check-config` validates a configuration.
 

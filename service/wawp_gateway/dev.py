@@ -16,12 +16,12 @@ from types import MappingProxyType
 
 import structlog
 
-from wawp_gateway.broker import port_is_free, start_embedded_broker
-from wawp_gateway.config import InstanceConfig, InstancesConfig, LogSettings, load_settings
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import create_topics, topic_configs
-from wawp_gateway.logs import configure_logging
-from wawp_gateway.runtime import tune_for_service
+from wawp_gateway.core.broker import port_is_free, start_embedded_broker
+from wawp_gateway.core.config import InstanceConfig, InstancesConfig, LogSettings, load_settings
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import create_topics, topic_configs
+from wawp_gateway.core.logs import configure_logging
+from wawp_gateway.core.runtime import tune_for_service
 
 __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
 
@@ -111,7 +111,7 @@ async def run_dev(
     embedded_broker: bool = True,
 ) -> None:
     from wawp_gateway.app import build_worker
-    from wawp_gateway.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
+    from wawp_gateway.core.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker import running_tracker
     from wawp_gateway.webhook import running_webhook

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from wawp_gateway.contracts import DlqHeaders, DlqReason
+from wawp_gateway.core.contracts import DlqHeaders, DlqReason
 from wawp_gateway.intake import Envelope
 
 __all__ = ["DeadLetter", "build_dead_letter", "redact_tokens"]

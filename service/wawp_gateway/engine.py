@@ -17,25 +17,25 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.config import Settings
-from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus
-from wawp_gateway.errors import (
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
+from wawp_gateway.core.errors import (
     CallRefused,
     WawpError,
     WawpMaybeProcessed,
     WawpNotProcessed,
     WawpRateLimited,
 )
+from wawp_gateway.core.membership import GroupStanding
+from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.idempotency import PartitionState, Verdict
 from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode, header
 from wawp_gateway.lanes import LaneBook, LaneKey, Limits
 from wawp_gateway.ledger import JobLedger, ambiguous_outcome, answer_from_state, conflict_outcome
-from wawp_gateway.membership import GroupStanding
-from wawp_gateway.metrics import Metrics, status_class
 from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.outputs import Outputs, ReplyInfo
 from wawp_gateway.pacing import CallSlots, Gate, GateSettings, Pacer
-from wawp_gateway.partitioning import partition_for
 from wawp_gateway.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
 from wawp_gateway.reconcile import ReconcileRule, reconcile
 from wawp_gateway.retry import RetryPolicy

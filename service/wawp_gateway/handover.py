@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from wawp_gateway.config import Settings
-from wawp_gateway.contracts import StateStatus
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.core.kafka import build_reader
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.kafka import build_reader
 from wawp_gateway.statelog import StateLog, restore
 
 __all__ = ["Handover", "TakeOver"]

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wawp_gateway.contracts import StateStatus
+from wawp_gateway.core.contracts import StateStatus
 
 __all__ = [
     "BLOCKING",

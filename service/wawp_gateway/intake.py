@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
-from wawp_gateway.contracts import COMMAND_SCHEMA, Command
-from wawp_gateway.errors import CommandRejected
+from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command
+from wawp_gateway.core.errors import CommandRejected
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.params import validate_params
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
+from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
 from wawp_gateway.idempotency import Decision, Entry, PartitionState, StateEvent, fingerprint
 from wawp_gateway.intake import OutboundCommand
 from wawp_gateway.pipeline import Clock, Outcome, maybe_sent

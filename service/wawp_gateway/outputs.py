@@ -15,11 +15,11 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.config import Settings
-from wawp_gateway.contracts import DlqReason, Result
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.contracts import DlqReason, Result
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.dlq import build_dead_letter
 from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable
-from wawp_gateway.metrics import Metrics
 from wawp_gateway.pipeline import Outcome
 from wawp_gateway.wawp.chatid import mask_phone
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus
-from wawp_gateway.errors import WawpError, WawpMaybeProcessed, WawpRateLimited
+from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
+from wawp_gateway.core.errors import WawpError, WawpMaybeProcessed, WawpRateLimited
 from wawp_gateway.intake import OutboundCommand
 from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec

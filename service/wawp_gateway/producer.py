@@ -11,10 +11,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from wawp_gateway.config import ClientSettings
-from wawp_gateway.contracts import COMMAND_SCHEMA
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import build_producer
+from wawp_gateway.core.config import ClientSettings
+from wawp_gateway.core.contracts import COMMAND_SCHEMA
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import build_producer
 from wawp_gateway.wawp.catalog import ACTIONS, ParamSpec
 
 __all__ = ["build_command", "send_command"]

@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from wawp_gateway.contracts import ErrorInfo, ResultStatus
-from wawp_gateway.errors import WawpError
+from wawp_gateway.core.contracts import ErrorInfo, ResultStatus
+from wawp_gateway.core.errors import WawpError
 from wawp_gateway.intake import OutboundCommand
 from wawp_gateway.pipeline import Clock, Outcome, WawpPort
 from wawp_gateway.wawp.catalog import ACTIONS

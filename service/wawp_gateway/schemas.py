@@ -8,7 +8,7 @@ import json
 
 from wawp_gateway.asyncapi import asyncapi_document
 from wawp_gateway.configdoc import render_config_reference
-from wawp_gateway.contracts import json_schemas
+from wawp_gateway.core.contracts import json_schemas
 from wawp_gateway.sdk.codegen import render_actions
 
 __all__ = ["generated_files", "render_schemas"]

@@ -20,8 +20,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from wawp_gateway.coalesce import CoalescingWriter
-from wawp_gateway.contracts import STATE_SCHEMA, StateStatus
+from wawp_gateway.core.coalesce import CoalescingWriter
+from wawp_gateway.core.contracts import STATE_SCHEMA, StateStatus
 from wawp_gateway.idempotency import PartitionState, StateEvent
 
 __all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]

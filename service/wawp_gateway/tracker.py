@@ -31,16 +31,16 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from wawp_gateway.config import TrackerProcessSettings
-from wawp_gateway.contracts import DeliveryRecord, StateRecord, StateStatus
+from wawp_gateway.core.config import TrackerProcessSettings
+from wawp_gateway.core.contracts import DeliveryRecord, StateRecord, StateStatus
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import build_consumer, build_producer, build_reader
+from wawp_gateway.core.membership import stop_consumer
+from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import build_consumer, build_producer, build_reader
-from wawp_gateway.membership import stop_consumer
-from wawp_gateway.metrics import Metrics
-from wawp_gateway.probes import serve_probes
 from wawp_gateway.rewind import first_offset_since, partition_reader
-from wawp_gateway.runtime import tune_gc
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
 

@@ -33,15 +33,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from wawp_gateway.coalesce import CoalescingWriter
-from wawp_gateway.config import ReceiverSettings, WebhookSettings
+from wawp_gateway.core.coalesce import CoalescingWriter
+from wawp_gateway.core.config import ReceiverSettings, WebhookSettings
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import build_producer
+from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.partitioning import partition_for
+from wawp_gateway.core.runtime import tune_gc
+from wawp_gateway.core.serving import EmbeddedServer, listening_socket
 from wawp_gateway.dedupe import Deadlines, DedupeWindow
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import build_producer
-from wawp_gateway.metrics import Metrics
-from wawp_gateway.partitioning import partition_for
-from wawp_gateway.runtime import tune_gc
-from wawp_gateway.serving import EmbeddedServer, listening_socket
 
 __all__ = [
     "KafkaPublisher",

@@ -21,11 +21,11 @@ from aiokafka import (
 )
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from wawp_gateway.config import Settings
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.membership import GroupStanding
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.engine import REROUTED_HEADER, Engine
 from wawp_gateway.handover import Handover, TakeOver
-from wawp_gateway.membership import GroupStanding
-from wawp_gateway.metrics import Metrics
 from wawp_gateway.outputs import Outputs, reply_to_problem
 from wawp_gateway.pipeline import Clock, WawpPort
 from wawp_gateway.statelog import StateLog

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings
 
-from wawp_gateway.config import (
+from wawp_gateway.core.config import (
     ClientSettings,
     ReceiverSettings,
     Settings,

@@ -18,8 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
-from wawp_gateway.checks import config_warnings
-from wawp_gateway.config import MetricsSettings, Settings, WebhookSettings
+from wawp_gateway.core.checks import config_warnings
+from wawp_gateway.core.config import MetricsSettings, Settings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
 

@@ -21,8 +21,8 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 import wawp_gateway
-from wawp_gateway.checks import config_warnings
-from wawp_gateway.config import KafkaSettings, MetricsSettings, Settings, WebhookSettings
+from wawp_gateway.core.checks import config_warnings
+from wawp_gateway.core.config import KafkaSettings, MetricsSettings, Settings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
 

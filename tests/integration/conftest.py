@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import pytest_asyncio
 
-from wawp_gateway.partitioning import partition_for
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
 from .harness import (

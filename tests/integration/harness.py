@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from wawp_gateway.app import WorkerApp, build_worker
-from wawp_gateway.config import (
+from wawp_gateway.core.config import (
     EngineSettings,
     InstanceConfig,
     InstancesConfig,
@@ -33,8 +33,8 @@ from wawp_gateway.config import (
     WawpSettings,
     WebhookSettings,
 )
-from wawp_gateway.contracts import RESULT_SCHEMA
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.core.contracts import RESULT_SCHEMA
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import Tracker, running_tracker
 from wawp_gateway.webhook import running_webhook

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wawp_gateway.config import KafkaSettings
-from wawp_gateway.contracts import DlqReason
+from wawp_gateway.core.config import KafkaSettings
+from wawp_gateway.core.contracts import DlqReason
+from wawp_gateway.core.kafka import build_producer, create_topics
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.dlq import build_dead_letter
 from wawp_gateway.dlqtool import read_dlq, replay_burst
 from wawp_gateway.intake import REPLAY_COUNT_HEADER, Envelope
-from wawp_gateway.kafka import build_producer, create_topics
-from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox
 
 from .harness import PARTITIONS, TEST_TOKEN, Gateway, command, gateway_settings, running_gateway

@@ -9,7 +9,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from examples import CHAT
-from wawp_gateway.config import (
+from wawp_gateway.core.config import (
     EngineSettings,
     InstanceConfig,
     RetrySettings,

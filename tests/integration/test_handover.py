@@ -15,11 +15,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from wawp_gateway.app import build_worker
-from wawp_gateway.config import Settings
-from wawp_gateway.contracts import StateStatus
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.idempotency import StateEvent, fingerprint
-from wawp_gateway.kafka import build_producer, build_reader, create_topics
-from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox
 from wawp_gateway.statelog import StateLog, encode_event, record_key
 from wawp_gateway.wawp.chatid import normalize_chat_id

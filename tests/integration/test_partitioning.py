@@ -13,9 +13,9 @@ from structlog.testing import capture_logs
 
 from examples import CHAT
 from wawp_gateway.app import build_worker
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import build_consumer, create_topics
-from wawp_gateway.partitioning import partition_for
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import build_consumer, create_topics
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.sandbox import Sandbox
 from wawp_gateway.worker import REROUTED_HEADER
 
@@ -67,7 +67,7 @@ async def test_consumer_uses_the_range_assignor(kafka_bootstrap: str) -> None:
     """Range gives partition N of every input topic to one member (co-partitioning)."""
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-    from wawp_gateway.config import KafkaSettings
+    from wawp_gateway.core.config import KafkaSettings
 
     consumer = build_consumer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
     assert consumer._partition_assignment_strategy == (RangePartitionAssignor,)

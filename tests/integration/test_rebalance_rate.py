@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from wawp_gateway.app import build_worker
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox
 
 from .conftest import POOL

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from wawp_gateway.config import (
+from wawp_gateway.core.config import (
     KafkaSettings,
 )
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sdk import (
     Actions,
     DeliveryRecord,

@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from wawp_gateway.app import build_worker
-from wawp_gateway.config import ShutdownSettings, WawpSettings
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.core.config import ShutdownSettings, WawpSettings
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import FaultRule, Sandbox
 
 from .conftest import POOL

@@ -16,14 +16,14 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from examples import CHAT
-from wawp_gateway.config import (
+from wawp_gateway.core.config import (
     KafkaSettings,
     MetricsSettings,
     TrackerProcessSettings,
     TrackerSettings,
 )
-from wawp_gateway.contracts import StateRecord, StateStatus
-from wawp_gateway.kafka import build_producer, create_topics
+from wawp_gateway.core.contracts import StateRecord, StateStatus
+from wawp_gateway.core.kafka import build_producer, create_topics
 from wawp_gateway.tracker import running_tracker
 
 from .harness import (

@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from wawp_gateway.broker import start_embedded_broker
-from wawp_gateway.config import KafkaSettings, ReceiverSettings, WebhookSettings
-from wawp_gateway.errors import ConfigError
-from wawp_gateway.kafka import create_topics
+from wawp_gateway.core.broker import start_embedded_broker
+from wawp_gateway.core.config import KafkaSettings, ReceiverSettings, WebhookSettings
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.webhook import running_webhook
 
 from .harness import logged_port, topics_for

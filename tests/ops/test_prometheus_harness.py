@@ -10,7 +10,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
-from wawp_gateway.metrics import Metrics
+from wawp_gateway.core.metrics import Metrics
 
 from .prometheus import DEPLOY_DIR, PrometheusServer, Sample, running_prometheus
 

@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from fakes import FakeTransport
 from strategies import json_values
-from wawp_gateway.config import WawpSettings
-from wawp_gateway.errors import (
+from wawp_gateway.core.config import WawpSettings
+from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpError,
     WawpMaybeProcessed,

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageAccumulator, MessageBatch
 
-from wawp_gateway.coalesce import CoalescingWriter
+from wawp_gateway.core.coalesce import CoalescingWriter
 
 
 class _Batch:

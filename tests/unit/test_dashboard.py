@@ -18,7 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from ops.schemacheck import JsonSchema, unsupported_keywords
-from wawp_gateway.metrics import Metrics
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.ops.dashboard import (
     DASHBOARD_UID,
     DATASOURCE_UID,
@@ -211,7 +211,7 @@ def test_query_is_well_formed_promql(title: str, expr: str) -> None:
 
 @pytest.mark.parametrize(("title", "expr"), QUERIES, ids=[f"{t}: {e}" for t, e in QUERIES])
 def test_query_reads_metrics_the_gateway_exports(title: str, expr: str) -> None:
-    """Every series a query names is one that wawp_gateway.metrics.Metrics registers."""
+    """Every series a query names is one that wawp_gateway.core.metrics.Metrics registers."""
     names = set(re.findall(r"\bgateway_\w+", _STRING.sub('""', expr)))
     assert names, expr
     assert names <= EXPORTED, sorted(names - EXPORTED)

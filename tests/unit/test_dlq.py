@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 
 from strategies import command_bytes
-from wawp_gateway.contracts import DlqHeaders, DlqReason
+from wawp_gateway.core.contracts import DlqHeaders, DlqReason
 from wawp_gateway.dlq import build_dead_letter, redact_tokens
 from wawp_gateway.intake import Envelope
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from wawp_gateway.contracts import DlqReason
+from wawp_gateway.core.contracts import DlqReason
+from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.dlq import build_dead_letter
 from wawp_gateway.dlqtool import (
     DlqRecord,
@@ -29,7 +30,6 @@ from wawp_gateway.dlqtool import (
     replay_burst,
     select,
 )
-from wawp_gateway.errors import ConfigError
 from wawp_gateway.intake import (
     OVERRIDE_NOT_AFTER_HEADER,
     OVERRIDE_UNKNOWN_HEADER,

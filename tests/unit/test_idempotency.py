@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from wawp_gateway.contracts import StateStatus
+from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.idempotency import (
     BLOCKING,
     TERMINAL,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from wawp_gateway.errors import WawpTimeout
+from wawp_gateway.core.errors import WawpTimeout
 from wawp_gateway.wawp import lean
 from wawp_gateway.wawp.transport import HttpRequest, build_transport
 

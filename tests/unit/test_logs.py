@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from wawp_gateway.logs import scrub_event
+from wawp_gateway.core.logs import scrub_event
 
 
 def _scrubbed(**fields: Any) -> dict[str, Any]:

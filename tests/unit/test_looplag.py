@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from wawp_gateway.looplag import watch_loop_lag, watching_loop_lag
+from wawp_gateway.core.looplag import watch_loop_lag, watching_loop_lag
 
 DEADLINE_S = 2.0
 

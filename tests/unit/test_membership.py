@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from wawp_gateway.membership import GroupStanding
+from wawp_gateway.core.membership import GroupStanding
 
 
 class FakeCoordinator:
@@ -28,7 +28,7 @@ class FakeConsumer:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     now = [1000.0]
-    monkeypatch.setattr("wawp_gateway.membership.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("wawp_gateway.core.membership.time.monotonic", lambda: now[0])
     return now
 
 

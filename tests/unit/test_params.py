@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import catalog_rows, example_params, json_values
-from wawp_gateway.errors import CommandRejected
+from wawp_gateway.core.errors import CommandRejected
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.params import MAX_PARAMS_BYTES, validate_params
 

@@ -8,7 +8,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wawp_gateway.partitioning import murmur2, partition_for
+from wawp_gateway.core.partitioning import murmur2, partition_for
 
 
 @given(data=st.binary(max_size=64))

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from fakes import DEFAULT_POLICY, FakeWawp, ManualClock, ok_reply
 from strategies import wawp_errors
-from wawp_gateway.contracts import DlqReason, ResultStatus
-from wawp_gateway.errors import (
+from wawp_gateway.core.contracts import DlqReason, ResultStatus
+from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpConnectError,
     WawpError,

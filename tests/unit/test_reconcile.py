@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from fakes import FakeWawp, ManualClock
-from wawp_gateway.contracts import DlqReason, ErrorInfo, ResultStatus
-from wawp_gateway.errors import WawpServerError
+from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
+from wawp_gateway.core.errors import WawpServerError
 from wawp_gateway.intake import OutboundCommand
 from wawp_gateway.pipeline import Outcome
 from wawp_gateway.reconcile import ReconcileRule, matching_text, reconcile

@@ -64,7 +64,7 @@ def test_every_catalog_webhook_example_is_a_valid_event() -> None:
     their unknown fields are kept (events pass through unchanged)."""
     from importlib import resources
 
-    from wawp_gateway.contracts import WebhookEnvelope
+    from wawp_gateway.core.contracts import WebhookEnvelope
 
     catalog = json.loads((resources.files("wawp_gateway.wawp") / "webhooks.json").read_text())
     examples = [item["example"] for item in catalog["events"]]

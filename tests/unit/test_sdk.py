@@ -21,10 +21,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 
 import wawp_gateway.sdk as sdk
 from strategies import catalog_rows, example_params
-from wawp_gateway.contracts import WebhookEnvelope
+from wawp_gateway.core.contracts import WebhookEnvelope
+from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.intake import Envelope, OutboundCommand, decode
 from wawp_gateway.outputs import reply_to_problem
-from wawp_gateway.partitioning import partition_for
 from wawp_gateway.sdk import (
     METHODS,
     Actions,

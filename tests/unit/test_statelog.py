@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from wawp_gateway.contracts import StateRecord, StateStatus
+from wawp_gateway.core.contracts import StateRecord, StateStatus
 from wawp_gateway.idempotency import StateEvent
 from wawp_gateway.statelog import _released, encode_event, parse_record
 

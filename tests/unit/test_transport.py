@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from wawp_gateway.errors import WawpConnectError, WawpError, WawpTimeout
+from wawp_gateway.core.errors import WawpConnectError, WawpError, WawpTimeout
 from wawp_gateway.wawp.transport import (
     HttpRequest,
     HttpResponse,

@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from wawp_gateway.config import WebhookSettings
-from wawp_gateway.metrics import Metrics
+from wawp_gateway.core.config import WebhookSettings
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.webhook import PublishFailed, WebhookReceiver, query_value
 
 TOPIC = "t.events"

@@ -12,10 +12,10 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from fakes import FakeWawp, ManualClock, ok_reply
-from wawp_gateway.config import KafkaSettings, Settings, WawpSettings
+from wawp_gateway.core.config import KafkaSettings, Settings, WawpSettings
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.handover import Handover, TakeOver
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.metrics import Metrics
 from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.statelog import StateLog
 from wawp_gateway.worker import Worker

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from wawp_gateway.contracts import DlqReason
+from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.dlqtool.records import DlqRecord, Filters, select
 from wawp_gateway.intake import (
     OVERRIDE_NOT_AFTER_HEADER,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wawp_gateway.contracts import DlqReason
-from wawp_gateway.errors import ConfigError
+from wawp_gateway.core.contracts import DlqReason
+from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.intake import (
     REPLAY_COUNT_HEADER,
 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from wawp_gateway.contracts import ResultStatus
+from wawp_gateway.core.contracts import ResultStatus
 
 __all__ = ["RATE_INTERVAL", "ROWS", "PanelSpec", "Query", "RowSpec", "Unit", "panel_queries"]
 

@@ -13,7 +13,7 @@ import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from wawp_gateway.serving import EmbeddedServer, listening_socket
+from wawp_gateway.core.serving import EmbeddedServer, listening_socket
 
 from .app import create_app
 from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send

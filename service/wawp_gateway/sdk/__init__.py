@@ -18,8 +18,8 @@ On FastStream: ``wawp_gateway.sdk.faststream`` (publishers and typed subscribers
 
 from __future__ import annotations
 
-from wawp_gateway.config import TopicsSettings
-from wawp_gateway.contracts import (
+from wawp_gateway.core.config import TopicsSettings
+from wawp_gateway.core.contracts import (
     Command,
     DeliveryRecord,
     ErrorInfo,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
 
-from wawp_gateway.contracts import DeliveryRecord
+from wawp_gateway.core.contracts import DeliveryRecord
 
 __all__ = ["ACK_LEVELS", "AckName", "ack_level", "has_failed", "has_reached"]
 

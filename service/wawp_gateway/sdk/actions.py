@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from pydantic import JsonValue
 
-from wawp_gateway.contracts import Command
+from wawp_gateway.core.contracts import Command
 from wawp_gateway.sdk.commands import build_command, given
 from wawp_gateway.sdk.shapes import MediaFile, Poll
 

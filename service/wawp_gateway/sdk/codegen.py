@@ -236,7 +236,7 @@ def _imports(methods: list[list[str]]) -> list[str]:
         "",
         "from pydantic import JsonValue",
         "",
-        "from wawp_gateway.contracts import Command",
+        "from wawp_gateway.core.contracts import Command",
         "from wawp_gateway.sdk.commands import build_command, given",
     ]
     if shapes:

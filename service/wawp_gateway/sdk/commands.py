@@ -16,8 +16,8 @@ from typing import Final, cast
 
 from pydantic import JsonValue, ValidationError
 
-from wawp_gateway.contracts import COMMAND_SCHEMA, Command
-from wawp_gateway.errors import CommandRejected
+from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command
+from wawp_gateway.core.errors import CommandRejected
 from wawp_gateway.sdk.errors import InvalidCommand
 from wawp_gateway.wawp.catalog import ACTIONS, EXCLUDED_ACTIONS
 from wawp_gateway.wawp.params import validate_params

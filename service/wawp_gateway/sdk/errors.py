@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wawp_gateway.errors import GatewayError
+from wawp_gateway.core.errors import GatewayError
 
 if TYPE_CHECKING:
-    from wawp_gateway.contracts import DeliveryRecord
+    from wawp_gateway.core.contracts import DeliveryRecord
 
 __all__ = [
     "ClientClosed",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from wawp_gateway.contracts import WebhookEnvelope
+from wawp_gateway.core.contracts import WebhookEnvelope
 
 __all__ = ["EventIds", "WawpEvent", "header"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from wawp_gateway.contracts import Result
+from wawp_gateway.core.contracts import Result
 
 __all__ = ["LatestResults"]
 

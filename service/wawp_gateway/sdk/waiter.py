@@ -16,7 +16,7 @@ from collections import defaultdict
 import structlog
 from pydantic import ValidationError
 
-from wawp_gateway.contracts import Result
+from wawp_gateway.core.contracts import Result
 from wawp_gateway.sdk.errors import ClientClosed
 from wawp_gateway.sdk.reader import Record, RecordSource
 

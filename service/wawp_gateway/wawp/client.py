@@ -16,8 +16,8 @@ from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 
-from wawp_gateway.config import WawpSettings
-from wawp_gateway.errors import (
+from wawp_gateway.core.config import WawpSettings
+from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpError,
     WawpQuotaExceeded,

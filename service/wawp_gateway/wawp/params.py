@@ -24,7 +24,7 @@ from pydantic import (
     create_model,
 )
 
-from wawp_gateway.errors import CommandRejected
+from wawp_gateway.core.errors import CommandRejected
 from wawp_gateway.wawp.catalog import AUTH_PARAMS, ActionSpec, ParamSpec
 from wawp_gateway.wawp.rules import ParamError, apply_rules
 

@@ -78,8 +78,8 @@ import httpx_aiohttp
 import yarl
 from aiohttp.connector import Connection
 
-from wawp_gateway.config import HttpStack
-from wawp_gateway.errors import WawpConnectError, WawpTimeout
+from wawp_gateway.core.config import HttpStack
+from wawp_gateway.core.errors import WawpConnectError, WawpTimeout
 
 __all__ = [
     "AiohttpTransport",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wawp_gateway.config import Settings
+from wawp_gateway.core.config import Settings
 
 __all__ = ["config_warnings"]
 

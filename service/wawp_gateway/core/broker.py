@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from wawp_gateway.errors import ConfigError
+from wawp_gateway.core.errors import ConfigError
 
 __all__ = ["EmbeddedBroker", "port_is_free", "start_embedded_broker"]
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from wawp_gateway.errors import ConfigError
+from wawp_gateway.core.errors import ConfigError
 
 __all__ = [
     "ClientSettings",
