@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transport import HttpRequest, HttpResponse
+from wawp_gateway.worker.retry import RetryPolicy
 
 __all__ = ["FakeTransport", "FakeWawp", "ManualClock", "WawpCall"]
 

@@ -57,7 +57,7 @@ def _run(main: Coroutine[Any, Any, _T], *, fast_loop: bool = True) -> _T:
 
 
 def _cmd_worker(_args: argparse.Namespace) -> int:
-    from wawp_gateway.app import run_worker
+    from wawp_gateway.worker.app import run_worker
 
     settings = _settings()
     configure_logging(settings.log)

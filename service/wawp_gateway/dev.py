@@ -110,11 +110,11 @@ async def run_dev(
     sandbox_port: int = SANDBOX_PORT,
     embedded_broker: bool = True,
 ) -> None:
-    from wawp_gateway.app import build_worker
     from wawp_gateway.core.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker import running_tracker
     from wawp_gateway.webhook import running_webhook
+    from wawp_gateway.worker.app import build_worker
 
     for name, value in _DEV_ENV.items():
         os.environ.setdefault(name, value.replace(str(SANDBOX_PORT), str(sandbox_port)))

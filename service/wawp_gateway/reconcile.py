@@ -18,9 +18,9 @@ import structlog
 
 from wawp_gateway.core.contracts import ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import WawpError
-from wawp_gateway.intake import OutboundCommand
-from wawp_gateway.pipeline import Clock, Outcome, WawpPort
 from wawp_gateway.wawp.catalog import ACTIONS
+from wawp_gateway.worker.intake import OutboundCommand
+from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort
 
 __all__ = ["Lookup", "ReconcileRule", "matching_text", "reconcile"]
 

@@ -14,8 +14,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from wawp_gateway.worker.app import WorkerApp, build_worker
 
-from wawp_gateway.app import WorkerApp, build_worker
 from wawp_gateway.core.config import (
     EngineSettings,
     InstanceConfig,

@@ -19,10 +19,10 @@ from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.kafka import build_producer, create_topics
 from wawp_gateway.core.partitioning import partition_for
-from wawp_gateway.dlq import build_dead_letter
 from wawp_gateway.dlqtool import read_dlq, replay_burst
-from wawp_gateway.intake import REPLAY_COUNT_HEADER, Envelope
 from wawp_gateway.sandbox import FaultRule, Sandbox
+from wawp_gateway.worker.dlq import build_dead_letter
+from wawp_gateway.worker.intake import REPLAY_COUNT_HEADER, Envelope
 
 from .harness import PARTITIONS, TEST_TOKEN, Gateway, command, gateway_settings, running_gateway
 

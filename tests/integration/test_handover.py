@@ -13,8 +13,8 @@ from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from wawp_gateway.worker.app import build_worker
 
-from wawp_gateway.app import build_worker
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.kafka import build_producer, build_reader, create_topics

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 from examples import CHAT
-from wawp_gateway.intake import OVERRIDE_UNKNOWN_HEADER, REPLAY_COUNT_HEADER
 from wawp_gateway.sandbox import FaultRule, Sandbox
+from wawp_gateway.worker.intake import OVERRIDE_UNKNOWN_HEADER, REPLAY_COUNT_HEADER
 
 from .harness import Gateway, command
 

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from wawp_gateway.worker.app import build_worker
 
-from wawp_gateway.app import build_worker
 from wawp_gateway.core.config import ShutdownSettings, WawpSettings
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import FaultRule, Sandbox

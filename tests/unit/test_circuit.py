@@ -6,7 +6,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from wawp_gateway.circuit import Circuit, CircuitState
+from wawp_gateway.worker.circuit import Circuit, CircuitState
 
 THRESHOLD = 3
 COOLDOWN = 10.0

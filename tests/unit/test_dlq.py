@@ -11,8 +11,8 @@ from hypothesis import given, settings
 
 from strategies import command_bytes
 from wawp_gateway.core.contracts import DlqHeaders, DlqReason
-from wawp_gateway.dlq import build_dead_letter, redact_tokens
-from wawp_gateway.intake import Envelope
+from wawp_gateway.worker.dlq import build_dead_letter, redact_tokens
+from wawp_gateway.worker.intake import Envelope
 
 TOKEN = "tok-SECRET-abcdef0123"
 CLEAN = (

@@ -12,7 +12,6 @@ import pytest
 
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.dlq import build_dead_letter
 from wawp_gateway.dlqtool import (
     DlqRecord,
     Filters,
@@ -30,7 +29,8 @@ from wawp_gateway.dlqtool import (
     replay_burst,
     select,
 )
-from wawp_gateway.intake import (
+from wawp_gateway.worker.dlq import build_dead_letter
+from wawp_gateway.worker.intake import (
     OVERRIDE_NOT_AFTER_HEADER,
     OVERRIDE_UNKNOWN_HEADER,
     REPLAY_COUNT_HEADER,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import command_bytes, json_values
-from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode
+from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode
 
 INSTANCE = "ABC123DEF456"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wawp_gateway.lanes import LaneBook, LaneKey, Limits
+from wawp_gateway.worker.lanes import LaneBook, LaneKey, Limits
 
 BIG = Limits(max_buffered_per_partition=10_000, max_buffered_per_instance=10_000)
 

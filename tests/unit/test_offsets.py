@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wawp_gateway.offsets import OffsetTracker
+from wawp_gateway.worker.offsets import OffsetTracker
 
 
 @st.composite

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from wawp_gateway.circuit import Circuit, CircuitState
-from wawp_gateway.pacing import CallSlots, Gate, GateSettings, Pacer
-from wawp_gateway.ratelimit import TokenBucket
+from wawp_gateway.worker.circuit import Circuit, CircuitState
+from wawp_gateway.worker.pacing import CallSlots, Gate, GateSettings, Pacer
+from wawp_gateway.worker.ratelimit import TokenBucket
 
 FAST = 6000.0  # per minute: one token every 10 ms
 DEADLINE = 0.5  # seconds an awaited grant may take before the test fails

@@ -26,11 +26,11 @@ from wawp_gateway.core.errors import (
     WawpTimeout,
     WawpUnavailable,
 )
-from wawp_gateway.intake import OutboundCommand
-from wawp_gateway.pipeline import Outcome, process
-from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.responses import WawpReply
+from wawp_gateway.worker.intake import OutboundCommand
+from wawp_gateway.worker.pipeline import Outcome, process
+from wawp_gateway.worker.retry import RetryPolicy
 
 T = TypeVar("T")
 MID = "true_447441429009@c.us_3EB0"

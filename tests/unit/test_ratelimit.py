@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wawp_gateway.ratelimit import TokenBucket
+from wawp_gateway.worker.ratelimit import TokenBucket
 
 TOLERANCE = 1e-9
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fakes import DEFAULT_POLICY
-from wawp_gateway.retry import RetryPolicy
+from wawp_gateway.worker.retry import RetryPolicy
 
 POLICY = DEFAULT_POLICY
 

@@ -23,8 +23,6 @@ import wawp_gateway.sdk as sdk
 from strategies import catalog_rows, example_params
 from wawp_gateway.core.contracts import WebhookEnvelope
 from wawp_gateway.core.partitioning import partition_for
-from wawp_gateway.intake import Envelope, OutboundCommand, decode
-from wawp_gateway.outputs import reply_to_problem
 from wawp_gateway.sdk import (
     METHODS,
     Actions,
@@ -51,6 +49,8 @@ from wawp_gateway.sdk.subscription import Subscription
 from wawp_gateway.sdk.waiter import ResultWaiter
 from wawp_gateway.wawp.catalog import ACTIONS, MESSAGE_CREATING_ACTIONS
 from wawp_gateway.wawp.params import params_model, validate_params
+from wawp_gateway.worker.intake import Envelope, OutboundCommand, decode
+from wawp_gateway.worker.outputs import reply_to_problem
 
 INSTANCE = "ABC123DEF456"
 CHAT = "447441429009@c.us"

@@ -16,9 +16,9 @@ from wawp_gateway.core.config import KafkaSettings, Settings, WawpSettings
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.handover import Handover, TakeOver
 from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.offsets import OffsetTracker
 from wawp_gateway.statelog import StateLog
-from wawp_gateway.worker import Worker
+from wawp_gateway.worker.loop import Worker
+from wawp_gateway.worker.offsets import OffsetTracker
 
 TP = TopicPartition("wawp.send", 0)
 

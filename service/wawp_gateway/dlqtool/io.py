@@ -18,7 +18,7 @@ from wawp_gateway.core.kafka import build_producer, build_reader, topic_partitio
 from wawp_gateway.dlqtool.plan import ReplayPlan, replay_burst
 from wawp_gateway.dlqtool.records import DlqRecord
 from wawp_gateway.dlqtool.render import ReplayReport, thousands
-from wawp_gateway.ratelimit import TokenBucket
+from wawp_gateway.worker.ratelimit import TokenBucket
 
 
 class Progress:

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.dlqtool.records import DlqRecord, Filters, select
-from wawp_gateway.intake import (
+from wawp_gateway.worker.intake import (
     OVERRIDE_NOT_AFTER_HEADER,
     OVERRIDE_UNKNOWN_HEADER,
     REPLAY_COUNT_HEADER,

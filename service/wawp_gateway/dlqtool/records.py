@@ -11,7 +11,7 @@ from typing import Any
 
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.intake import (
+from wawp_gateway.worker.intake import (
     REPLAY_COUNT_HEADER,
 )
 

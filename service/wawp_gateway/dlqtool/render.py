@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wawp_gateway.dlq import redact_tokens
 from wawp_gateway.dlqtool.plan import SKIP_HINTS, ReplayOptions, ReplayPlan, Skip
 from wawp_gateway.dlqtool.records import DlqRecord, mask_text, rfc3339
+from wawp_gateway.worker.dlq import redact_tokens
 
 
 def thousands(count: int) -> str:

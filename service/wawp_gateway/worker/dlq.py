@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from wawp_gateway.core.contracts import DlqHeaders, DlqReason
-from wawp_gateway.intake import Envelope
+from wawp_gateway.worker.intake import Envelope
 
 __all__ = ["DeadLetter", "build_dead_letter", "redact_tokens"]
 

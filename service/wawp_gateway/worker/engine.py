@@ -30,17 +30,24 @@ from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.idempotency import PartitionState, Verdict
-from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable, decode, header
-from wawp_gateway.lanes import LaneBook, LaneKey, Limits
 from wawp_gateway.ledger import JobLedger, ambiguous_outcome, answer_from_state, conflict_outcome
-from wawp_gateway.offsets import OffsetTracker
-from wawp_gateway.outputs import Outputs, ReplyInfo
-from wawp_gateway.pacing import CallSlots, Gate, GateSettings, Pacer
-from wawp_gateway.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
 from wawp_gateway.reconcile import ReconcileRule, reconcile
-from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
+from wawp_gateway.worker.intake import (
+    Envelope,
+    OutboundCommand,
+    Rejection,
+    Undecodable,
+    decode,
+    header,
+)
+from wawp_gateway.worker.lanes import LaneBook, LaneKey, Limits
+from wawp_gateway.worker.offsets import OffsetTracker
+from wawp_gateway.worker.outputs import Outputs, ReplyInfo
+from wawp_gateway.worker.pacing import CallSlots, Gate, GateSettings, Pacer
+from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
+from wawp_gateway.worker.retry import RetryPolicy
 
 __all__ = ["REROUTED_HEADER", "Engine"]
 

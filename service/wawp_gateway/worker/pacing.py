@@ -23,8 +23,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wawp_gateway.circuit import Circuit, CircuitState
-from wawp_gateway.ratelimit import TokenBucket
+from wawp_gateway.worker.circuit import Circuit, CircuitState
+from wawp_gateway.worker.ratelimit import TokenBucket
 
 __all__ = ["CallSlots", "Gate", "GateSettings", "Pacer"]
 

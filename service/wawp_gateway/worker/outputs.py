@@ -18,10 +18,10 @@ from aiokafka.errors import KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, Result
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.dlq import build_dead_letter
-from wawp_gateway.intake import Envelope, OutboundCommand, Rejection, Undecodable
-from wawp_gateway.pipeline import Outcome
 from wawp_gateway.wawp.chatid import mask_phone
+from wawp_gateway.worker.dlq import build_dead_letter
+from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable
+from wawp_gateway.worker.pipeline import Outcome
 
 __all__ = ["Outputs", "ReplyInfo", "reply_to_problem"]
 

@@ -18,10 +18,10 @@ import structlog
 
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import WawpError, WawpMaybeProcessed, WawpRateLimited
-from wawp_gateway.intake import OutboundCommand
-from wawp_gateway.retry import RetryPolicy
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
+from wawp_gateway.worker.intake import OutboundCommand
+from wawp_gateway.worker.retry import RetryPolicy
 
 __all__ = [
     "CallPacer",
