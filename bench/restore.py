@@ -34,8 +34,8 @@ from bench.measure import Stack
 from bench.state_records import StateLoad, changelog
 from wawp_gateway.core.config import IdempotencySettings, KafkaSettings
 from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
-from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.statelog import StateLog, restore
+from wawp_gateway.worker.state.idempotency import PartitionState
+from wawp_gateway.worker.state.statelog import StateLog, restore
 
 __all__ = ["RestoreRun", "main", "measure_restore"]
 

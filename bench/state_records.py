@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from wawp_gateway.core.contracts import StateStatus
-from wawp_gateway.idempotency import StateEvent
-from wawp_gateway.statelog import encode_event
+from wawp_gateway.worker.state.idempotency import StateEvent
+from wawp_gateway.worker.state.statelog import encode_event
 
 __all__ = ["Record", "StateLoad", "changelog"]
 

@@ -14,7 +14,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from wawp_gateway.worker.app import WorkerApp, build_worker
 
 from wawp_gateway.core.config import (
     EngineSettings,
@@ -38,6 +37,7 @@ from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker import Tracker, running_tracker
 from wawp_gateway.webhook import running_webhook
+from wawp_gateway.worker.app import WorkerApp, build_worker
 
 TEST_TOKEN = "test-token-5f1d9c0e7a"
 # Instances with a binding rate limit (the rest of the pool is effectively unlimited).

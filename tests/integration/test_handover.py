@@ -13,16 +13,16 @@ from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from wawp_gateway.worker.app import build_worker
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.core.partitioning import partition_for
-from wawp_gateway.idempotency import StateEvent, fingerprint
 from wawp_gateway.sandbox import FaultRule, Sandbox
-from wawp_gateway.statelog import StateLog, encode_event, record_key
 from wawp_gateway.wawp.chatid import normalize_chat_id
+from wawp_gateway.worker.app import build_worker
+from wawp_gateway.worker.state.idempotency import StateEvent, fingerprint
+from wawp_gateway.worker.state.statelog import StateLog, encode_event, record_key
 
 from .conftest import POOL
 from .harness import (

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
-from wawp_gateway.worker.app import build_worker
 
 from examples import CHAT
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.kafka import build_consumer, create_topics
 from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.app import build_worker
 from wawp_gateway.worker.loop import REROUTED_HEADER
 
 from .conftest import POOL

@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from wawp_gateway.worker.app import build_worker
 
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.app import build_worker
 
 from .conftest import POOL
 from .harness import (

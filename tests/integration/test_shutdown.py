@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from wawp_gateway.worker.app import build_worker
 
 from wawp_gateway.core.config import ShutdownSettings, WawpSettings
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import FaultRule, Sandbox
+from wawp_gateway.worker.app import build_worker
 
 from .conftest import POOL
 from .harness import PARTITIONS, TEST_TOKEN, command, gateway_settings, running_gateway

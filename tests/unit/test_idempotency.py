@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from wawp_gateway.core.contracts import StateStatus
-from wawp_gateway.idempotency import (
+from wawp_gateway.worker.state.idempotency import (
     BLOCKING,
     TERMINAL,
     Decision,

@@ -10,11 +10,11 @@ import pytest
 from fakes import FakeWawp, ManualClock
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import WawpServerError
-from wawp_gateway.reconcile import ReconcileRule, matching_text, reconcile
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.worker.intake import OutboundCommand
 from wawp_gateway.worker.pipeline import Outcome
+from wawp_gateway.worker.state.reconcile import ReconcileRule, matching_text, reconcile
 
 CHAT = "447441429009@c.us"
 RULE = ReconcileRule(window_s=30, interval_s=5, limit=50)

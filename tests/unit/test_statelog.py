@@ -8,8 +8,8 @@ import json
 import pytest
 
 from wawp_gateway.core.contracts import StateRecord, StateStatus
-from wawp_gateway.idempotency import StateEvent
-from wawp_gateway.statelog import _released, encode_event, parse_record
+from wawp_gateway.worker.state.idempotency import StateEvent
+from wawp_gateway.worker.state.statelog import _released, encode_event, parse_record
 
 NOW = 1_790_000_000.25
 
@@ -89,7 +89,7 @@ def test_a_garbled_record_is_skipped_not_a_crash(change: dict[str, object]) -> N
 
 def test_a_record_survives_the_store_packing() -> None:
     """What the store keeps of a record reads back as it was written."""
-    from wawp_gateway.idempotency import PartitionState
+    from wawp_gateway.worker.state.idempotency import PartitionState
 
     for event in (
         _event(),

@@ -14,11 +14,11 @@ from prometheus_client import CollectorRegistry
 from fakes import FakeWawp, ManualClock, ok_reply
 from wawp_gateway.core.config import KafkaSettings, Settings, WawpSettings
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.handover import Handover, TakeOver
-from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.statelog import StateLog
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.offsets import OffsetTracker
+from wawp_gateway.worker.state.handover import Handover, TakeOver
+from wawp_gateway.worker.state.idempotency import PartitionState
+from wawp_gateway.worker.state.statelog import StateLog
 
 TP = TopicPartition("wawp.send", 0)
 

@@ -21,13 +21,13 @@ from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.runtime import tune_for_service
-from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transport import build_transport
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
+from wawp_gateway.worker.state.statelog import StateLog
 
 __all__ = ["STATE_CONNECTIONS", "MeteredWawp", "WorkerApp", "build_worker", "run_worker"]
 

@@ -29,10 +29,6 @@ from wawp_gateway.core.errors import (
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.partitioning import partition_for
-from wawp_gateway.idempotency import PartitionState, Verdict
-from wawp_gateway.ledger import JobLedger, ambiguous_outcome, answer_from_state, conflict_outcome
-from wawp_gateway.reconcile import ReconcileRule, reconcile
-from wawp_gateway.statelog import StateLog
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import (
     Envelope,
@@ -48,6 +44,15 @@ from wawp_gateway.worker.outputs import Outputs, ReplyInfo
 from wawp_gateway.worker.pacing import CallSlots, Gate, GateSettings, Pacer
 from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort, maybe_sent, process
 from wawp_gateway.worker.retry import RetryPolicy
+from wawp_gateway.worker.state.idempotency import PartitionState, Verdict
+from wawp_gateway.worker.state.ledger import (
+    JobLedger,
+    ambiguous_outcome,
+    answer_from_state,
+    conflict_outcome,
+)
+from wawp_gateway.worker.state.reconcile import ReconcileRule, reconcile
+from wawp_gateway.worker.state.statelog import StateLog
 
 __all__ = ["REROUTED_HEADER", "Engine"]
 

@@ -24,11 +24,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.handover import Handover, TakeOver
-from wawp_gateway.statelog import StateLog
 from wawp_gateway.worker.engine import REROUTED_HEADER, Engine
 from wawp_gateway.worker.outputs import Outputs, reply_to_problem
 from wawp_gateway.worker.pipeline import Clock, WawpPort
+from wawp_gateway.worker.state.handover import Handover, TakeOver
+from wawp_gateway.worker.state.statelog import StateLog
 
 __all__ = ["REROUTED_HEADER", "Worker", "reply_to_problem"]
 

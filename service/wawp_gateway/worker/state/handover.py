@@ -20,8 +20,8 @@ import structlog
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.kafka import build_reader
-from wawp_gateway.idempotency import PartitionState
-from wawp_gateway.statelog import StateLog, restore
+from wawp_gateway.worker.state.idempotency import PartitionState
+from wawp_gateway.worker.state.statelog import StateLog, restore
 
 __all__ = ["Handover", "TakeOver"]
 

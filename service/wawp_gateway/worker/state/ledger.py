@@ -13,10 +13,16 @@ from datetime import UTC, datetime
 from aiokafka.errors import KafkaError
 
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
-from wawp_gateway.idempotency import Decision, Entry, PartitionState, StateEvent, fingerprint
-from wawp_gateway.statelog import StateLog, encode_record, record_head, record_key
 from wawp_gateway.worker.intake import OutboundCommand
 from wawp_gateway.worker.pipeline import Clock, Outcome, maybe_sent
+from wawp_gateway.worker.state.idempotency import (
+    Decision,
+    Entry,
+    PartitionState,
+    StateEvent,
+    fingerprint,
+)
+from wawp_gateway.worker.state.statelog import StateLog, encode_record, record_head, record_key
 
 __all__ = ["JobLedger", "answer_from_state", "conflict_outcome"]
 
