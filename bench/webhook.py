@@ -71,7 +71,7 @@ def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Aw
     from bench.confluent_publisher import ConfluentPublisher
     from wawp_gateway.core.config import KafkaSettings
     from wawp_gateway.core.kafka import build_producer
-    from wawp_gateway.webhook import KafkaPublisher
+    from wawp_gateway.webhook.receiver import KafkaPublisher
 
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     publishers: list[KafkaPublisher | ConfluentPublisher] = []

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from wawp_gateway.dedupe import Deadlines, DedupeWindow
+from wawp_gateway.webhook.dedupe import Deadlines, DedupeWindow
 
 
 class _Clock:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.webhook import PublishFailed, WebhookReceiver, query_value
+from wawp_gateway.webhook.receiver import PublishFailed, WebhookReceiver, query_value
 
 TOPIC = "t.events"
 SECRET = "s3cret"

@@ -41,7 +41,7 @@ from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.core.serving import EmbeddedServer, listening_socket
-from wawp_gateway.dedupe import Deadlines, DedupeWindow
+from wawp_gateway.webhook.dedupe import Deadlines, DedupeWindow
 
 __all__ = [
     "KafkaPublisher",
