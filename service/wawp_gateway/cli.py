@@ -81,7 +81,7 @@ def _cmd_webhook(_args: argparse.Namespace) -> int:
 
 def _cmd_tracker(_args: argparse.Namespace) -> int:
     from wawp_gateway.core.config import load_tracker_settings
-    from wawp_gateway.tracker import run_tracker
+    from wawp_gateway.tracker.service import run_tracker
 
     settings = load_tracker_settings()
     configure_logging(settings.log)

@@ -35,7 +35,7 @@ from wawp_gateway.core.config import (
 from wawp_gateway.core.contracts import RESULT_SCHEMA
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
-from wawp_gateway.tracker import Tracker, running_tracker
+from wawp_gateway.tracker.service import Tracker, running_tracker
 from wawp_gateway.webhook.receiver import running_webhook
 from wawp_gateway.worker.app import WorkerApp, build_worker
 

@@ -24,7 +24,7 @@ from wawp_gateway.core.config import (
 )
 from wawp_gateway.core.contracts import StateRecord, StateStatus
 from wawp_gateway.core.kafka import build_producer, create_topics
-from wawp_gateway.tracker import running_tracker
+from wawp_gateway.tracker.service import running_tracker
 
 from .harness import (
     PARTITIONS,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from wawp_gateway.delivery import Ack, DeliveryJoin, Sent, normalize_message_id
-from wawp_gateway.tracker import parse_ack, parse_sent, to_record
+from wawp_gateway.tracker.delivery import Ack, DeliveryJoin, Sent, normalize_message_id
+from wawp_gateway.tracker.service import parse_ack, parse_sent, to_record
 
 T0 = 1_700_000_000.0
 SHORT = "3EB0A1B2C3D4E5F6"
