@@ -1,4 +1,4 @@
-from wawp_gateway.cli import main
+from wawp_gateway.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -146,7 +146,7 @@ def test_entrypoint_is_the_console_script_and_worker_the_default() -> None:
     ).stdout
 
     assert entrypoint == ["wawp-gateway"]
-    assert 'wawp-gateway = "wawp_gateway.cli:main"' in pyproject
+    assert 'wawp-gateway = "wawp_gateway.cli.main:main"' in pyproject
     assert command == ["worker"]
     assert "worker" in usage
 

@@ -194,7 +194,7 @@ def test_send_params_nest_and_are_typed_from_the_catalog(
     pairs: list[str], expected: dict[str, Any]
 ) -> None:
     """Dots and brackets nest; integers and booleans are typed from the catalog."""
-    from wawp_gateway.producer import build_command
+    from wawp_gateway.cli.send import build_command
 
     action = "sendImage" if "file" in expected else "chatMessages"
     cmd = build_command(
@@ -239,7 +239,7 @@ def test_an_end_to_end_run_logs_no_token_and_no_full_phone_number(tmp_path: Path
     """Every log line `wawp-gateway dev` and `send` write during a run at DEBUG (sends that
     succeed and fail, a bad command, a lookup, webhooks and delivery tracking): no access token,
     no webhook secret, no full phone number of the chats or of the instance's own account."""
-    from wawp_gateway.dev import DEV_INSTANCE, DEV_TOKEN, DEV_WEBHOOK_SECRET
+    from wawp_gateway.cli.dev import DEV_INSTANCE, DEV_TOKEN, DEV_WEBHOOK_SECRET
     from wawp_gateway.sandbox.state import Instance
 
     customer, other = "447911123456", "12025550143"

@@ -197,7 +197,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
-    from wawp_gateway.producer import build_command, send_command
+    from wawp_gateway.cli.send import build_command, send_command
 
     settings = load_client_settings()
     command = build_command(
@@ -222,7 +222,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from wawp_gateway.dev import run_dev
+    from wawp_gateway.cli.dev import run_dev
 
     _run(
         _until_signalled(
