@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wawp_gateway.schemas import render_schemas
+from wawp_gateway.docgen.schemas import render_schemas
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 RENDERED = render_schemas()

@@ -178,7 +178,7 @@ def _cmd_check_config(_args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from wawp_gateway.schemas import generated_files
+    from wawp_gateway.docgen.schemas import generated_files
 
     root = Path(args.root)
     stale = []

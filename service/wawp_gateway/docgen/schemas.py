@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from wawp_gateway.asyncapi import asyncapi_document
-from wawp_gateway.configdoc import render_config_reference
 from wawp_gateway.core.contracts import json_schemas
+from wawp_gateway.docgen.asyncapi import asyncapi_document
+from wawp_gateway.docgen.configdoc import render_config_reference
 from wawp_gateway.sdk.codegen import render_actions
 
 __all__ = ["generated_files", "render_schemas"]
