@@ -34,7 +34,8 @@ from typing import Any
 
 import uvloop
 
-from wawp_gateway.wawp.transport import HttpRequest, build_transport
+from wawp_gateway.wawp.transports.base import HttpRequest
+from wawp_gateway.wawp.transports.factory import build_transport
 
 STACKS: tuple[str, ...] = ("aiohttp-bare", "aiohttp", "httptools", "httpx-aiohttp", "httpx")
 LOOPS: tuple[str, ...] = ("asyncio", "uvloop")

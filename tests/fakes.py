@@ -13,7 +13,7 @@ from typing import Any
 
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
-from wawp_gateway.wawp.transport import HttpRequest, HttpResponse
+from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse
 from wawp_gateway.worker.retry import RetryPolicy
 
 __all__ = ["FakeTransport", "FakeWawp", "ManualClock", "WawpCall"]

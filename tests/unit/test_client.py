@@ -29,7 +29,7 @@ from wawp_gateway.core.errors import (
 )
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.client import WawpClient, classify_response
-from wawp_gateway.wawp.transport import HttpResponse
+from wawp_gateway.wawp.transports.base import HttpResponse
 
 SEND = ACTIONS["sendText"]
 QUERY = ACTIONS["getSessionInfo"]

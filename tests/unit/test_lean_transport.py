@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from wawp_gateway.core.errors import WawpTimeout
-from wawp_gateway.wawp import lean
-from wawp_gateway.wawp.transport import HttpRequest, build_transport
+from wawp_gateway.wawp.transports.base import HttpRequest
+from wawp_gateway.wawp.transports.factory import build_transport
+from wawp_gateway.wawp.transports.httptools_stack import HttptoolsTransport
 
 
 class ScriptedServer:
@@ -76,9 +77,9 @@ def request(url: str, *, method: str = "POST", timeout_s: float = 5.0) -> HttpRe
 
 
 @contextlib.asynccontextmanager
-async def transport(max_connections: int = 4) -> AsyncIterator[lean.HttptoolsTransport]:
+async def transport(max_connections: int = 4) -> AsyncIterator[HttptoolsTransport]:
     built = build_transport("httptools", max_connections=max_connections, connect_timeout_s=2.0)
-    assert isinstance(built, lean.HttptoolsTransport)
+    assert isinstance(built, HttptoolsTransport)
     try:
         yield built
     finally:

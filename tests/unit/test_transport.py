@@ -16,14 +16,10 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from wawp_gateway.core.config import HttpStack
 from wawp_gateway.core.errors import WawpConnectError, WawpError, WawpTimeout
-from wawp_gateway.wawp.transport import (
-    HttpRequest,
-    HttpResponse,
-    HttpStack,
-    HttpTransport,
-    build_transport,
-)
+from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTransport
+from wawp_gateway.wawp.transports.factory import build_transport
 
 STACKS: tuple[HttpStack, ...] = get_args(HttpStack)
 Mode = Literal["answer", "close", "hang", "garbage"]

@@ -23,7 +23,7 @@ from wawp_gateway.core.config import WawpSettings
 from wawp_gateway.wawp.catalog import ACTIONS, EXCLUDED_ACTIONS
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import validate_params
-from wawp_gateway.wawp.transport import HttpRequest
+from wawp_gateway.wawp.transports.base import HttpRequest
 
 V1 = "https://v1.wawp.test/wp-json/awp/v1"
 V2 = "https://v2.wawp.test"

@@ -35,7 +35,7 @@ from wawp_gateway.wawp.responses import (
     extract_message_id,
     is_quota_text,
 )
-from wawp_gateway.wawp.transport import HttpRequest, HttpResponse, HttpTransport
+from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTransport
 from wawp_gateway.wawp.wire import build_wire_request
 
 __all__ = ["TokenLookup", "WawpClient", "classify_response"]

@@ -24,7 +24,7 @@ from wawp_gateway.core.runtime import tune_for_service
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.responses import WawpReply
-from wawp_gateway.wawp.transport import build_transport
+from wawp_gateway.wawp.transports.factory import build_transport
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog

@@ -7,7 +7,7 @@ and spends a fraction of aiohttp's CPU per call (``bench/http_stacks.py``; READM
 client"). It does no redirects, cookies, proxies, compression or retries: none of them is
 wanted for Wawp (a retry must be the engine's, counted and paced).
 
-Evidence for the two failure kinds (``transport.py``): a request is "sent" from the moment its
+Evidence for the two failure kinds (``base``): a request is "sent" from the moment its
 first byte is handed to a connection; before that (pool wait, DNS, TCP, TLS) any failure is
 ``WawpConnectError``, after it ``WawpTimeout``.
 """
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from wawp_gateway.wawp.transport import (
+from wawp_gateway.wawp.transports.base import (
     KEEPALIVE_S,
     USER_AGENT,
     HttpRequest,

@@ -1,0 +1,222 @@
+"""What every HTTP stack shares: one request in, one response or one of two errors out.
+
+``WawpClient`` speaks to Wawp through the ``HttpTransport`` Protocol. Four stacks implement it,
+chosen by ``build_transport(stack, ...)`` (``factory``): aiohttp directly (``aiohttp_stack``),
+httpx with its own pool (httpcore) and httpx over ``httpx_aiohttp.AiohttpTransport``
+(``httpx_stack``), and a small HTTP/1.1 client over httptools (``httptools_stack``). Any HTTP
+answer, whatever its status, is an ``HttpResponse``; status codes are the client's business. A
+failure without an answer is exactly one of two errors, decided from evidence of whether request
+bytes could have reached Wawp (docs/contract.md "Outcomes"):
+
+- ``WawpConnectError`` (not processed, ``connect_error``): nothing was written.
+- ``WawpTimeout`` (maybe processed, ``timeout``): request bytes may have been written.
+
+The evidence is a per-request flag set *before* the first request byte is handed to the socket:
+for aiohttp, a ``ClientRequest`` subclass whose ``send(conn)`` (called once a connection is
+established, before anything is written) sets it; for httpx, httpcore's
+``http11.send_request_headers.started`` trace event; for httptools, handing the request to an
+established connection. ``httpx_aiohttp`` forwards no trace and maps every aiohttp error to a
+coarse httpx class (a refused connection, a disconnect and an exhausted pool are all
+``httpx.ConnectTimeout``), so that stack decides from the aiohttp exception found in
+``__cause__``. Without evidence the answer is "maybe": a POST then ends ``outcome_unknown``
+instead of risking a second message.
+
+======================================  ============  ============  ===============  ===========
+failure                                 aiohttp       httpx         httpx-aiohttp    httptools
+======================================  ============  ============  ===============  ===========
+refused, DNS, TLS handshake             Connect [1]   Connect [2]   Connect [3]      Connect [1]
+connect timeout, pool-acquire timeout   Connect [1]   Connect [2]   Connect [3]      Connect [1]
+total deadline before headers went out  Connect [1]   Connect [1]   Timeout [4]      Connect [1]
+total deadline after headers went out   Timeout [1]   Timeout [1]   Timeout [4]      Timeout [1]
+read timeout, slow body                 Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
+disconnect before/while answering       Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
+write error, protocol error, bad gzip   Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
+invalid URL (a configuration bug)       Connect [1]   Connect [2]   Connect [2]      Connect [1]
+======================================  ============  ============  ===============  ===========
+
+[1] the flag: ``WawpTimeout`` once writing may have started, else ``WawpConnectError``.
+    aiohttp: ``ClientTimeout(total=timeout_s, connect=min(connect_timeout_s, timeout_s))``, where
+    ``connect`` covers the pool wait plus the connection. httpx: ``asyncio.timeout(timeout_s)``
+    around the call, with httpx's phase timeouts inside it. httptools: ``connect_timeout_s``
+    covers the pool wait plus the connection, inside ``timeout_s`` for the whole call; it
+    decompresses nothing.
+[2] httpx ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``UnsupportedProtocol``,
+    ``InvalidURL``: raised before any byte is written; the flag must agree (it always has).
+[3] ``__cause__`` is ``aiohttp.ClientConnectorError`` (refused, DNS, TLS; also certificate and
+    proxy errors), ``aiohttp.ConnectionTimeoutError`` (pool wait or connect) or
+    ``aiohttp.InvalidURL``: not sent. Any other cause, or none: maybe.
+[4] No evidence from this stack, so maybe. It is only reached when ``connect_timeout_s`` >=
+    ``timeout_s``: otherwise the connect phase times out first and lands in row 2.
+[5] ``WriteError``, ``WriteTimeout``, ``ReadError``, ``ReadTimeout``, ``RemoteProtocolError``,
+    ``DecodingError``; any other ``httpx.TransportError`` follows the flag.
+
+Secrets: Wawp's ``access_token`` travels in the query string, and both libraries put the full URL
+into their exception messages (``Connection timeout to host http://...?access_token=...``) and
+httpx into its INFO log line. So every stack builds its errors from safe parts only
+(``transport_error``: method, host:port, path with digit runs masked, exception class names,
+errno names) and raises them outside the ``except`` block with ``from None``: neither
+``__cause__`` nor ``__context__`` keeps the library's exception, whose text and ``request``
+attribute hold the URL, and ``logging`` with ``exc_info`` prints the chain. The httpx stacks
+install a redacting filter on the httpx and httpcore loggers (``httpx_stack``). aiohttp's client
+and the httptools stack log no URLs.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import re
+import socket
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import quote, urlsplit
+
+from wawp_gateway.core.errors import WawpConnectError, WawpTimeout
+
+__all__ = [
+    "ACCEPT_HEADERS",
+    "JSON_HEADERS",
+    "KEEPALIVE_S",
+    "USER_AGENT",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpTransport",
+    "SendProgress",
+    "merge_headers",
+    "query_string",
+    "transport_error",
+    "url_with_query",
+]
+
+# Shorter than common server keep-alive timeouts (nginx 75 s, Apache 5-15 s with WordPress
+# hosts at the low end): a connection we reuse is then unlikely to be one the server is closing,
+# which would turn a harmless reuse race into a "maybe processed" failure.
+KEEPALIVE_S: Final = 4.0
+USER_AGENT: Final = "wawp-gateway"
+JSON_HEADERS: Final = {"accept": "application/json", "content-type": "application/json"}
+ACCEPT_HEADERS: Final = {"accept": "application/json"}
+# Phone numbers end up in paths (``/chats/447441429009%40c.us/messages``); error messages mask them.
+_DIGIT_RUN: Final = re.compile(r"\d{6,}")
+
+
+# quote (not quote_plus) with safe="": every reserved character is escaped, so no server has to
+# guess whether "+" means a space, and yarl's/httpx's re-quoting leaves the string unchanged.
+# Cached because keys and auth values repeat on every call: urlencode was the largest cost the
+# transport added to aiohttp (bench/http_stacks.py).
+# Sized for the values that repeat per instance (ids, tokens) across a few thousand instances.
+_quote: Final = functools.lru_cache(maxsize=16_384)(functools.partial(quote, safe=""))
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class HttpRequest:
+    """One Wawp call, fully prepared by the client. ``repr`` hides query values and the body."""
+
+    method: str  # GET POST PUT DELETE PATCH
+    url: str  # absolute URL without query string, path already percent-encoded
+    query: tuple[tuple[str, str], ...]  # flattened query pairs, auth included
+    body: bytes | None  # pre-serialized JSON body or None
+    timeout_s: float  # total time of the call
+
+    def __repr__(self) -> str:
+        keys = tuple(key for key, _ in self.query)
+        size = "None" if self.body is None else f"<{len(self.body)} bytes>"
+        return (
+            f"HttpRequest({_safe_target(self.method, self.url)!r}, query_keys={keys!r}, "
+            f"body={size}, timeout_s={self.timeout_s!r})"
+        )
+
+    def full_url(self) -> str:
+        """The URL with its query; ``%20`` for spaces and ``%5B``/``%5D`` for ``file[url]``."""
+        return url_with_query(self.url, self.query)
+
+
+def url_with_query(url: str, query: tuple[tuple[str, str], ...]) -> str:
+    """``url?a=1&b=%20x``, or ``url`` alone when there is no query."""
+    if not query:
+        return url
+    return f"{url}?{query_string(query)}"
+
+
+def query_string(query: tuple[tuple[str, str], ...]) -> str:
+    """``a=1&b=%20x``: every pair percent-encoded, in order."""
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class HttpResponse:
+    """Any answer from Wawp, whatever its status. ``repr`` leaves out the body."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names; repeated fields joined with ", "
+    body: bytes
+
+    def __repr__(self) -> str:
+        return f"HttpResponse(status={self.status}, body=<{len(self.body)} bytes>)"
+
+
+class HttpTransport(Protocol):
+    """Sends one request; raises only ``WawpConnectError`` or ``WawpTimeout`` (or cancellation)."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SendProgress:
+    """Per-request evidence: set before the first request byte can reach the socket."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+
+def transport_error(request: HttpRequest, exc: BaseException, *, sent: bool) -> Exception:
+    """The one error for a call that got no answer, built from safe parts only (no URL, query
+    or message text); raise it outside the ``except`` block, ``from None``."""
+    where = _safe_target(request.method, request.url)
+    if sent:
+        return WawpTimeout(f"{where}: no answer, may have been processed ({_describe(exc)})")
+    return WawpConnectError(f"{where}: not sent ({_describe(exc)})")
+
+
+def _safe_target(method: str, url: str) -> str:
+    """``POST api.wawp.net/v2/send/text``: no scheme, userinfo, query, fragment or phone number."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{method} {host}{_DIGIT_RUN.sub('***', parts.path)}"
+
+
+# Their errno fields hold resolver or OpenSSL codes, which errno.errorcode would misname.
+_NOT_ERRNO: Final = (socket.gaierror, ssl.SSLError)
+
+
+def _describe(exc: BaseException) -> str:
+    """Class names along the exception chain, with errno or TLS reason names; never messages."""
+    names: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(names) < 6:
+        name = type(current).__name__
+        # aiohttp's ClientConnectorSSLError is an ssl.SSLError without `reason`.
+        reason = getattr(current, "reason", None) if isinstance(current, ssl.SSLError) else None
+        if isinstance(reason, str):
+            name += f"({reason})"
+        elif isinstance(current, OSError) and not isinstance(current, _NOT_ERRNO):
+            code = errno.errorcode.get(current.errno) if current.errno is not None else None
+            if code is not None:
+                name += f"({code})"
+        names.append(name)
+        current = current.__cause__ or current.__context__
+    return " <- ".join(names)
+
+
+def merge_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Header fields as one mapping with lower-case names."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        # RFC 9110 5.3: a repeated field is equivalent to one with the values comma-joined.
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
