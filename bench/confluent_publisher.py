@@ -49,7 +49,7 @@ class ConfluentPublisher:
     ) -> asyncio.Future[None]:
         from confluent_kafka import KafkaException
 
-        from wawp_gateway.webhook.receiver import PublishFailed
+        from wawp_gateway.webhook.publisher import PublishFailed
 
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()

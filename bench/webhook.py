@@ -71,7 +71,7 @@ def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Aw
     from bench.confluent_publisher import ConfluentPublisher
     from wawp_gateway.core.config import KafkaSettings
     from wawp_gateway.core.kafka import build_producer
-    from wawp_gateway.webhook.receiver import KafkaPublisher
+    from wawp_gateway.webhook.publisher import KafkaPublisher
 
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     publishers: list[KafkaPublisher | ConfluentPublisher] = []
@@ -131,7 +131,7 @@ def _serve(
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(1024)  # as the receiver's _bind
+    sock.listen(1024)  # as core.serving.listening_socket
     sock.setblocking(False)
     config = uvicorn.Config(
         app,

@@ -36,7 +36,7 @@ from wawp_gateway.core.contracts import RESULT_SCHEMA
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker.service import Tracker, running_tracker
-from wawp_gateway.webhook.receiver import running_webhook
+from wawp_gateway.webhook.server import running_webhook
 from wawp_gateway.worker.app import WorkerApp, build_worker
 
 TEST_TOKEN = "test-token-5f1d9c0e7a"

@@ -14,7 +14,9 @@ from pydantic import SecretStr
 
 from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.webhook.receiver import PublishFailed, WebhookReceiver, query_value
+from wawp_gateway.webhook.app import WebhookReceiver
+from wawp_gateway.webhook.checks import query_value
+from wawp_gateway.webhook.publisher import PublishFailed
 
 TOPIC = "t.events"
 SECRET = "s3cret"

@@ -113,7 +113,7 @@ async def run_dev(
     from wawp_gateway.core.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker.service import running_tracker
-    from wawp_gateway.webhook.receiver import running_webhook
+    from wawp_gateway.webhook.server import running_webhook
     from wawp_gateway.worker.app import build_worker
 
     for name, value in _DEV_ENV.items():

@@ -70,7 +70,8 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
 
 def _cmd_webhook(_args: argparse.Namespace) -> int:
     from wawp_gateway.core.config import load_receiver_settings
-    from wawp_gateway.webhook.receiver import check_auth_configured, run_webhook
+    from wawp_gateway.webhook.checks import check_auth_configured
+    from wawp_gateway.webhook.server import run_webhook
 
     settings = load_receiver_settings()
     configure_logging(settings.log)

@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from wawp_gateway.core.serving import EmbeddedServer, listening_socket
+from wawp_gateway.core.serving import bind, serving
 
 from .app import create_app
 from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send
@@ -22,7 +21,6 @@ from .sandbox import Sandbox
 __all__ = ["SandboxPortInUseError", "running_sandbox", "serve"]
 
 log = structlog.get_logger(__name__)
-_GRACEFUL_SHUTDOWN_S = 5
 
 
 class SandboxPortInUseError(OSError):
@@ -47,50 +45,33 @@ class _TransportProtocol(HttpToolsProtocol):
         self.app = with_transport
 
 
+def _refused(host: str, port: int, error: OSError) -> Exception | None:
+    if error.errno == errno.EADDRINUSE:
+        return SandboxPortInUseError(error.errno, f"Wawp sandbox: {host}:{port} is already in use")
+    return None
+
+
 def _bind(host: str, port: int) -> socket.socket:
-    try:
-        return listening_socket(host, port, backlog=2048)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise SandboxPortInUseError(
-                exc.errno, f"Wawp sandbox: {host}:{port} is already in use"
-            ) from exc
-        raise
-
-
-def _config(sandbox: Sandbox) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(sandbox),
-        http=_TransportProtocol,
-        lifespan="off",
-        access_log=False,  # uvicorn's access log prints query strings, which carry tokens
-        log_level="warning",
-        log_config=None,
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
-    )
+    return bind(host, port, _refused, backlog=2048)
 
 
 async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Event | None) -> None:
     sandbox.closing.clear()  # a Sandbox may be served again after an earlier shutdown
-    server = EmbeddedServer(_config(sandbox))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        while not server.started:
-            if task.done():
-                await task  # startup failed: surface its exception
-                raise RuntimeError("Wawp sandbox server stopped during start-up")
-            await asyncio.wait({task}, timeout=0.01)
-        host, port = sock.getsockname()[:2]
-        log.info("sandbox.listening", host=host, port=port)
-        if ready is not None:
-            ready.set()
-        await asyncio.shield(task)
+        async with serving(
+            create_app(sandbox),
+            sock,
+            name="Wawp sandbox server",
+            http=_TransportProtocol,
+            # Cancelled (or the server ended): release hanging requests, then stop uvicorn.
+            before_stop=sandbox.aclose,
+        ) as task:
+            host, port = sock.getsockname()[:2]
+            log.info("sandbox.listening", host=host, port=port)
+            if ready is not None:
+                ready.set()
+            await asyncio.shield(task)
     finally:
-        # Cancelled (or the server ended): release hanging requests, then stop uvicorn cleanly.
-        await sandbox.aclose()
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         sock.close()
 
 
