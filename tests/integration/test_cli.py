@@ -117,12 +117,16 @@ class _Dev:
 
 
 def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> None:
-    """dev prints the addresses and a command; that command sends an image and prints the
-    result; Ctrl-C stops everything cleanly."""
+    """dev prints the addresses, a command and a webhook post; that command sends an image and
+    prints the result, the post is published; Ctrl-C stops everything cleanly."""
+    from wawp_gateway.cli.dev import DEV_WEBHOOK_SECRET
+
     dev = _Dev(tmp_path)
     try:
         dev.wait_for_line("wawp-gateway dev is running")
+        secret_line = dev.wait_for_line("webhook secret")
         try_line = dev.wait_for_line("wawp-gateway send ")
+        curl_line = dev.wait_for_line("curl -X POST")
         dev.wait_for_line("partitions.assigned")
         argv = shlex.split(try_line.strip())[1:]
 
@@ -136,10 +140,34 @@ def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> 
         receiver = next(line for line in dev.output if "webhook.listening" in line)
         published = _wait_for_published(json.loads(receiver)["port"])
         assert published > 0
+        # The banner shows the dev webhook secret, and a post it prints is accepted.
+        assert DEV_WEBHOOK_SECRET in secret_line
+        assert _post_as_printed(curl_line) == {"status": "published"}
     finally:
         rc = dev.stop()
     assert rc == 0, "".join(dev.output)
     assert any("dev.stopped" in line for line in dev.output)
+
+
+def _post_as_printed(curl_line: str) -> Any:
+    """The answer to the banner's ``curl -X POST URL -H ... -d BODY``, posted as it says."""
+    from wawp_gateway.cli.dev import DEV_WEBHOOK_SECRET
+
+    words = shlex.split(curl_line.strip())
+    url, body = words[words.index("-X") + 2], words[words.index("-d") + 1]
+    assert f"secret={DEV_WEBHOOK_SECRET}" in url
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _without_banner(output: list[str]) -> list[str]:
+    """dev's output less its banner, from "is running" to the webhook post it suggests."""
+    start = next(i for i, line in enumerate(output) if "wawp-gateway dev is running" in line)
+    end = next(i for i in range(start, len(output)) if "curl -X POST" in output[i])
+    return output[:start] + output[end + 1 :]
 
 
 def _wait_for_published(port: int) -> float:
@@ -278,8 +306,9 @@ def test_an_end_to_end_run_logs_no_token_and_no_full_phone_number(tmp_path: Path
     finally:
         dev.stop()
 
-    # Logs only: `send --wait` prints the result itself on stdout, message id and all, by design.
-    lines = dev.output + [line for s in sends for line in s.stderr.splitlines()]
+    # Logs only: `send --wait` prints the result itself on stdout, message id and all, by design,
+    # and dev's banner shows the dev webhook secret.
+    lines = _without_banner(dev.output) + [line for s in sends for line in s.stderr.splitlines()]
     processed = [json.loads(line) for line in lines if '"command.processed"' in line]
     assert len(processed) == len(sends), "".join(lines)
     assert all(p["duration_ms"] >= 0 for p in processed)
@@ -288,3 +317,11 @@ def test_an_end_to_end_run_logs_no_token_and_no_full_phone_number(tmp_path: Path
     for number in (customer, other, own):
         assert not [line for line in lines if number in line], number
     assert any("44****56" in line for line in lines)  # masked, not dropped
+
+
+def test_send_refuses_a_bad_envelope_before_connecting() -> None:
+    """A flag the gateway would refuse is a configuration error naming it (no broker needed)."""
+    result = run("send", "sendText", "--instance", "X", "--not-after", "tomorrow")
+
+    assert result.returncode == 2
+    assert "configuration error: --not-after:" in result.stderr

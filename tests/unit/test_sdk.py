@@ -658,7 +658,7 @@ async def test_a_request_with_reply_to_also_takes_its_result_from_the_results_to
     async def waiter(topic: str) -> _FakeWaiter:
         return waiters[topic]
 
-    async def publish(cmd: Any) -> None:
+    async def publish(cmd: Any, *, topic: str | None = None) -> None:
         fallback = _result(cmd.id, reply_to_error="unknown topic")
         waiters[client.topics.results].futures[cmd.id].set_result(fallback)
 

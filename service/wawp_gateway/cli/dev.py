@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import quote
 
 import structlog
 
@@ -23,12 +24,12 @@ from wawp_gateway.core.kafka import create_topics, topic_configs
 from wawp_gateway.core.logs import configure_logging
 from wawp_gateway.core.runtime import tune_for_service
 
-__all__ = ["DEV_INSTANCE", "DEV_TOKEN", "run_dev"]
+__all__ = ["DEV_INSTANCE", "DEV_TOKEN", "DEV_WEBHOOK_SECRET", "run_dev"]
 
 log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
-# Fixed by ARCHITECTURE.md ("Local run").
+# Fixed by docs/contract.md "Local run".
 BROKER_PORT, SANDBOX_PORT, WEBHOOK_PORT, METRICS_PORT = 9092, 8081, 8080, 9464
 DEV_INSTANCE = "SANDBOX00001"
 DEV_TOKEN = "sandbox-dev-token"
@@ -60,9 +61,33 @@ TRY_COMMAND = (
 )
 
 
+def _webhook_lines(webhook_port: int, secret: str | None) -> tuple[list[str], list[str]]:
+    """The receiver's secret for the address list, and how to post a webhook by hand. Only the
+    dev secret (fixed and public) is printed; a secret from the environment stays there."""
+    if secret is None:
+        return [], []
+    if secret == DEV_WEBHOOK_SECRET:
+        shown, query = f"{secret}  (GATEWAY_WEBHOOK__SECRET)", quote(secret, safe="")
+    else:
+        shown, query = "from GATEWAY_WEBHOOK__SECRET", "$GATEWAY_WEBHOOK__SECRET"
+    url = f"http://{HOST}:{webhook_port}/webhooks/wawp?secret={query}"
+    body = f'{{"event": "session.status", "session": "{DEV_INSTANCE}", "payload": {{}}}}'
+    return [f"  webhook secret    {shown}"], [
+        "Post a webhook by hand (it lands on the events topic):",
+        f"  curl -X POST \"{url}\" -H 'Content-Type: application/json' -d '{body}'",
+        "",
+    ]
+
+
 def _banner(
-    bootstrap: str, sandbox_port: int, webhook_port: int, metrics_port: int, tracker_port: int
+    bootstrap: str,
+    sandbox_port: int,
+    webhook_port: int,
+    metrics_port: int,
+    tracker_port: int,
+    secret: str | None,
 ) -> str:
+    secret_line, post_lines = _webhook_lines(webhook_port, secret)
     return "\n".join(
         [
             "",
@@ -72,6 +97,7 @@ def _banner(
             f"(v2 root http://{HOST}:{sandbox_port}; request log /_sandbox/requests)",
             f"  webhook receiver  http://{HOST}:{webhook_port}/webhooks/wawp  "
             f"(events on the events topic; metrics http://{HOST}:{webhook_port}/metrics)",
+            *secret_line,
             f"  worker metrics    http://{HOST}:{metrics_port}/metrics",
             f"  delivery tracker  http://{HOST}:{tracker_port}/metrics  "
             "(message acks on the delivery topic)",
@@ -80,6 +106,7 @@ def _banner(
             "Try, in another terminal (with the virtualenv active: . .venv/bin/activate):",
             f"  {TRY_COMMAND}",
             "",
+            *post_lines,
         ]
     )
 
@@ -159,10 +186,8 @@ async def run_dev(
             running_tracker(tracking) as tracker,
         ):
             secret = settings.webhook.secret
-            sandbox.set_webhook(
-                f"http://{HOST}:{webhook_port}/webhooks/wawp",
-                secret=secret.get_secret_value() if secret else None,
-            )
+            plain_secret = secret.get_secret_value() if secret else None
+            sandbox.set_webhook(f"http://{HOST}:{webhook_port}/webhooks/wawp", secret=plain_secret)
             tune_for_service()
             print(
                 _banner(
@@ -171,6 +196,7 @@ async def run_dev(
                     webhook_port,
                     app.metrics_port,
                     tracker.metrics_port,
+                    plain_secret,
                 ),
                 flush=True,
             )

@@ -1,23 +1,38 @@
-"""The producer side as the CLI uses it: build a command from ``KEY=VALUE`` pairs, publish it,
-and optionally wait for its result."""
+"""``wawp-gateway send``: build a command from ``KEY=VALUE`` pairs and publish it with the
+producer SDK; with ``--wait``, print its result as the SDK's ``request`` returns it."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
-import time
+import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
 
-from wawp_gateway.core.config import ClientSettings
-from wawp_gateway.core.contracts import COMMAND_SCHEMA
+from wawp_gateway.cli.pairs import split_pair
+from wawp_gateway.core.config import ClientSettings, load_client_settings
+from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command, Result, ResultStatus
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.core.kafka import build_producer
 from wawp_gateway.wawp.catalog import ACTIONS, ParamSpec
 
-__all__ = ["build_command", "send_command"]
+__all__ = ["add_parser", "build_command"]
+
+# The flag that sets each envelope field, to name it when the envelope does not validate.
+_FLAG_OF = {
+    "id": "--id",
+    "idempotency_key": "--idempotency-key",
+    "instance_id": "--instance",
+    "action": "action",
+    "params": "--param",
+    "correlation_id": "--correlation-id",
+    "reply_to": "--reply-to",
+    "not_after": "--not-after",
+}
+_ANSWERED = (ResultStatus.SUCCEEDED, ResultStatus.DUPLICATE)
 
 
 def _typed(value: str, param: ParamSpec | None) -> Any:
@@ -67,6 +82,7 @@ def build_command(
     reply_to: str | None = None,
     not_after: str | None = None,
 ) -> dict[str, Any]:
+    """The command as a JSON object: params from ``params_json``, then from ``pairs``."""
     params: dict[str, Any] = {}
     if params_json:
         loaded = json.loads(params_json)
@@ -92,65 +108,102 @@ def build_command(
     return command
 
 
-def _input_topic(settings: ClientSettings, action: str, topic: str | None) -> str:
-    if topic in (None, "send", "command"):
-        spec = ACTIONS.get(action)
-        kind = topic or (spec.input_topic if spec else "command")
-        return settings.topics.send if kind == "send" else settings.topics.command
-    return str(topic)
-
-
-async def _positioned_consumer(settings: ClientSettings, topic: str) -> AIOKafkaConsumer:
-    """A group-less consumer on every partition of ``topic``, positioned at its end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-    )
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer.stop()
-        raise ConfigError("GATEWAY_TOPICS__RESULTS", f"topic {topic!r} does not exist")
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(tps)
-    ends = await consumer.end_offsets(tps)
-    for tp in tps:
-        consumer.seek(tp, ends[tp])
-    return consumer
-
-
-async def send_command(
-    settings: ClientSettings,
-    command: dict[str, Any],
-    *,
-    topic: str | None = None,
-    wait: bool = False,
-    timeout_s: float = 60.0,
-) -> dict[str, Any] | None:
-    """Publish ``command`` keyed by instance; with ``wait``, return its result (or raise)."""
-    results_topic = command.get("reply_to") or settings.topics.results
-    consumer = await _positioned_consumer(settings, str(results_topic)) if wait else None
-    producer = build_producer(settings.kafka)
-    await producer.start()
+def _validated(command: dict[str, Any]) -> Command:
+    """``command`` as the SDK publishes it; an envelope the gateway would refuse names its flag."""
     try:
-        await producer.send_and_wait(
-            _input_topic(settings, str(command["action"]), topic),
-            json.dumps(command).encode(),
-            key=str(command["instance_id"]).encode(),
-        )
-        if consumer is None:
+        return Command.model_validate(command)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else "command"
+        raise ConfigError(_FLAG_OF.get(field, field), first["msg"]) from None
+
+
+def _input_topic(settings: ClientSettings, topic: str | None) -> str | None:
+    """``--topic``: ``send`` and ``command`` name the gateway's topics, anything else is a topic
+    name; None routes by action (docs/contract.md "Topics")."""
+    if topic == "send":
+        return settings.topics.send
+    if topic == "command":
+        return settings.topics.command
+    return topic
+
+
+async def _send(
+    settings: ClientSettings, command: Command, *, topic: str | None, wait: bool, timeout_s: float
+) -> Result | None:
+    """Publish ``command``; with ``wait``, its result (``RequestTimeout`` when none came)."""
+    # Imported here: every other command starts without loading the SDK and aiokafka.
+    from wawp_gateway.sdk.client import GatewayClient
+    from wawp_gateway.sdk.errors import InvalidCommand, UnknownTopic
+
+    client = GatewayClient.from_settings(settings, client_id=settings.kafka.client_id)
+    try:
+        async with client:
+            if wait:
+                return await client.request(command, topic=topic, timeout_s=timeout_s)
+            await client.publish(command, topic=topic)
             return None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    result = json.loads(record.value)
-                    if isinstance(result, dict) and result.get("command_id") == command["id"]:
-                        return result
-        raise TimeoutError(f"no result for command {command['id']} within {timeout_s:g} s")
-    finally:
-        await producer.stop()
-        if consumer is not None:
-            await consumer.stop()
+    except UnknownTopic as exc:
+        flag = "GATEWAY_TOPICS__RESULTS" if exc.topic == settings.topics.results else "--reply-to"
+        raise ConfigError(flag, str(exc)) from None
+    except InvalidCommand as exc:
+        raise ConfigError("--reply-to", exc.message) from None
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from wawp_gateway.sdk.errors import RequestTimeout
+
+    settings = load_client_settings()
+    command = build_command(
+        args.action,
+        instance_id=args.instance,
+        pairs=[split_pair(p, "--param") for p in args.param],
+        params_json=args.params_json,
+        command_id=args.id,
+        idempotency_key=args.idempotency_key,
+        correlation_id=args.correlation_id,
+        reply_to=args.reply_to,
+        not_after=args.not_after,
+    )
+    try:
+        result = asyncio.run(
+            _send(
+                settings,
+                _validated(command),
+                topic=_input_topic(settings, args.topic),
+                wait=args.wait,
+                timeout_s=args.timeout,
+            )
+        )
+    except RequestTimeout as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if result is None:
+        print(json.dumps({"sent": True, "id": command["id"]}))
+        return 0
+    print(json.dumps(result.model_dump(mode="json", by_alias=True), indent=2))
+    return 0 if result.status in _ANSWERED else 1
+
+
+def add_parser(sub: Any) -> None:
+    """``send`` on ``sub``."""
+    send = sub.add_parser("send", help="publish one command (and wait for its result)")
+    send.add_argument("action")
+    send.add_argument("--instance", required=True)
+    send.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a param; dots nest (file.url=...), values are typed from the catalog",
+    )
+    send.add_argument("--params-json", help="all params as one JSON object")
+    send.add_argument("--id", help="command id (default: a new UUID)")
+    send.add_argument("--idempotency-key")
+    send.add_argument("--correlation-id")
+    send.add_argument("--reply-to")
+    send.add_argument("--not-after", help="RFC 3339 deadline, e.g. 2026-11-24T12:00:00Z")
+    send.add_argument("--topic", help="input topic (default: by action, wawp.send or wawp.command)")
+    send.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds --wait waits")
+    send.set_defaults(run=_cmd_send)

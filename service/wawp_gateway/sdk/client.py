@@ -150,20 +150,24 @@ class GatewayClient:
 
     # -- commands -----------------------------------------------------------------------------
 
-    async def publish(self, command: Command) -> Published:
-        """Publish ``command`` to its topic, keyed by its instance, and wait for the broker."""
+    async def publish(self, command: Command, *, topic: str | None = None) -> Published:
+        """Publish ``command`` to its topic (or ``topic``), keyed by its instance, and wait for
+        the broker."""
         if self._closed or self._producer is None:
             raise ClientClosed()
         self._check_reply_to(command)
-        topic = topic_for(command, self.topics)
+        topic = topic or topic_for(command, self.topics)
         metadata = await self._producer.send_and_wait(
             topic, encode_command(command), key=key_for(command)
         )
         self._remember(command.id)
         return Published(command.id, topic, metadata.partition, metadata.offset)
 
-    async def request(self, command: Command, *, timeout_s: float = 60.0) -> Result:
-        """Publish ``command`` and return its result (from its ``reply_to`` topic when set).
+    async def request(
+        self, command: Command, *, timeout_s: float = 60.0, topic: str | None = None
+    ) -> Result:
+        """Publish ``command`` (to ``topic`` when given) and return its result (from its
+        ``reply_to`` topic when set).
 
         With ``reply_to``, the results topic is watched too: when the gateway cannot publish to
         the reply topic it puts the result there, with ``reply_to_error`` set. Raises
@@ -177,10 +181,10 @@ class GatewayClient:
             topics.insert(0, command.reply_to)
         try:
             async with asyncio.timeout(timeout_s):
-                waiters = [await self._waiter(topic) for topic in topics]
+                waiters = [await self._waiter(watched) for watched in topics]
                 futures = [waiter.expect(command.id) for waiter in waiters]
                 try:
-                    await self.publish(command)
+                    await self.publish(command, topic=topic)
                     done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
                     return next(iter(done)).result()
                 finally:
