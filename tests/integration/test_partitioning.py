@@ -16,8 +16,8 @@ from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.kafka import build_consumer, create_topics
 from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.admission import REROUTED_HEADER
 from wawp_gateway.worker.app import build_worker
-from wawp_gateway.worker.loop import REROUTED_HEADER
 
 from .conftest import POOL
 from .harness import (

@@ -689,7 +689,7 @@ class IdempotencyMachine(RuleBasedStateMachine):
         self.by_record: dict[tuple[str, int], Command] = {}
         self.last_replay: dict[str, int] = {}
 
-    # -- the engine, as ledger.py and engine.py drive the store ------------------------------
+    # -- the engine, as ledger.py and execution.py drive the store ---------------------------
 
     def deliver(self, command: Command) -> None:
         self.by_record[(command.command_id, command.replay_count)] = command
@@ -706,7 +706,7 @@ class IdempotencyMachine(RuleBasedStateMachine):
             self.store.begin(command.instance_id, command.key, command.fingerprint)
             self.model.jobs.append(Job(command))
         elif decision.verdict is Verdict.AMBIGUOUS:
-            # engine._answer_from_state: begin, outcome_unknown carrying the earlier attempts
+            # Execution._answer_from_state: begin, outcome_unknown carrying the earlier attempts
             assert decision.entry is not None
             entry = decision.entry
             self.store.begin(command.instance_id, command.key, command.fingerprint)

@@ -24,13 +24,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.worker.engine import REROUTED_HEADER, Engine
+from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs, reply_to_problem
 from wawp_gateway.worker.pipeline import Clock, WawpPort
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
 
-__all__ = ["REROUTED_HEADER", "Worker", "reply_to_problem"]
+__all__ = ["Worker", "reply_to_problem"]
 
 log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS = 200
@@ -67,9 +67,9 @@ class Worker:
             metrics=metrics,
             clock=clock,
             partitions_of=self._partition_count,
+            state_log=state_log,
         )
         self.engine.on_progress = self._on_progress
-        self.engine.state_log = state_log
         self.engine.standing = standing
         self._standing = standing
         self._handover = Handover(settings, state_log) if state_log is not None else None
