@@ -1,8 +1,9 @@
 """Settings: environment variables ``GATEWAY_*`` (nested with ``__``) plus the instances TOML file.
 
-The names of ARCHITECTURE.md's configuration table are fixed: other suites start the gateway with
-exactly those variables. ``load_settings`` turns any validation failure into a ``ConfigError``
-naming the variable, so a misconfigured gateway refuses to start with a useful message.
+The names of the contract's configuration table (docs/contract.md "Configuration") are fixed:
+other suites start the gateway with exactly those variables. ``load_settings`` turns any
+validation failure into a ``ConfigError`` naming the variable, so a misconfigured gateway refuses
+to start with a useful message.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class KafkaSettings(_Section):
     reply_to_timeout_s: float = Field(5.0, gt=0)
     """How long a publish to reply_to may take before the result goes to the results topic."""
     fetch_max_wait_ms: int = Field(50, ge=0)
-    """Consumer fetch wait: latency on the embedded broker (BROKER.md)."""
+    """Consumer fetch wait: latency on the embedded broker (docs/embedded-broker.md)."""
     request_timeout_ms: int = Field(30_000, gt=0)
     """Kafka request timeout of producers and admin calls."""
     commit_interval_ms: int = Field(1_000, gt=0)

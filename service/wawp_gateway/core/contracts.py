@@ -1,4 +1,4 @@
-"""Pydantic models of every topic's value: the wire contracts of ARCHITECTURE.md.
+"""Pydantic models of every topic's value: the wire contracts of docs/contract.md.
 
 These are edge types: the worker parses a command once and hands a typed ``OutboundCommand`` on.
 ``schemas/`` holds the JSON Schemas generated from these models (``wawp-gateway schemas``).
@@ -21,6 +21,7 @@ __all__ = [
     "DeliveryRecord",
     "DlqHeaders",
     "DlqReason",
+    "ErrorCode",
     "ErrorInfo",
     "Result",
     "ResultStatus",
@@ -87,10 +88,41 @@ class Command(BaseModel):
         return value
 
 
+class ErrorCode(enum.StrEnum):
+    """The gateway's own ``error.code`` values (``undecodable`` only as a dead letter's
+    ``dlq-error-code``). What each means: ``core.codes`` and the generated ``docs/errors.md``."""
+
+    INVALID_COMMAND = "invalid_command"
+    UNKNOWN_ACTION = "unknown_action"
+    INVALID_PARAMS = "invalid_params"
+    UNKNOWN_INSTANCE = "unknown_instance"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    NOT_AFTER_PASSED = "not_after_passed"
+    MAYBE_SENT = "maybe_sent"
+    INSTANCE_UNAVAILABLE = "instance_unavailable"
+    CONNECT_ERROR = "connect_error"
+    TIMEOUT = "timeout"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    INTERNAL_ERROR = "internal_error"
+    UNDECODABLE = "undecodable"
+
+
+# A result's code is one of the gateway's own, ``http_<status>``, or Wawp's own passed through.
+_CODE_SCHEMA: Final[dict[str, Any]] = {
+    "description": "The gateway's own codes (first alternative), http_<status> for a Wawp error "
+    "without a code, or a code of Wawp's own passed through unchanged (docs/errors.md).",
+    "anyOf": [
+        {"enum": [c.value for c in ErrorCode if c is not ErrorCode.UNDECODABLE]},
+        {"pattern": "^http_[0-9]{3}$"},
+        {"type": "string"},
+    ],
+}
+
+
 class ErrorInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    code: str
+    code: str = Field(json_schema_extra=_CODE_SCHEMA)
     message: str
     retryable: bool
 

@@ -1,6 +1,6 @@
 """Files generated from the code and checked in: JSON Schemas, the AsyncAPI document, the
-configuration reference and the Grafana dashboard. A test (and ``make test``) fails when one of
-them is stale."""
+configuration and error references, the Grafana dashboard and the SDK's typed actions. A test
+(and ``make test``) fails when one of them is stale."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from wawp_gateway.core.contracts import json_schemas
 from wawp_gateway.docgen.asyncapi import asyncapi_document
 from wawp_gateway.docgen.configdoc import render_config_reference
+from wawp_gateway.docgen.errordoc import render_error_reference
 from wawp_gateway.sdk.codegen import render_actions
 
 __all__ = ["generated_files", "render_schemas"]
@@ -27,6 +28,7 @@ def generated_files() -> dict[str, str]:
     """Path relative to the repository root -> text."""
     files = {f"schemas/{name}": text for name, text in render_schemas().items()}
     files["docs/configuration.md"] = render_config_reference()
+    files["docs/errors.md"] = render_error_reference()
     # Imported on use: grafana-foundation-sdk is a dev dependency, not a runtime one.
     from wawp_gateway.ops.dashboard import render_dashboard
 
