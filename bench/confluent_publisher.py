@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from wawp_gateway.core.config import KafkaSettings
+from wawp_gateway.core.sections import KafkaSettings
 
 __all__ = ["ConfluentPublisher"]
 

@@ -32,8 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.harness import cpu_seconds, rss_bytes, wait_for
 from bench.measure import Stack
 from bench.state_records import StateLoad, changelog
-from wawp_gateway.core.config import IdempotencySettings, KafkaSettings
 from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
+from wawp_gateway.core.sections import IdempotencySettings, KafkaSettings
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog, restore
 

@@ -14,8 +14,8 @@ import sys
 
 import uvloop
 
-from wawp_gateway.core.config import LogSettings
 from wawp_gateway.core.logs import configure_logging
+from wawp_gateway.core.sections import LogSettings
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
 __all__ = ["main"]

@@ -26,8 +26,8 @@ from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
 from bench.workload import Workload
-from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import KafkaSettings
 
 __all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "Options", "Shared"]
 

@@ -13,8 +13,8 @@ from typing import Literal
 
 from bench.harness import Proc, ProcessGroup, free_port
 from bench.workload import TOKEN
-from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import KafkaSettings
 
 __all__ = [
     "PARTITIONS",

@@ -69,8 +69,8 @@ async def _body(receive: Callable[[], Awaitable[Message]]) -> bytes | None:
 
 def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Awaitable[None]]:
     from bench.confluent_publisher import ConfluentPublisher
-    from wawp_gateway.core.config import KafkaSettings
     from wawp_gateway.core.kafka import build_producer
+    from wawp_gateway.core.sections import KafkaSettings
     from wawp_gateway.webhook.publisher import KafkaPublisher
 
     kafka = KafkaSettings(bootstrap_servers=bootstrap)

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import KafkaSettings
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
 from .fleet import (

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from wawp_gateway.core.checks import config_warnings
-from wawp_gateway.core.config import MetricsSettings, Settings, WebhookSettings
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.sections import MetricsSettings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
 

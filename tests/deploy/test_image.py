@@ -14,8 +14,8 @@ from types import ModuleType
 
 from prometheus_client import CollectorRegistry
 
-from wawp_gateway.core.config import MetricsSettings, WebhookSettings
 from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.sections import MetricsSettings, WebhookSettings
 
 from .support import DEPLOY, REPO
 

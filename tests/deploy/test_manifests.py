@@ -22,7 +22,8 @@ from kubernetes_validate.utils import SchemaNotFoundError
 
 import wawp_gateway
 from wawp_gateway.core.checks import config_warnings
-from wawp_gateway.core.config import KafkaSettings, MetricsSettings, Settings, WebhookSettings
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.sections import KafkaSettings, MetricsSettings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
 

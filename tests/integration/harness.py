@@ -15,25 +15,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from wawp_gateway.core.config import (
+from wawp_gateway.core.config import ReceiverSettings, Settings, TrackerProcessSettings
+from wawp_gateway.core.contracts import RESULT_SCHEMA
+from wawp_gateway.core.instances import InstanceConfig, InstancesConfig, RateLimitConfig
+from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import (
     EngineSettings,
-    InstanceConfig,
-    InstancesConfig,
     KafkaSettings,
     MetricsSettings,
-    RateLimitConfig,
-    ReceiverSettings,
     RetrySettings,
-    Settings,
     ShutdownSettings,
     TopicsSettings,
-    TrackerProcessSettings,
     TrackerSettings,
     WawpSettings,
     WebhookSettings,
 )
-from wawp_gateway.core.contracts import RESULT_SCHEMA
-from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker.service import Tracker, running_tracker
 from wawp_gateway.webhook.server import running_webhook

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.kafka import build_producer, create_topics
 from wawp_gateway.core.partitioning import partition_for
+from wawp_gateway.core.sections import KafkaSettings
 from wawp_gateway.dlqtool import read_dlq, replay_burst
 from wawp_gateway.sandbox import FaultRule, Sandbox
 from wawp_gateway.worker.dlq import build_dead_letter

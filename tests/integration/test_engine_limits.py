@@ -9,12 +9,8 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from examples import CHAT
-from wawp_gateway.core.config import (
-    EngineSettings,
-    InstanceConfig,
-    RetrySettings,
-    ShutdownSettings,
-)
+from wawp_gateway.core.instances import InstanceConfig
+from wawp_gateway.core.sections import EngineSettings, RetrySettings, ShutdownSettings
 from wawp_gateway.sandbox import FaultRule, Sandbox
 
 from .conftest import POOL

@@ -67,7 +67,7 @@ async def test_consumer_uses_the_range_assignor(kafka_bootstrap: str) -> None:
     """Range gives partition N of every input topic to one member (co-partitioning)."""
     from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-    from wawp_gateway.core.config import KafkaSettings
+    from wawp_gateway.core.sections import KafkaSettings
 
     consumer = build_consumer(KafkaSettings(bootstrap_servers=kafka_bootstrap))
     assert consumer._partition_assignment_strategy == (RangePartitionAssignor,)

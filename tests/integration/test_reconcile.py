@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest_asyncio
 
-from wawp_gateway.core.config import ReconcileSettings
+from wawp_gateway.core.sections import ReconcileSettings
 from wawp_gateway.sandbox import FaultRule, Sandbox
 
 from .conftest import POOL

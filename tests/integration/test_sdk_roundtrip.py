@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from wawp_gateway.core.config import (
-    KafkaSettings,
-)
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import KafkaSettings
 from wawp_gateway.sdk import (
     Actions,
     DeliveryRecord,

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from wawp_gateway.core.config import ShutdownSettings, WawpSettings
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import ShutdownSettings, WawpSettings
 from wawp_gateway.sandbox import FaultRule, Sandbox
 from wawp_gateway.worker.app import build_worker
 

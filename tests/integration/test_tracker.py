@@ -16,14 +16,10 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from examples import CHAT
-from wawp_gateway.core.config import (
-    KafkaSettings,
-    MetricsSettings,
-    TrackerProcessSettings,
-    TrackerSettings,
-)
+from wawp_gateway.core.config import TrackerProcessSettings
 from wawp_gateway.core.contracts import StateRecord, StateStatus
 from wawp_gateway.core.kafka import build_producer, create_topics
+from wawp_gateway.core.sections import KafkaSettings, MetricsSettings, TrackerSettings
 from wawp_gateway.tracker.service import running_tracker
 
 from .harness import (

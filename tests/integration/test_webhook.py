@@ -24,9 +24,10 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from wawp_gateway.core.broker import start_embedded_broker
-from wawp_gateway.core.config import KafkaSettings, ReceiverSettings, WebhookSettings
+from wawp_gateway.core.config import ReceiverSettings
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import KafkaSettings, WebhookSettings
 from wawp_gateway.webhook.server import running_webhook
 
 from .harness import logged_port, topics_for

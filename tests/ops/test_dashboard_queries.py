@@ -37,13 +37,9 @@ from integration.harness import (
     receiving_and_tracking,
     running_gateway,
 )
-from wawp_gateway.core.config import (
-    EngineSettings,
-    InstanceConfig,
-    InstancesConfig,
-    WawpSettings,
-)
+from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
 from wawp_gateway.core.partitioning import partition_for
+from wawp_gateway.core.sections import EngineSettings, WawpSettings
 from wawp_gateway.ops.panels import panel_queries
 from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, running_sandbox
 

@@ -15,7 +15,6 @@ from pydantic import SecretStr
 
 from fakes import FakeTransport
 from strategies import json_values
-from wawp_gateway.core.config import WawpSettings
 from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpError,
@@ -27,6 +26,7 @@ from wawp_gateway.core.errors import (
     WawpServerError,
     WawpUnavailable,
 )
+from wawp_gateway.core.sections import WawpSettings
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.wawp.client import WawpClient, classify_response
 from wawp_gateway.wawp.transports.base import HttpResponse

@@ -9,14 +9,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from wawp_gateway.core.config import (
-    ClientSettings,
-    InstancesConfig,
-    Settings,
-    load_client_settings,
-    load_settings,
-)
+from wawp_gateway.core.config import ClientSettings, Settings, load_client_settings, load_settings
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.instances import InstancesConfig
 
 TOKEN = "default-SECRET-token-1"
 OWN_TOKEN = "own-SECRET-token-2"
@@ -338,8 +333,8 @@ def test_instances_config_defaults_without_a_file() -> None:
 
 
 def test_the_state_topic_keeps_records_twice_the_idempotency_retention() -> None:
-    from wawp_gateway.core.config import IdempotencySettings, TopicsSettings
     from wawp_gateway.core.kafka import topic_configs
+    from wawp_gateway.core.sections import IdempotencySettings, TopicsSettings
 
     configs = topic_configs(TopicsSettings(), IdempotencySettings(retention_s=3600))
     assert configs == {"wawp.state": {"cleanup.policy": "delete", "retention.ms": "7200000"}}

@@ -70,8 +70,12 @@ def _collect() -> tuple[set[str], set[str]]:
             elif isinstance(node, ast.arguments):  # def reject(..., dlq_reason="validation")
                 positional = [*node.posonlyargs, *node.args]
                 pairs = [
-                    *zip(positional[len(positional) - len(node.defaults) :], node.defaults),
-                    *zip(node.kwonlyargs, node.kw_defaults),
+                    *zip(
+                        positional[len(positional) - len(node.defaults) :],
+                        node.defaults,
+                        strict=True,
+                    ),
+                    *zip(node.kwonlyargs, node.kw_defaults, strict=True),
                 ]
                 for arg, default in pairs:
                     value = _literal(default) if default is not None else None

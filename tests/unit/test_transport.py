@@ -16,8 +16,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from wawp_gateway.core.config import HttpStack
 from wawp_gateway.core.errors import WawpConnectError, WawpError, WawpTimeout
+from wawp_gateway.core.sections import HttpStack
 from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTransport
 from wawp_gateway.wawp.transports.factory import build_transport
 

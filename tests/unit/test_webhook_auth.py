@@ -8,8 +8,8 @@ import hmac
 import pytest
 from pydantic import SecretStr
 
-from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.sections import WebhookSettings
 from wawp_gateway.webhook.checks import check_auth_configured, is_authentic
 
 BODY = b'{"event":"message","session":"I"}'

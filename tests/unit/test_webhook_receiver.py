@@ -12,8 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
-from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.sections import WebhookSettings
 from wawp_gateway.webhook.app import WebhookReceiver
 from wawp_gateway.webhook.checks import query_value
 from wawp_gateway.webhook.publisher import PublishFailed

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from fakes import FakeTransport
 from strategies import catalog_rows, example_params
-from wawp_gateway.core.config import WawpSettings
+from wawp_gateway.core.sections import WawpSettings
 from wawp_gateway.wawp.catalog import ACTIONS, EXCLUDED_ACTIONS
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import validate_params

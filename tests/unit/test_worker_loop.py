@@ -12,8 +12,9 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from fakes import FakeWawp, ManualClock, ok_reply
-from wawp_gateway.core.config import KafkaSettings, Settings, WawpSettings
+from wawp_gateway.core.config import Settings
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.sections import KafkaSettings, WawpSettings
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.offsets import OffsetTracker
 from wawp_gateway.worker.state.handover import Handover, TakeOver

@@ -18,11 +18,13 @@ from urllib.parse import quote
 import structlog
 
 from wawp_gateway.core.broker import port_is_free, start_embedded_broker
-from wawp_gateway.core.config import InstanceConfig, InstancesConfig, LogSettings, load_settings
+from wawp_gateway.core.config import load_settings
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
 from wawp_gateway.core.kafka import create_topics, topic_configs
 from wawp_gateway.core.logs import configure_logging
 from wawp_gateway.core.runtime import tune_for_service
+from wawp_gateway.core.sections import LogSettings
 
 __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "DEV_WEBHOOK_SECRET", "run_dev"]
 
@@ -137,7 +139,8 @@ async def run_dev(
     sandbox_port: int = SANDBOX_PORT,
     embedded_broker: bool = True,
 ) -> None:
-    from wawp_gateway.core.config import MetricsSettings, ReceiverSettings, TrackerProcessSettings
+    from wawp_gateway.core.config import ReceiverSettings, TrackerProcessSettings
+    from wawp_gateway.core.sections import MetricsSettings
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker.service import running_tracker
     from wawp_gateway.webhook.server import running_webhook

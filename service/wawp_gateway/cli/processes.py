@@ -16,8 +16,9 @@ from typing import Any
 import structlog
 
 from wawp_gateway.cli.pairs import split_pair
-from wawp_gateway.core.config import LogSettings, load_settings
+from wawp_gateway.core.config import load_settings
 from wawp_gateway.core.logs import configure_logging
+from wawp_gateway.core.sections import LogSettings
 
 __all__ = ["Service", "add_parsers"]
 

@@ -9,9 +9,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.core.config import IdempotencySettings, KafkaSettings, TopicsSettings
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.partitioning import cached_default_partitioner
+from wawp_gateway.core.sections import IdempotencySettings, KafkaSettings, TopicsSettings
 
 __all__ = [
     "build_consumer",

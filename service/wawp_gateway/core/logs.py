@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from wawp_gateway.core.config import LogSettings
+from wawp_gateway.core.sections import LogSettings
 
 __all__ = ["configure_logging", "scrub_event"]
 

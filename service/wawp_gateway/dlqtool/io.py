@@ -12,9 +12,9 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from wawp_gateway.core.config import KafkaSettings
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.kafka import build_producer, build_reader, topic_partitions
+from wawp_gateway.core.sections import KafkaSettings
 from wawp_gateway.dlqtool.plan import ReplayPlan, replay_burst
 from wawp_gateway.dlqtool.records import DlqRecord
 from wawp_gateway.dlqtool.render import ReplayReport, thousands

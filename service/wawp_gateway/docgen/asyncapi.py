@@ -14,7 +14,6 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from wawp_gateway import __version__
-from wawp_gateway.core.config import TopicsSettings
 from wawp_gateway.core.contracts import (
     Command,
     DeliveryRecord,
@@ -22,6 +21,7 @@ from wawp_gateway.core.contracts import (
     StateRecord,
     WebhookEnvelope,
 )
+from wawp_gateway.core.sections import TopicsSettings
 
 __all__ = ["asyncapi_document"]
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from wawp_gateway.core.config import InstanceConfig, RateLimitConfig, Settings
+from wawp_gateway.core.config import Settings
+from wawp_gateway.core.instances import InstanceConfig, RateLimitConfig
 
 __all__ = ["render_config_reference"]
 

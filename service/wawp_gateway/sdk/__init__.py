@@ -18,7 +18,6 @@ On FastStream: ``wawp_gateway.sdk.faststream`` (publishers and typed subscribers
 
 from __future__ import annotations
 
-from wawp_gateway.core.config import TopicsSettings
 from wawp_gateway.core.contracts import (
     Command,
     DeliveryRecord,
@@ -27,6 +26,7 @@ from wawp_gateway.core.contracts import (
     ResultStatus,
     WebhookEnvelope,
 )
+from wawp_gateway.core.sections import TopicsSettings
 from wawp_gateway.sdk.acks import ACK_LEVELS, AckName, ack_level, has_failed, has_reached
 from wawp_gateway.sdk.actions import METHODS, Actions
 from wawp_gateway.sdk.client import GatewayClient

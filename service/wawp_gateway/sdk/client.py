@@ -24,9 +24,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
-from wawp_gateway.core.config import ClientSettings, TopicsSettings
+from wawp_gateway.core.config import ClientSettings
 from wawp_gateway.core.contracts import Command, DeliveryRecord, Result
 from wawp_gateway.core.partitioning import cached_default_partitioner
+from wawp_gateway.core.sections import TopicsSettings
 from wawp_gateway.sdk.acks import AckName, ack_level, has_failed, has_reached
 from wawp_gateway.sdk.errors import (
     ClientClosed,

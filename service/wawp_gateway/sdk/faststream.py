@@ -23,8 +23,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher import DefaultPublisher
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 
-from wawp_gateway.core.config import TopicsSettings
 from wawp_gateway.core.contracts import Command
+from wawp_gateway.core.sections import TopicsSettings
 from wawp_gateway.sdk.errors import InvalidCommand
 from wawp_gateway.sdk.routing import encode_command, key_for, reply_topic_problem, topic_for
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wawp_gateway.core.config import TopicsSettings
 from wawp_gateway.core.contracts import Command
+from wawp_gateway.core.sections import TopicsSettings
 from wawp_gateway.sdk.commands import is_legal_topic
 from wawp_gateway.wawp.catalog import ACTIONS
 

@@ -16,7 +16,6 @@ from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 
-from wawp_gateway.core.config import WawpSettings
 from wawp_gateway.core.errors import (
     WawpAuthError,
     WawpError,
@@ -26,6 +25,7 @@ from wawp_gateway.core.errors import (
     WawpServerError,
     WawpUnavailable,
 )
+from wawp_gateway.core.sections import WawpSettings
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import (
     WawpReply,

@@ -19,8 +19,8 @@ import structlog
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.sections import WebhookSettings
 from wawp_gateway.webhook.checks import (
     Outcome,
     Refused,

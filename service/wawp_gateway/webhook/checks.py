@@ -15,8 +15,8 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from wawp_gateway.core.config import WebhookSettings
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.sections import WebhookSettings
 
 __all__ = [
     "Headers",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wawp_gateway.core.config import HttpStack
+from wawp_gateway.core.sections import HttpStack
 from wawp_gateway.wawp.transports.aiohttp_stack import AiohttpTransport
 from wawp_gateway.wawp.transports.base import HttpTransport
 from wawp_gateway.wawp.transports.httptools_stack import HttptoolsTransport
