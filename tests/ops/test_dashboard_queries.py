@@ -40,7 +40,7 @@ from integration.harness import (
 from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
 from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.core.sections import EngineSettings, WawpSettings
-from wawp_gateway.ops.panels import panel_queries
+from wawp_gateway.ops.rows import panel_queries
 from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, running_sandbox
 
 from .prometheus import PrometheusServer, Sample, running_prometheus

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import warnings
 
-from wawp_gateway.ops.panels import ROWS, PanelSpec, Query, panel_queries
+from wawp_gateway.ops.panels import PanelSpec, Query
+from wawp_gateway.ops.rows import ROWS, panel_queries
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Prefer using dashboardv2", DeprecationWarning)
