@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wawp_gateway.tracker.rewind import first_offset_since
+from wawp_gateway.core.rewind import first_offset_since
 
 
 class Partition:

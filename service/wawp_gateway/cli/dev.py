@@ -23,7 +23,6 @@ from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
 from wawp_gateway.core.kafka import create_topics, topic_configs
 from wawp_gateway.core.logs import configure_logging
-from wawp_gateway.core.runtime import tune_for_service
 from wawp_gateway.core.sections import LogSettings
 
 __all__ = ["DEV_INSTANCE", "DEV_TOKEN", "DEV_WEBHOOK_SECRET", "run_dev"]
@@ -144,7 +143,7 @@ async def run_dev(
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker.service import running_tracker
     from wawp_gateway.webhook.server import running_webhook
-    from wawp_gateway.worker.app import build_worker
+    from wawp_gateway.worker.app import build_worker, tune_for_service
 
     for name, value in _DEV_ENV.items():
         os.environ.setdefault(name, value.replace(str(SANDBOX_PORT), str(sandbox_port)))

@@ -13,20 +13,10 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["GC_THRESHOLDS", "tune_for_service", "tune_gc"]
+__all__ = ["GC_THRESHOLDS", "tune_gc"]
 
 # Young-generation threshold 50k allocations (default 700); older generations as default.
 GC_THRESHOLDS = (50_000, 20, 10)
-
-
-def tune_for_service() -> None:
-    """The worker's: call once, after start-up objects exist and before the steady state."""
-    from wawp_gateway.wawp.catalog import ACTIONS  # the worker's own: not for the receiver
-    from wawp_gateway.wawp.params import params_model
-
-    for spec in ACTIONS.values():
-        params_model(spec)  # build every action's model now, so it is frozen with the rest
-    tune_gc()
 
 
 def tune_gc() -> None:

@@ -19,8 +19,8 @@ from typing import Literal, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
+from wawp_gateway.core.rewind import first_offset_since, partition_reader
 from wawp_gateway.sdk.errors import UnknownTopic
-from wawp_gateway.tracker.rewind import first_offset_since, partition_reader
 
 __all__ = ["Record", "RecordSource", "Start", "TopicReader"]
 

@@ -38,9 +38,9 @@ from wawp_gateway.core.kafka import build_consumer, build_producer, build_reader
 from wawp_gateway.core.membership import stop_consumer
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.rewind import first_offset_since, partition_reader
 from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.tracker.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
-from wawp_gateway.tracker.rewind import first_offset_since, partition_reader
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
 

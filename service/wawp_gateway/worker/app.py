@@ -20,16 +20,24 @@ from wawp_gateway.core.looplag import watching_loop_lag
 from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
-from wawp_gateway.core.runtime import tune_for_service
-from wawp_gateway.wawp.catalog import ActionSpec
+from wawp_gateway.core.runtime import tune_gc
+from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
+from wawp_gateway.wawp.params import params_model
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transports.factory import build_transport
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog
 
-__all__ = ["STATE_CONNECTIONS", "MeteredWawp", "WorkerApp", "build_worker", "run_worker"]
+__all__ = [
+    "STATE_CONNECTIONS",
+    "MeteredWawp",
+    "WorkerApp",
+    "build_worker",
+    "run_worker",
+    "tune_for_service",
+]
 
 # Producers (connections) for wawp.state, apart from the one for results and dead letters.
 # aiokafka keeps one produce request in flight per connection, and the acknowledged in_progress
@@ -125,6 +133,13 @@ async def build_worker(
             )
         )
         yield WorkerApp(worker, consumer, metrics, port, partitions)
+
+
+def tune_for_service() -> None:
+    """Call once, after start-up objects exist and before the steady state."""
+    for spec in ACTIONS.values():
+        params_model(spec)  # build every action's model now, so it is frozen with the rest
+    tune_gc()
 
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:

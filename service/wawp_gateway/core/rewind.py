@@ -2,7 +2,8 @@
 
 The tracker's join lives in memory; after a restart it reads the recent past of its partitions
 again (without publishing) so that acks of messages sent before the restart still find their
-send, and levels reached before it are not reported twice. ``offsets_for_times`` would answer
+send, and levels reached before it are not reported twice. The SDK's reader starts from a time
+the same way. ``offsets_for_times`` would answer
 "which offset has this time" in one request, but the embedded broker does not implement it, so
 the offset is found by a binary search over record timestamps: one small fetch per probe, about
 log2(records) probes. Timestamps are producer create times: close to ordered, not exactly; a
