@@ -57,8 +57,8 @@ class Collector:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            # Low, so the receive time is close to the result's arrival (BROKER.md: a fetch is
-            # held about fetch_max_wait_ms on the embedded broker).
+            # Low, so the receive time is close to the result's arrival (a fetch is held about
+            # fetch_max_wait_ms on the embedded broker: docs/embedded-broker.md).
             fetch_max_wait_ms=10,
         )
         self.results: dict[str, Received] = {}

@@ -29,8 +29,8 @@ __all__ = [
 PARTITIONS = 12
 Kind = Literal["gateway", "raw", "naive"]
 
-# Fast group joins on the embedded broker (BROKER.md); the same for every system. A join takes
-# about half the session timeout; --quick uses the tests' 3000 ms.
+# Fast group joins on the embedded broker (docs/embedded-broker.md); the same for every system.
+# A join takes about half the session timeout; --quick uses the tests' 3000 ms.
 _HEARTBEAT_MS = 500
 _REBALANCE_TIMEOUT_MS = 3000
 

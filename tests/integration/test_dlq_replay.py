@@ -1,5 +1,5 @@
 """`wawp-gateway dlq ls | show | replay` as an operator runs it (a subprocess) against a worker on
-the embedded broker and the Wawp sandbox: counts, pacing, and ARCHITECTURE.md "Idempotency and
+the embedded broker and the Wawp sandbox: counts, pacing, and docs/contract.md "Idempotency and
 replay" seen from the sandbox's request log."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md "Idempotency and replay" through Kafka and the sandbox: what a key blocks,
+"""docs/contract.md "Idempotency and replay" through Kafka and the sandbox: what a key blocks,
 what it lets through, and that the sandbox's own log never shows a second send."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md's outcomes table, row by row, against the sandbox: what is retried, what fails
+"""docs/contract.md's outcomes table, row by row, against the sandbox: what is retried, what fails
 at once, and what becomes ``outcome_unknown`` and is never resent."""
 
 from __future__ import annotations

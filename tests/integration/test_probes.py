@@ -31,7 +31,7 @@ async def test_probes_and_metrics_are_served(gateway: Gateway, instance: str) ->
     assert 'gateway_wawp_requests_total{action="sendText",status_class="2xx"}' in exposition
     assert "gateway_wawp_request_duration_seconds_bucket" in exposition
     assert "gateway_consumer_lag_records" in exposition
-    # Instance ids only on the per-instance gauge, for listed instances (ARCHITECTURE.md).
+    # Instance ids only on the per-instance gauge, for listed instances (docs/contract.md).
     with_ids = [line for line in exposition.splitlines() if instance in line]
     assert with_ids == [f'gateway_circuit_open{{instance="{instance}"}} 0.0']
     assert CHAT.split("@")[0] not in exposition

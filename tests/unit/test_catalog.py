@@ -1,9 +1,6 @@
-"""The action catalog: the package's copy of the Wawp data, and what each row says."""
+"""The action catalog: the package's Wawp data, and what each row says."""
 
 from __future__ import annotations
-
-from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -14,20 +11,6 @@ from wawp_gateway.wawp.catalog import (
     MESSAGE_CREATING_ACTIONS,
     load_catalog,
 )
-
-SHARED = Path(__file__).parents[2].parent / "shared" / "wawp"
-_needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(),
-    reason=f"{SHARED} is absent: the shared Wawp catalog is not checked out beside the repo",
-)
-
-
-@_needs_shared
-@pytest.mark.parametrize("name", ["endpoints.json", "webhooks.json"])
-def test_package_copy_equals_the_shared_catalog(name: str) -> None:
-    """The gateway ships its own copy of shared/wawp data; it must not drift from the source."""
-    ours = (resources.files("wawp_gateway.wawp") / name).read_bytes()
-    assert ours == (SHARED / name).read_bytes(), f"copy shared/wawp/{name} into the package"
 
 
 def test_catalog_has_115_actions() -> None:
@@ -43,7 +26,7 @@ def test_load_catalog_is_stable() -> None:
 
 
 def test_message_creating_actions_are_the_documented_thirteen() -> None:
-    """The sends and status posts of ARCHITECTURE.md carry a message id."""
+    """The sends and status posts of docs/contract.md carry a message id."""
     assert {
         "sendText",
         "sendImage",

@@ -1,4 +1,4 @@
-"""WawpClient: what each Wawp answer means (ARCHITECTURE.md "Outcomes" and the error model)."""
+"""WawpClient: what each Wawp answer means (docs/contract.md "Outcomes" and the error model)."""
 
 from __future__ import annotations
 

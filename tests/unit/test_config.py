@@ -35,7 +35,7 @@ def _get(settings: Any, path: str) -> Any:
     return settings.get_secret_value() if isinstance(settings, SecretStr) else settings
 
 
-# ARCHITECTURE.md "Configuration": variable, a non-default value, where it lands, parsed value.
+# docs/contract.md "Configuration": variable, a non-default value, where it lands, parsed value.
 FIXED_NAMES: list[tuple[str, str, str, Any]] = [
     (
         "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
@@ -95,7 +95,7 @@ FIXED_NAMES: list[tuple[str, str, str, Any]] = [
 def test_every_fixed_variable_is_honoured(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, path: str, expected: Any
 ) -> None:
-    """Each name of ARCHITECTURE.md's configuration table reaches its setting."""
+    """Each name of docs/contract.md's configuration table reaches its setting."""
     monkeypatch.setenv("GATEWAY_ALLOW_UNLISTED_INSTANCES", "true")
     monkeypatch.setenv("GATEWAY_WAWP__ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv(variable, value)

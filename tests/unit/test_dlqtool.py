@@ -198,7 +198,7 @@ def test_where_is_partition_colon_offset() -> None:
 
 
 def test_a_replay_goes_to_the_original_topic_keyed_by_instance_with_the_next_count() -> None:
-    """ARCHITECTURE.md: dlq-replay-count = the record's count + 1, key = instance."""
+    """docs/contract.md: dlq-replay-count = the record's count + 1, key = instance."""
     record = letter(command(), replay_count=1, topic="wawp.send", key=b"other-key")
 
     plan = plan_replay([record], Filters(), ReplayOptions(), now=NOW)

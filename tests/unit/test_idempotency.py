@@ -1,4 +1,4 @@
-"""The idempotency store: each rule of ARCHITECTURE.md "Idempotency and replay" by example, and a
+"""The idempotency store: each rule of docs/contract.md "Idempotency and replay" by example, and a
 stateful test of workers, re-deliveries, replays, crashes and time against a reference model."""
 
 from __future__ import annotations

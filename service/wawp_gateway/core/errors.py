@@ -1,7 +1,7 @@
 """The gateway's error tree.
 
 Classification travels with the type: ``retryable`` says whether *the gateway* may try the same
-call again, ``maybe_processed`` whether Wawp may have acted on it (ARCHITECTURE.md "Outcomes").
+call again, ``maybe_processed`` whether Wawp may have acted on it (docs/contract.md "Outcomes").
 
     GatewayError
     ├── ConfigError                      a setting is wrong; the process refuses to start

@@ -64,7 +64,7 @@ def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOK
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         # Range gives partition N of every input topic to the same member when counts are equal:
-        # one process owns all of an instance's traffic (co-partitioning, ARCHITECTURE.md).
+        # one process owns all of an instance's traffic (co-partitioning, docs/contract.md).
         partition_assignment_strategy=(RangePartitionAssignor,),
         session_timeout_ms=kafka.session_timeout_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,

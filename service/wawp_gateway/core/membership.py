@@ -1,6 +1,6 @@
 """Whether this worker may still act as the owner of its partitions.
 
-ARCHITECTURE.md "Consumption and hand-over": no call starts once the worker knows of a
+docs/contract.md "Consumption and hand-over": no call starts once the worker knows of a
 rebalance, nor while it has not heard from the group coordinator for a session timeout (a paused
 or cut-off process may already have been replaced). aiokafka keeps both facts inside its group
 coordinator; this module is the one place that reads them, so an aiokafka upgrade that moves

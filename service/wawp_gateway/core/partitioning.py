@@ -1,7 +1,7 @@
 """Kafka's default partitioner (murmur2 of the key), so the worker can tell where a key belongs.
 
 Producers key commands by ``instance_id`` with the default partitioner; a command found in another
-partition is forwarded there once (ARCHITECTURE.md "Topics"). Pure.
+partition is forwarded there once (docs/contract.md "Topics"). Pure.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Pure modules: ``records`` (``DlqRecord``, one dead letter as read, and ``Filters
 (``plan_replay``: which records go back, which are skipped and why) and ``render`` (text and
 JSON). ``io`` does the Kafka I/O: ``read_dlq`` reads every partition up to the high watermark its
 first fetch reported (the embedded broker's ``end_offsets`` is wrong after multi-record batches,
-BROKER.md), ``read_one`` reads a single record, and ``publish`` replays a plan through a token
-bucket with acks=all.
+docs/embedded-broker.md), ``read_one`` reads a single record, and ``publish`` replays a plan
+through a token bucket with acks=all.
 
-Replay follows ARCHITECTURE.md "Idempotency and replay": each record's value goes to its
+Replay follows docs/contract.md "Idempotency and replay": each record's value goes to its
 ``dlq-original-topic`` (or ``--to-topic``), keyed by instance, with ``dlq-replay-count`` one above
 the record's. The worker executes failed commands anew; a second replay of the same records
 repeats the same count, so the worker answers those from its state without sending anything.

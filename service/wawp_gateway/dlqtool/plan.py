@@ -19,7 +19,7 @@ from wawp_gateway.worker.intake import (
 )
 
 # A command that failed after three replays needs a fix, not a fourth replay; past it the loop
-# guard refuses (ARCHITECTURE.md names the guard, not its bound).
+# guard refuses (docs/contract.md names the guard, not its bound).
 DEFAULT_MAX_REPLAYS: Final = 3
 # Records per second; replays share the input topics with live traffic.
 DEFAULT_RATE: Final = 100.0

@@ -121,7 +121,7 @@ class DlqRecord:
 
     @property
     def replay_key(self) -> bytes | None:
-        """Keyed by instance (ARCHITECTURE.md), else as the dead letter was."""
+        """Keyed by instance (docs/contract.md), else as the dead letter was."""
         return self.instance_id.encode() if self.instance_id else self.key
 
     def header(self, name: str) -> str | None:

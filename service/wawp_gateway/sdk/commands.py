@@ -35,7 +35,7 @@ OPTION_NAMES: Final = (
 """Keyword options every builder takes besides the action's params. ``reply_to_topic`` sets the
 command's ``reply_to``: the action param ``reply_to`` is Wawp's quoted message id."""
 
-# The rule the worker applies to reply_to (ARCHITECTURE.md "reply_to").
+# The rule the worker applies to reply_to (docs/contract.md "reply_to").
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 

@@ -41,7 +41,7 @@ _JSON = {"content-type": "application/json"}
 
 class CommandPublisher:
     """FastStream publishers of the two command topics; ``publish`` picks the action's topic and
-    keys by instance (ARCHITECTURE.md "Topics")."""
+    keys by instance (docs/contract.md "Topics")."""
 
     def __init__(self, broker: KafkaBroker, topics: TopicsSettings | None = None) -> None:
         self.topics = topics or TopicsSettings()

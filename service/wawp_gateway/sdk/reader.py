@@ -6,7 +6,8 @@ partitions away from anyone, and must not miss what arrives while a group would 
 Where to start: ``"end"`` (what arrives from now on), ``"beginning"``, or a ``datetime`` (records
 from that time on). The time is found by a binary search over record timestamps rather than
 ``offsets_for_times``, which the embedded broker does not implement; ``end_offsets`` may answer
-a little early there (BROKER.md), so "end" can repeat a few earlier records, never skip one.
+a little early there (docs/embedded-broker.md), so "end" can repeat a few earlier records, never
+skip one.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which results are news: the de-duplication rule for the at-least-once results topic. Pure.
 
-ARCHITECTURE.md "Idempotency and replay": one result per command in normal operation; after a
+docs/contract.md "Idempotency and replay": one result per command in normal operation; after a
 crash a re-delivered command may yield a second one (``duplicate``, or ``outcome_unknown``) with
 the same ``replay_count``, and a DLQ replay yields a new one with a higher ``replay_count``.
 Consumers keep, per command id, the result with the highest ``replay_count``; at the same count

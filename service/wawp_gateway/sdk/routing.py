@@ -3,7 +3,7 @@
 The same rule as ``wawp-gateway send``: message sends go to the send topic, everything else to
 the command topic (both accept any action; two topics keep a flood of sends from starving an
 admin command). Keyed by ``instance_id`` with Kafka's default partitioner, so every command of an
-instance lands in one partition (ARCHITECTURE.md "Topics").
+instance lands in one partition (docs/contract.md "Topics").
 """
 
 from __future__ import annotations

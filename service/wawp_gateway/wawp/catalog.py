@@ -1,7 +1,8 @@
 """The action catalog as data: one ``ActionSpec`` row per Wawp action.
 
-Rows come from ``endpoints.json``, the package's own copy of the catalog (a test compares it with
-``shared/wawp/endpoints.json`` when that is present). Pure: no I/O beyond reading package data.
+Rows come from ``endpoints.json``, the package's catalog of Wawp's actions (with
+``webhooks.json``, its webhook events): the project's data. Pure: no I/O beyond reading package
+data.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ ParamType = Literal["string", "integer", "boolean", "array", "object"]
 
 AUTH_PARAMS = frozenset({"instance_id", "access_token"})
 
-# Actions that create a WhatsApp message and so carry a message id on success (ARCHITECTURE.md).
+# Actions that create a WhatsApp message and so carry a message id on success (docs/contract.md).
 MESSAGE_CREATING_ACTIONS = frozenset(
     {
         "sendText",

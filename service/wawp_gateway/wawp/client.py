@@ -73,7 +73,8 @@ def _scrub(text: str, secret: str) -> str:
 
 
 def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str = "") -> WawpReply:
-    """Map one HTTP answer to a reply or raise the matching WawpError (ARCHITECTURE.md table)."""
+    """Map one HTTP answer to a reply or raise the matching WawpError (docs/contract.md
+    "Outcomes")."""
     status = response.status
     body = decode_body(response.body)
     code = error_code(body) if not 200 <= status < 300 or isinstance(body, dict) else None

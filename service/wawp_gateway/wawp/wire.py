@@ -1,7 +1,7 @@
 """Where each param goes on the wire: path (URL-encoded), query (bracket names) or JSON body.
 
 Pure: turns an action and its validated params into a ``WireRequest`` without credentials; the
-client adds ``instance_id`` and ``access_token`` to the query (ARCHITECTURE.md "Commands").
+client adds ``instance_id`` and ``access_token`` to the query (docs/contract.md "Commands").
 """
 
 from __future__ import annotations

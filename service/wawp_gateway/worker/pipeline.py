@@ -1,7 +1,7 @@
 """process(command) -> Outcome: one command's Wawp call, its retries and what its answer means.
 
 Imports no HTTP or Kafka library: Wawp is reached through ``WawpPort``, time through ``Clock``.
-The outcome rules are ARCHITECTURE.md's "Outcomes" table.
+The outcome rules are docs/contract.md's "Outcomes" table.
 """
 
 from __future__ import annotations

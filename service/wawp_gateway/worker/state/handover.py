@@ -1,6 +1,6 @@
 """Taking over partitions: restore their idempotency records, and fence off the last owner.
 
-ARCHITECTURE.md "Consumption and hand-over": the embedded broker gives a partition to its new
+docs/contract.md "Consumption and hand-over": the embedded broker gives a partition to its new
 owner without waiting for the old owner's revoke. So a new owner whose partition's last state
 record is not ``released`` waits one session timeout after its assignment (by then the old owner
 has stopped starting calls: it knows of the rebalance, or has not heard from the coordinator for

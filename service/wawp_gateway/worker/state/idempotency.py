@@ -2,7 +2,7 @@
 
 Pure: it is fed the records of one ``wawp.state`` partition (restore, and the worker's own
 writes) and answers what to do with a command. The changelog itself is ``statelog.py``; the rules
-are ARCHITECTURE.md's "Idempotency and replay".
+are docs/contract.md's "Idempotency and replay".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One command's part in the idempotency store: its verdict, and the records of its calls.
 
 ``in_progress`` is written and acknowledged before every call, ``not_sent`` after an answer Wawp
-did not act on, the terminal outcome after the result was published (ARCHITECTURE.md
+did not act on, the terminal outcome after the result was published (docs/contract.md
 "Idempotency and replay"). The engine drives it; the rules live in ``idempotency.py``.
 """
 

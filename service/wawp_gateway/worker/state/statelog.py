@@ -2,9 +2,9 @@
 
 A record goes to the partition number of the command it belongs to, keyed
 ``<instance_id>:<idempotency_key>``. The broker may lack compaction and a reliable end offset
-(BROKER.md), so a restore finds the end of a partition with a *marker*: a record of its own,
-written first, whose offset the producer reports; everything acknowledged before the marker
-lies below it.
+(docs/embedded-broker.md), so a restore finds the end of a partition with a *marker*: a record
+of its own, written first, whose offset the producer reports; everything acknowledged before
+the marker lies below it.
 """
 
 from __future__ import annotations
