@@ -1,5 +1,8 @@
 """The consumer loop's own rules, against a fake consumer: one commit at a time, the periodic
-commit in the background, and a batch dropped when a revoke began before it was admitted."""
+commit in the background, and a batch dropped when a revoke began before it was admitted.
+
+The fake broker answers a commit when the test says so, and the tests wait on events with a
+deadline, never for a span of time."""
 
 from __future__ import annotations
 
@@ -25,16 +28,20 @@ TP = TopicPartition("wawp.send", 0)
 
 
 class FakeConsumer:
-    """Records commits; each commit takes ``commit_s`` and counts how many overlap."""
+    """Records commits and counts how many overlap; while ``hold_commits`` is clear a commit
+    stays in flight, so a test decides when the broker answers."""
 
-    def __init__(self, commit_s: float = 0.05) -> None:
-        self.commit_s = commit_s
+    def __init__(self) -> None:
         self.commits: list[dict[TopicPartition, int]] = []
         self.overlapping = 0
         self.most_overlapping = 0
         self.fetches_during_commit = 0
         self.batches: asyncio.Queue[dict[TopicPartition, list[Any]]] = asyncio.Queue()
         self.on_batch: Callable[[], None] = lambda: None
+        self.hold_commits = asyncio.Event()
+        self.hold_commits.set()
+        self.commit_started = asyncio.Event()
+        self.fetched_during_commit = asyncio.Event()
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         pass
@@ -57,6 +64,7 @@ class FakeConsumer:
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         if self.overlapping:
             self.fetches_during_commit += 1
+            self.fetched_during_commit.set()
         try:
             batch = await asyncio.wait_for(self.batches.get(), timeout_ms / 1000)
         except TimeoutError:
@@ -67,11 +75,19 @@ class FakeConsumer:
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.overlapping += 1
         self.most_overlapping = max(self.most_overlapping, self.overlapping)
+        self.commit_started.set()
         try:
-            await asyncio.sleep(self.commit_s)  # sleep-ok: a slow broker commit, simulated
+            await self.hold_commits.wait()
         finally:
             self.overlapping -= 1
         self.commits.append(dict(offsets))
+
+
+DEADLINE_S = 10.0
+
+
+async def _within_deadline(event: asyncio.Event) -> None:
+    await asyncio.wait_for(event.wait(), DEADLINE_S)
 
 
 def _worker(
@@ -102,38 +118,49 @@ def _done_up_to(worker: Worker, offset: int) -> None:
 
 
 async def test_periodic_commit_runs_in_the_background_one_at_a_time() -> None:
-    consumer = FakeConsumer(commit_s=0.05)
-    worker = _worker(consumer)
+    """The loop keeps fetching while a periodic commit is in flight, and a revoke's commit waits
+    for it, then commits the rest."""
+    consumer = FakeConsumer()
+    consumer.hold_commits.clear()
+    worker = _worker(consumer, commit_interval_ms=1)
     worker.on_assigned({TP})
     stopping = asyncio.Event()
     run = asyncio.create_task(worker.run(stopping))
-    for offset in range(1, 8):
-        _done_up_to(worker, offset)
-        await consumer.batches.put({})  # a loop turn
-        await asyncio.sleep(0.02)
-    # A revoke's commit waits for the periodic one in flight, then commits the rest.
+    # Given a periodic commit of offset 3 that the broker has not answered yet
+    _done_up_to(worker, 3)
+    await _within_deadline(consumer.commit_started)
+    # Then the loop keeps fetching meanwhile
+    await _within_deadline(consumer.fetched_during_commit)
+    # When a revoke commits more, it waits for the one in flight
     _done_up_to(worker, 20)
-    await worker.commit({TP})
-    assert consumer.commits[-1] == {TP: 20}
+    revoke_commit = asyncio.create_task(worker.commit({TP}))
+    consumer.hold_commits.set()
+    await asyncio.wait_for(revoke_commit, DEADLINE_S)
     stopping.set()
-    await run
+    await asyncio.wait_for(run, DEADLINE_S)
+    assert consumer.commits[:2] == [{TP: 3}, {TP: 20}]
     assert consumer.most_overlapping == 1
-    assert len(consumer.commits) >= 2
-    assert consumer.fetches_during_commit > 0  # the loop kept fetching meanwhile
 
 
 async def test_shutdown_commit_waits_for_the_periodic_one() -> None:
-    consumer = FakeConsumer(commit_s=0.1)
+    consumer = FakeConsumer()
+    consumer.hold_commits.clear()
     worker = _worker(consumer, commit_interval_ms=1)
     worker.on_assigned({TP})
     stopping = asyncio.Event()
     run = asyncio.create_task(worker.run(stopping))
     _done_up_to(worker, 3)
-    await asyncio.sleep(0.02)  # the periodic commit of offset 3 is in flight
+    await _within_deadline(consumer.commit_started)  # the periodic commit of 3 is in flight
     _done_up_to(worker, 9)
     stopping.set()
-    await run
+    # The shutdown cannot finish while the periodic commit is unanswered...
+    done, _ = await asyncio.wait({run}, timeout=0.2)
+    assert not done
+    # ...and once it is answered, commits the rest after it, never beside it.
+    consumer.hold_commits.set()
+    await asyncio.wait_for(run, DEADLINE_S)
     assert consumer.most_overlapping == 1
+    assert consumer.commits[0] == {TP: 3}
     assert consumer.commits[-1] == {TP: 9}
 
 
@@ -144,30 +171,42 @@ class _Record:
 
 
 async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> None:
-    consumer = FakeConsumer(commit_s=0)
+    consumer = FakeConsumer()
     worker = _worker(consumer, commit_interval_ms=60_000)
     worker.on_assigned({TP})
     admitted: list[int] = []
-    worker.engine.admit = lambda tp, record: admitted.append(record.offset)  # type: ignore[method-assign]
+    first_admitted = asyncio.Event()
+
+    def admit(tp: TopicPartition, record: Any) -> None:
+        admitted.append(record.offset)
+        first_admitted.set()
+
+    worker.engine.admit = admit  # type: ignore[method-assign]
     stopping = asyncio.Event()
     run = asyncio.create_task(worker.run(stopping))
     await consumer.batches.put({TP: [_Record(0)]})
-    await asyncio.sleep(0.01)
+    await _within_deadline(first_admitted)
     assert admitted == [0]
     # The revoke starts right after getmany returned, while the loop gives the fetcher its turns.
     revokes: list[asyncio.Task[None]] = []
-    consumer.on_batch = lambda: revokes.append(asyncio.create_task(worker.on_revoked({TP})))
+    revoking = asyncio.Event()
+
+    def revoke_now() -> None:
+        revokes.append(asyncio.create_task(worker.on_revoked({TP})))
+        revoking.set()
+
+    consumer.on_batch = revoke_now
     await consumer.batches.put({TP: [_Record(1)]})
-    await asyncio.sleep(0.01)
-    await revokes[0]
+    await _within_deadline(revoking)
+    await asyncio.wait_for(revokes[0], DEADLINE_S)
     stopping.set()
-    await run
+    await asyncio.wait_for(run, DEADLINE_S)
     assert admitted == [0]
 
 
 class _SeekingConsumer(FakeConsumer):
     def __init__(self) -> None:
-        super().__init__(commit_s=0)
+        super().__init__()
         self.held: set[TopicPartition] = set()
         self.sought: list[tuple[TopicPartition, int]] = []
         self.seeking = asyncio.Event()
