@@ -319,9 +319,13 @@ def test_an_end_to_end_run_logs_no_token_and_no_full_phone_number(tmp_path: Path
     assert any("44****56" in line for line in lines)  # masked, not dropped
 
 
-def test_send_refuses_a_bad_envelope_before_connecting() -> None:
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--not-after", "tomorrow"), ("--params-json", "{bad")]
+)
+def test_send_refuses_a_bad_envelope_before_connecting(flag: str, value: str) -> None:
     """A flag the gateway would refuse is a configuration error naming it (no broker needed)."""
-    result = run("send", "sendText", "--instance", "X", "--not-after", "tomorrow")
+    result = run("send", "sendText", "--instance", "X", flag, value)
 
     assert result.returncode == 2
-    assert "configuration error: --not-after:" in result.stderr
+    assert f"configuration error: {flag}:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -85,7 +85,10 @@ def build_command(
     """The command as a JSON object: params from ``params_json``, then from ``pairs``."""
     params: dict[str, Any] = {}
     if params_json:
-        loaded = json.loads(params_json)
+        try:
+            loaded = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("--params-json", f"not JSON: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigError("--params-json", "must be a JSON object")
         params.update(loaded)

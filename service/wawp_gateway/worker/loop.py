@@ -25,12 +25,12 @@ from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.worker.engine import Engine
-from wawp_gateway.worker.outputs import Outputs, reply_to_problem
+from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
 
-__all__ = ["Worker", "reply_to_problem"]
+__all__ = ["Worker"]
 
 log = structlog.get_logger(__name__)
 _FETCH_TIMEOUT_MS = 200
