@@ -76,9 +76,11 @@ generate: $(STAMP)
 	$(BIN)/wawp-gateway generate
 
 ## bench: the benchmark (about 20 minutes): gateway vs raw aiokafka+aiohttp vs naive FastStream, restore, webhook receiver,
-## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md
+## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md.
+## `make bench BENCH_ARGS=--quick` is the smoke run (small counts, default scenarios, a few minutes).
+BENCH_ARGS ?= --scenarios all
 bench: $(STAMP)
-	$(BIN)/python -m bench --scenarios all
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## chaos: the big chaos run (a few minutes): 20,000 commands, 10 kill -9 of workers, 3 workers;
 ## `make test` runs the same test small. Knobs: tests/chaos/harness.py (ChaosSize)
