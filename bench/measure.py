@@ -38,6 +38,7 @@ from bench.systems import (
     ack_times_path,
     launch,
     make_topics,
+    state_ack_times_path,
 )
 from bench.workload import TOKEN, Workload, instance_id, parse_seq
 
@@ -288,8 +289,8 @@ async def _own_quantiles(proc: Proc, histogram: str) -> dict[str, float] | None:
 
 
 def _ack_quantiles(path: Path) -> dict[str, float] | None:
-    """The raw baseline's p50/p99 of its results' times to acknowledgement, in ms (written
-    when it stopped; none for the other systems)."""
+    """A raw baseline's p50/p99 of its records' times to acknowledgement, in ms (written when
+    it stopped; none for the other systems)."""
     if not path.exists():
         return None
     samples: list[float] = sorted(json.loads(path.read_text()))
@@ -386,5 +387,8 @@ async def run_paced(
     acks = _ack_quantiles(ack_times_path(stack.run_dir, topics))
     if acks is not None:
         result.extra["result_ack_ms"] = acks
+    state_acks = _ack_quantiles(state_ack_times_path(stack.run_dir, topics))
+    if state_acks is not None:
+        result.extra["state_ack_ms"] = state_acks
     result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
     return result, collector

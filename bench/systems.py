@@ -1,4 +1,4 @@
-"""The three systems under test and how each is started: topics, group, process, settings.
+"""The systems under test and how each is started: topics, group, process, settings.
 
 Every run of a system gets its own topics (a unique prefix) and its own consumer group, so a
 backlog published for one system is never consumed by another.
@@ -24,10 +24,11 @@ __all__ = [
     "ack_times_path",
     "launch",
     "make_topics",
+    "state_ack_times_path",
 ]
 
 PARTITIONS = 12
-Kind = Literal["gateway", "raw", "naive"]
+Kind = Literal["gateway", "raw", "write-ahead", "naive"]
 
 # Fast group joins on the embedded broker (docs/embedded-broker.md); the same for every system.
 # A join takes about half the session timeout; --quick uses the tests' 3000 ms.
@@ -86,7 +87,12 @@ class SystemSpec:
 
     @property
     def label(self) -> str:
-        name = {"gateway": "gateway", "raw": "raw", "naive": "faststream-naive"}[self.kind]
+        name = {
+            "gateway": "gateway",
+            "raw": "raw",
+            "write-ahead": "write-ahead",
+            "naive": "faststream-naive",
+        }[self.kind]
         suffix = " (asyncio)" if self.kind == "raw" and self.loop == "asyncio" else ""
         return f"{name}{suffix} fetch={self.fetch_wait_ms}ms"
 
@@ -99,6 +105,11 @@ class SystemSpec:
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
     """Where the raw baseline writes its results' acknowledgement times when it stops."""
     return run_dir / f"acks-{topics.prefix}.json"
+
+
+def state_ack_times_path(run_dir: Path, topics: Topics) -> Path:
+    """Where the write-ahead baseline writes its in_progress records' acknowledgement times."""
+    return run_dir / f"state-acks-{topics.prefix}.json"
 
 
 def launch(
@@ -132,9 +143,13 @@ def launch(
         "--session-timeout-ms",
         str(session_timeout_ms),
     ]
-    if spec.kind == "raw":
+    if spec.kind in ("raw", "write-ahead"):
         argv = [sys.executable, "-m", "bench.baselines.raw", *common, "--loop", spec.loop]
-        return group.spawn(name, [*argv, "--ack-times", str(ack_times_path(run_dir, topics))])
+        argv += ["--ack-times", str(ack_times_path(run_dir, topics))]
+        if spec.kind == "write-ahead":
+            argv += ["--state-topic", topics.name("state")]
+            argv += ["--state-ack-times", str(state_ack_times_path(run_dir, topics))]
+        return group.spawn(name, argv)
     if spec.kind == "naive":
         return group.spawn(
             name, [sys.executable, "-m", "bench.baselines.faststream_naive", *common]

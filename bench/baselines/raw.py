@@ -4,11 +4,18 @@
                                   --base-url URL --token TOKEN [--in-flight 64]
                                   [--fetch-wait-ms 50] [--loop uvloop|asyncio]
                                   [--ack-times PATH]
+                                  [--state-topic S [--state-ack-times PATH]]
 
 Consume (manual commits) -> POST the v1 ``/send`` with the command's params in the query, up to
 ``--in-flight`` at once -> produce ``{command_id, status, completed_at}`` (acks=all, as the
 gateway does) -> mark the offset done. The highest contiguous done offset of each partition is
 committed every 500 ms and on shutdown. No validation, no rate limits, no retries, no ordering.
+
+With ``--state-topic`` it is the *write-ahead* loop: before each call it produces an
+``in_progress`` record to that topic (acks=all, no linger, on a producer of its own, to the
+command's partition number) and waits for the acknowledgement, the one write the contract
+requires before a call. That is the lowest latency any design that records a send before making
+it can reach on the same broker and machine: the gateway's latency floor.
 """
 
 from __future__ import annotations
@@ -70,9 +77,20 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=args.bootstrap, acks="all", linger_ms=5, enable_idempotence=False
     )
+    # Its own connection, as the gateway's state writes have: a write-ahead record never waits
+    # behind a request full of results.
+    state_producer = (
+        AIOKafkaProducer(
+            bootstrap_servers=args.bootstrap, acks="all", linger_ms=0, enable_idempotence=False
+        )
+        if args.state_topic
+        else None
+    )
     connector = aiohttp.TCPConnector(limit=args.in_flight)
     session = aiohttp.ClientSession(connector=connector)
     await producer.start()
+    if state_producer is not None:
+        await state_producer.start()
     await consumer.start()
     offsets = _Offsets()
     slots = asyncio.Semaphore(args.in_flight)
@@ -81,6 +99,17 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     # Each result's time to its acknowledgement: the broker's price of one acknowledged write
     # here, which the gateway pays once more before every call (its in_progress record).
     ack_ms: list[float] = []
+    state_ack_ms: list[float] = []
+
+    async def write_ahead(tp: TopicPartition, key: bytes | None, command_id: str) -> None:
+        assert state_producer is not None
+        record = {"command_id": command_id, "status": "in_progress", "at": time.time()}
+        sent = time.perf_counter()
+        ack = await state_producer.send(
+            args.state_topic, json.dumps(record).encode(), key=key, partition=tp.partition
+        )
+        await ack
+        state_ack_ms.append((time.perf_counter() - sent) * 1000)
 
     async def handle(
         tp: TopicPartition, offset: int, value: bytes, key: bytes | None, taken: float
@@ -94,6 +123,8 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
                 "chatId": params["chatId"],
                 "message": params["message"],
             }
+            if state_producer is not None:
+                await write_ahead(tp, key, command["id"])
             async with session.post(url, params=query) as response:
                 await response.read()
                 status = "succeeded" if response.status < 300 else "failed"
@@ -140,9 +171,13 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
     finally:
         await consumer.stop()
         await producer.stop()
+        if state_producer is not None:
+            await state_producer.stop()
         await session.close()
         if args.ack_times is not None:
             args.ack_times.write_text(json.dumps([round(ms, 3) for ms in ack_ms]))
+        if args.state_ack_times is not None:
+            args.state_ack_times.write_text(json.dumps([round(ms, 3) for ms in state_ack_ms]))
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -159,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--ack-times", type=Path, help="write each result's ack time (ms)")
+    parser.add_argument("--state-topic", help="write ahead: an acknowledged record before a call")
+    parser.add_argument(
+        "--state-ack-times", type=Path, help="write each write-ahead record's ack time (ms)"
+    )
     args = parser.parse_args(argv)
     if args.loop == "uvloop":
         import uvloop
