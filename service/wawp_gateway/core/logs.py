@@ -72,6 +72,13 @@ def scrub_event(
     return event
 
 
+def _without_bootstrap_failures(record: logging.LogRecord) -> bool:
+    """aiokafka logs each failed bootstrap connection, then raises: the gateway reports that
+    failure itself, once, with its cause (``kafka.tls_failed``, ``kafka.auth_failed``, or a
+    configuration error naming GATEWAY_KAFKA__BOOTSTRAP_SERVERS)."""
+    return not (record.name == "aiokafka" and str(record.msg).startswith("Unable connect to"))
+
+
 def configure_logging(settings: LogSettings) -> None:
     level = getattr(logging, settings.level.upper())
     json_output = settings.format == "json" or (
@@ -99,6 +106,7 @@ def configure_logging(settings: LogSettings) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_without_bootstrap_failures)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
