@@ -80,14 +80,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _report_refusal(exc: KafkaRefused) -> None:
     """The one line that says why the process stopped (``kafka.auth_failed`` or
-    ``kafka.tls_failed``). One-shot commands have not set up logging: they get the default."""
-    if not structlog.is_configured():
-        configure_logging(LogSettings())
+    ``kafka.tls_failed``)."""
     log.error(exc.event, setting=exc.setting, problem=exc.problem)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    # One-shot commands log too (aiokafka's warnings, a refused broker): the default chain until
+    # a process configures its own from GATEWAY_LOG__*.
+    configure_logging(LogSettings())
     try:
         code = _dispatch(args)
     except ConfigError as exc:

@@ -72,11 +72,21 @@ def scrub_event(
     return event
 
 
+# aiokafka lines the gateway says better itself. Each failed bootstrap connection is logged
+# before aiokafka raises: the gateway reports that failure once, with its cause
+# (``kafka.tls_failed``, ``kafka.auth_failed``, or a configuration error). SASL PLAIN without TLS
+# is warned about on every connection: ``check-config`` warns about it once.
+_AIOKAFKA_REPEATS = (
+    ("aiokafka", "Unable connect to"),
+    ("aiokafka.conn", "Sending username and password in the clear"),
+)
+
+
 def _without_bootstrap_failures(record: logging.LogRecord) -> bool:
-    """aiokafka logs each failed bootstrap connection, then raises: the gateway reports that
-    failure itself, once, with its cause (``kafka.tls_failed``, ``kafka.auth_failed``, or a
-    configuration error naming GATEWAY_KAFKA__BOOTSTRAP_SERVERS)."""
-    return not (record.name == "aiokafka" and str(record.msg).startswith("Unable connect to"))
+    message = str(record.msg)
+    return not any(
+        record.name == name and message.startswith(start) for name, start in _AIOKAFKA_REPEATS
+    )
 
 
 def configure_logging(settings: LogSettings) -> None:
