@@ -14,7 +14,8 @@ def kafka_security_warnings(kafka: KafkaSettings) -> list[str]:
     (docs/security.md)."""
     given = kafka.model_fields_set
     protocol = f"GATEWAY_KAFKA__SECURITY_PROTOCOL={kafka.security_protocol}"
-    warnings = []
+    warnings: list[str] = []
+    ignored: list[str] = []
     if not kafka.uses_sasl:
         ignored = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if n in given]
         warnings += [f"GATEWAY_KAFKA__{n.upper()} is ignored with {protocol}" for n in ignored]

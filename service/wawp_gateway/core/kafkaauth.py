@@ -79,7 +79,8 @@ def refusal_of(exc: BaseException, server: str, options: Mapping[str, Any]) -> K
     if isinstance(exc, ssl.SSLError):
         return KafkaTlsFailed(
             "GATEWAY_KAFKA__SECURITY_PROTOCOL",
-            f"no TLS session with broker {server} ({exc.reason or exc.__class__.__name__})",
+            f"no TLS session with broker {server} "
+            f"({getattr(exc, 'reason', None) or exc.__class__.__name__})",
         )
     if isinstance(exc, SaslAuthenticationFailed):
         return KafkaAuthFailed(
