@@ -11,6 +11,7 @@ from pydantic_core import PydanticUndefined
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.instances import InstanceConfig, RateLimitConfig
+from wawp_gateway.core.secrets import SECRETS_DIR_VARIABLE, secret_settings
 
 __all__ = ["render_config_reference"]
 
@@ -67,6 +68,16 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
         yield f"| `{prefix}{name.upper()}` | {_default(field)} | {meaning} |"
 
 
+_SECRETS = f"""
+## Secrets from files (`{SECRETS_DIR_VARIABLE}`)
+
+`{SECRETS_DIR_VARIABLE}` names a directory with one file per secret setting, named exactly as
+its variable (how Kubernetes mounts a Secret). A variable set in the environment wins over its
+file; a trailing newline is dropped; other files are ignored. The secret settings:
+
+"""
+
+
 def render_config_reference() -> str:
     lines = list(_rows(Settings, "GATEWAY_"))
     instance_rows = [
@@ -78,4 +89,15 @@ def render_config_reference() -> str:
         + " |"
         for name in InstanceConfig.model_fields
     ]
-    return _HEADER + "\n".join(lines) + "\n" + _INSTANCES + "\n".join(instance_rows) + "\n"
+    secrets = [f"- `{variable}`" for variable, _ in secret_settings(Settings)]
+    return (
+        _HEADER
+        + "\n".join(lines)
+        + "\n"
+        + _INSTANCES
+        + "\n".join(instance_rows)
+        + "\n"
+        + _SECRETS
+        + "\n".join(secrets)
+        + "\n"
+    )
