@@ -71,9 +71,11 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
 _SECRETS = f"""
 ## Secrets from files (`{SECRETS_DIR_VARIABLE}`)
 
-`{SECRETS_DIR_VARIABLE}` names a directory with one file per secret setting, named exactly as
-its variable (how Kubernetes mounts a Secret). A variable set in the environment wins over its
-file; a trailing newline is dropped; other files are ignored. The secret settings:
+| variable | default | meaning |
+|---|---|---|
+| `{SECRETS_DIR_VARIABLE}` | none | A directory with one file per secret setting, named exactly as its variable (how Kubernetes mounts a Secret); the environment wins over a file (docs/security.md). |
+
+A trailing newline is dropped; files of other names are ignored. The secret settings:
 
 """
 
