@@ -68,12 +68,16 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
         yield f"| `{prefix}{name.upper()}` | {_default(field)} | {meaning} |"
 
 
+_SECRETS_DIR_MEANING = (
+    "A directory with one file per secret setting, named exactly as its variable (how "
+    "Kubernetes mounts a Secret); the environment wins over a file (docs/security.md)."
+)
 _SECRETS = f"""
 ## Secrets from files (`{SECRETS_DIR_VARIABLE}`)
 
 | variable | default | meaning |
 |---|---|---|
-| `{SECRETS_DIR_VARIABLE}` | none | A directory with one file per secret setting, named exactly as its variable (how Kubernetes mounts a Secret); the environment wins over a file (docs/security.md). |
+| `{SECRETS_DIR_VARIABLE}` | none | {_SECRETS_DIR_MEANING} |
 
 A trailing newline is dropped; files of other names are ignored. The secret settings:
 
