@@ -113,8 +113,9 @@ class KafkaSettings(Section):
     @model_validator(mode="after")
     def _security_is_complete(self) -> Self:
         if self.uses_sasl:
-            for name in ("sasl_username", "sasl_password"):
-                if not getattr(self, name):
+            password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            for name, value in (("sasl_username", self.sasl_username), ("sasl_password", password)):
+                if not value:
                     raise SettingError(
                         f"GATEWAY_KAFKA__{name.upper()}",
                         f"GATEWAY_KAFKA__SECURITY_PROTOCOL={self.security_protocol} needs "
