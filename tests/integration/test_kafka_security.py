@@ -320,3 +320,43 @@ async def test_a_wrong_password_stops_each_command_with_auth_failed(
         "kafka.auth_failed",
         WRONG_PASSWORD,
     )
+
+
+async def test_a_faststream_broker_from_the_settings_logs_in(
+    sasl_tls_broker: SecuredBroker, certs: Certificates
+) -> None:
+    """The SDK's FastStream broker takes the same settings: SCRAM-SHA-256 over TLS."""
+    from faststream.kafka import KafkaBroker
+
+    from wawp_gateway.core.config import ClientSettings
+    from wawp_gateway.sdk.faststream import broker_from_settings
+
+    security = {**sasl("SCRAM-SHA-256", protocol="SASL_SSL"), "ssl_cafile": certs.ca}
+    kafka = KafkaSettings(bootstrap_servers=sasl_tls_broker.bootstrap, **security)
+    topic = f"faststream-{uuid.uuid4().hex[:8]}"
+    await create_topics(kafka, [topic], partitions=1)
+    broker: KafkaBroker = broker_from_settings(ClientSettings(kafka=kafka))
+    before = sasl_tls_broker.relay.logins.count("SCRAM-SHA-256")
+
+    async with broker:
+        await broker.publish(b"from faststream", topic=topic)
+    reader = build_consumer(
+        kafka.model_copy(
+            update={
+                "group_id": f"{topic}-group",
+                "session_timeout_ms": 3000,
+                "heartbeat_interval_ms": 500,
+                "rebalance_timeout_ms": 3000,
+                "fetch_max_wait_ms": 10,
+            }
+        )
+    )
+    await start_client(reader, kafka)
+    try:
+        reader.subscribe([topic])
+        batch = await asyncio.wait_for(reader.getmany(timeout_ms=10_000), 30)
+    finally:
+        await reader.stop()
+
+    assert [r.value for records in batch.values() for r in records] == [b"from faststream"]
+    assert sasl_tls_broker.relay.logins.count("SCRAM-SHA-256") > before
