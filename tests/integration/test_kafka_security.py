@@ -279,6 +279,18 @@ async def test_sasl_mechanisms_log_in(mechanism: str, sasl_broker: SecuredBroker
     assert sasl_broker.relay.logins.count(mechanism) > before
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_sasl_mechanisms_log_in_behind_tls(
+    mechanism: str, sasl_tls_broker: SecuredBroker, certs: Certificates
+) -> None:
+    before = sasl_tls_broker.relay.logins.count(mechanism)
+    security = {**sasl(mechanism, protocol="SASL_SSL"), "ssl_cafile": certs.ca}
+    await produced_and_consumed(sasl_tls_broker, security)
+
+    assert sasl_tls_broker.relay.logins.count(mechanism) > before
+    assert sasl_tls_broker.relay.tls_failures == 0
+
+
 async def test_scram_behind_tls_runs_every_process_and_leaks_no_password(
     sasl_tls_broker: SecuredBroker, certs: Certificates, caplog: pytest.LogCaptureFixture
 ) -> None:
