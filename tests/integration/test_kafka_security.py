@@ -212,11 +212,12 @@ async def tracked_to_read(
 async def test_every_process_works_through_tls_with_the_right_ca(
     tls_broker: SecuredBroker, certs: Certificates
 ) -> None:
-    failures_before = tls_broker.relay.tls_failures
+    sessions_before = tls_broker.relay.sessions
     printed = await tracked_to_read(tls_broker, tls(certs), f"tls-{uuid.uuid4().hex[:6]}")
 
     assert "0 of 0 records match" in printed["dlq ls"]
-    assert tls_broker.relay.tls_failures == failures_before
+    # Every client (admin, producers, consumers, coordinators) connected through the terminator.
+    assert tls_broker.relay.sessions - sessions_before >= 10
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -285,12 +286,10 @@ async def test_sasl_mechanisms_log_in_behind_tls(
     mechanism: str, sasl_tls_broker: SecuredBroker, certs: Certificates
 ) -> None:
     before = sasl_tls_broker.relay.logins.count(mechanism)
-    failures_before = sasl_tls_broker.relay.tls_failures
     security = {**sasl(mechanism, protocol="SASL_SSL"), "ssl_cafile": certs.ca}
     await produced_and_consumed(sasl_tls_broker, security)
 
     assert sasl_tls_broker.relay.logins.count(mechanism) > before
-    assert sasl_tls_broker.relay.tls_failures == failures_before
 
 
 async def test_scram_behind_tls_runs_every_process_and_leaks_no_password(
