@@ -20,7 +20,8 @@ import yaml
 
 from wawp_gateway.core.checks import config_warnings
 from wawp_gateway.core.config import Settings
-from wawp_gateway.core.sections import MetricsSettings, WebhookSettings
+from wawp_gateway.core.secrets import secret_settings
+from wawp_gateway.core.sections import KafkaSettings, MetricsSettings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
 
@@ -76,6 +77,42 @@ def _environment(service: dict[str, Any], env: dict[str, str]) -> dict[str, str]
     raw = service.get("environment", {})
     assert isinstance(raw, dict), "environment is written as a mapping"
     return {name: _interpolate(str(value), env) for name, value in raw.items()}
+
+
+def _named_volumes(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> named volume, for the service's named volumes."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if not source.startswith((".", "/")):
+            found[target] = source
+    return found
+
+
+def _as_started(
+    service: dict[str, Any], environment: dict[str, str], env: dict[str, str], local: Path
+) -> dict[str, str]:
+    """The environment as the process sees it at start-up: its Compose secrets read from
+    GATEWAY_SECRETS_DIR into their settings (the value of each secret's variable), and a
+    certificate on a named volume (GATEWAY_KAFKA__SSL_CAFILE) as a stand-in file."""
+    seen = dict(environment)
+    directory = seen.pop("GATEWAY_SECRETS_DIR", None)
+    declared = _compose().get("secrets", {})
+    if directory is not None:
+        assert directory == "/run/secrets", "Compose mounts secrets in /run/secrets"
+        for name in service.get("secrets", []):
+            variable = declared[name]["environment"]
+            assert env.get(variable), f"secret {name} needs {variable}"
+            seen.setdefault(name, env[variable])
+    volumes = _named_volumes(service)
+    for name, value in environment.items():
+        if name.startswith("GATEWAY_KAFKA__SSL_") and name.endswith("FILE"):
+            assert str(Path(value).parent) in volumes, f"{name}={value} is on no volume"
+            placed = local / Path(value).name
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            placed.write_text("stand-in PEM")
+            seen[name] = str(placed)
+    return seen
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, Path]:
@@ -169,11 +206,15 @@ def test_each_gateway_service_accepts_its_configuration(
     """Each gateway service's environment, interpolated as Compose would (with a token and
     secret given, or with deploy/compose/sandbox.env), uses only real settings and passes the
     validation its command runs at start-up; the worker's passes check-config."""
-    env = _env_file(env_file) if env_file else {"WAWP_ACCESS_TOKEN": "t", "WEBHOOK_SECRET": "s"}
+    env = (
+        _env_file(env_file)
+        if env_file
+        else {"WAWP_ACCESS_TOKEN": "t", "WEBHOOK_SECRET": "s", "KAFKA_PASSWORD": "k"}
+    )
     services = _services()
     for name in sorted(GATEWAY_SERVICES):
         service = services[name]
-        environment = _environment(service, env)
+        environment = _as_started(service, _environment(service, env), env, tmp_path / name)
         gateway = {key for key in environment if key.startswith("GATEWAY_")}
         assert gateway <= known_settings(), (name, sorted(gateway - known_settings()))
         if "GATEWAY_INSTANCES_FILE" in environment:
@@ -187,13 +228,14 @@ def test_each_gateway_service_accepts_its_configuration(
             assert not config_warnings(settings), config_warnings(settings)
 
 
-def test_sandbox_env_points_the_workers_at_the_sandbox() -> None:
+def test_sandbox_env_points_the_workers_at_the_sandbox(tmp_path: Path) -> None:
     """With deploy/compose/sandbox.env the sandbox profile is on, the workers call the sandbox
     service with a token the sandbox accepts, and every configured instance exists there."""
     env = _env_file(SANDBOX_ENV)
     services = _services()
     sandbox = services["sandbox"]
     worker = _environment(services["worker"], env)
+    token_variable = _compose()["secrets"]["GATEWAY_WAWP__ACCESS_TOKEN"]["environment"]
     command = [_interpolate(arg, env) for arg in sandbox["command"]]
     port = next(a.split("=", 1)[1] for a in command if a.startswith("--port="))
     instances = dict(
@@ -201,7 +243,7 @@ def test_sandbox_env_points_the_workers_at_the_sandbox() -> None:
     )
     configured = process_settings(
         Settings,
-        worker
+        _as_started(services["worker"], worker, env, tmp_path)
         | {
             "GATEWAY_INSTANCES_FILE": str(
                 _mounts(services["worker"])["/etc/wawp-gateway/instances.toml"]
@@ -213,7 +255,8 @@ def test_sandbox_env_points_the_workers_at_the_sandbox() -> None:
     assert worker["GATEWAY_WAWP__BASE_URL"].startswith(f"http://sandbox:{port}/")
     assert worker["GATEWAY_WAWP__V2_BASE_URL"] == f"http://sandbox:{port}"
     assert set(configured.instances.instances) <= set(instances)
-    assert set(instances.values()) == {env["WAWP_ACCESS_TOKEN"]}
+    assert set(instances.values()) == {env[token_variable]}
+    assert "GATEWAY_WAWP__ACCESS_TOKEN" in services["worker"]["secrets"]
 
 
 def test_kafka_is_reachable_where_the_gateway_looks() -> None:
@@ -223,10 +266,8 @@ def test_kafka_is_reachable_where_the_gateway_looks() -> None:
     advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     listeners = dict(item.split("://", 1) for item in advertised.split(","))
     for name in GATEWAY_SERVICES:
-        bootstrap = _environment(services[name], {"WAWP_ACCESS_TOKEN": "t", "WEBHOOK_SECRET": "s"})[
-            "GATEWAY_KAFKA__BOOTSTRAP_SERVERS"
-        ]
-        assert bootstrap == listeners["PLAINTEXT"], name
+        bootstrap = _environment(services[name], {})["GATEWAY_KAFKA__BOOTSTRAP_SERVERS"]
+        assert bootstrap == listeners["SASL_SSL"], name
 
 
 def _promtool() -> str:
@@ -285,3 +326,51 @@ def test_grafana_is_provisioned_with_the_dashboard_and_prometheus() -> None:
     assert any(path.parent == folder for path in dashboards)
     assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
     assert "prometheus" in _services()
+
+
+def test_kafka_is_secured_and_the_gateway_logs_in() -> None:
+    """Every listener a client reaches is SASL_SSL with SCRAM-SHA-512; the gateway services log
+    in with that mechanism over TLS, trusting the CA the kafka service writes to the volume they
+    mount, with the password the kafka service creates its user from; no secret is an
+    environment value."""
+    services = _services()
+    kafka = services["kafka"]
+    kafka_env = kafka["environment"]
+    protocols = dict(
+        item.split(":", 1) for item in kafka_env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    advertised = [
+        item.split("://", 1)[0] for item in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    ]
+    script = _mounts(kafka)["/opt/wawp-gateway/kafka.sh"]
+    ca_volume = _named_volumes(kafka)["/mnt/shared/config"]
+
+    assert {protocols[name] for name in advertised} == {"SASL_SSL"}
+    assert kafka_env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["command"] == ["/bin/sh", "/opt/wawp-gateway/kafka.sh"]
+    assert "GATEWAY_KAFKA__SASL_PASSWORD" in kafka["secrets"]
+    assert "/run/secrets/GATEWAY_KAFKA__SASL_PASSWORD" in script.read_text()
+    for name in sorted(GATEWAY_SERVICES):
+        service = services[name]
+        environment = _environment(service, {})
+        settings = KafkaSettings.model_validate(
+            {
+                key.removeprefix("GATEWAY_KAFKA__").lower(): value
+                for key, value in environment.items()
+                if key.startswith("GATEWAY_KAFKA__") and not key.endswith("FILE")
+            }
+            | {"sasl_password": "stand-in"}
+        )
+        ca = environment["GATEWAY_KAFKA__SSL_CAFILE"]
+
+        assert (settings.security_protocol, settings.sasl_mechanism) == (
+            "SASL_SSL",
+            "SCRAM-SHA-512",
+        )
+        assert settings.sasl_username == "wawp-gateway"
+        assert f"user={settings.sasl_username}" in script.read_text()
+        assert _named_volumes(service)[str(Path(ca).parent)] == ca_volume, name
+        assert "GATEWAY_KAFKA__SASL_PASSWORD" in service["secrets"], name
+        assert set(service["secrets"]) <= {v for v, _ in secret_settings(Settings)}, name
+        leaked = {key for key in environment if key in {v for v, _ in secret_settings(Settings)}}
+        assert not leaked, (name, leaked)

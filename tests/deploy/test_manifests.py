@@ -23,6 +23,7 @@ from kubernetes_validate.utils import SchemaNotFoundError
 import wawp_gateway
 from wawp_gateway.core.checks import config_warnings
 from wawp_gateway.core.config import Settings
+from wawp_gateway.core.secrets import secret_settings
 from wawp_gateway.core.sections import KafkaSettings, MetricsSettings, WebhookSettings
 
 from .support import DEPLOY, SCHEMAS, known_settings, process_settings, settings_class
@@ -34,7 +35,7 @@ K8S_VERSIONS = ("1.32", "1.37")
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 GATEWAY_IMAGE = "wawp-gateway"
 # Not in any render on purpose: created in the cluster (base/secret.example.yaml).
-EXTERNAL_SECRETS = {"production": {"wawp-gateway-secrets"}}
+EXTERNAL_SECRETS = {"production": {"wawp-gateway-secrets", "wawp-gateway-kafka-ca"}}
 # A value for each secret the manifests reference: what the settings need is that it is set.
 _SECRET_STAND_IN = "stand-in-secret"
 
@@ -114,6 +115,57 @@ def _environment(objects: tuple[dict[str, Any], ...], container: dict[str, Any])
     return env
 
 
+def _secret_sources(volume: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The Secret references of a volume: ``{"name", "items", "optional"}`` each."""
+    if "secret" in volume:
+        ref = volume["secret"]
+        yield {"name": ref["secretName"], "items": ref.get("items", []), **ref}
+    for source in volume.get("projected", {}).get("sources", []):
+        if "secret" in source:
+            yield source["secret"]
+
+
+def _mounted_secret_files(
+    workload: dict[str, Any], container: dict[str, Any], directory: str
+) -> dict[str, tuple[str, str, bool]]:
+    """File name -> (Secret, key, optional) of the Secret files mounted at ``directory``."""
+    volumes = {v["name"]: v for v in _pod_spec(workload)["volumes"]}
+    files: dict[str, tuple[str, str, bool]] = {}
+    for mount in container.get("volumeMounts", []):
+        if mount["mountPath"] != directory:
+            continue
+        for ref in _secret_sources(volumes[mount["name"]]):
+            for item in ref.get("items", []):
+                files[item["path"]] = (ref["name"], item["key"], bool(ref.get("optional")))
+    return files
+
+
+def _as_mounted(
+    workload: dict[str, Any], container: dict[str, Any], env: dict[str, str], local: Path
+) -> dict[str, str]:
+    """``env`` as the process sees it at start-up: the files of GATEWAY_SECRETS_DIR read into
+    their settings (stand-in values; optional ones left out), and a setting that names a file on
+    a mounted Secret (GATEWAY_KAFKA__SSL_CAFILE) pointed at a stand-in file under ``local``."""
+    seen = dict(env)
+    directory = seen.pop("GATEWAY_SECRETS_DIR", None)
+    if directory is not None:
+        files = _mounted_secret_files(workload, container, directory)
+        assert files, f"{workload['metadata']['name']}: nothing mounted at {directory}"
+        for variable, (_, _, optional) in files.items():
+            if not optional:
+                seen.setdefault(variable, _SECRET_STAND_IN)
+    mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+    for name, value in env.items():
+        if name.startswith("GATEWAY_KAFKA__SSL_") and name.endswith("FILE"):
+            parent = str(Path(value).parent)
+            assert parent in mounts, f"{name}={value} is on no mounted volume"
+            placed = local / Path(value).name
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            placed.write_text("stand-in PEM")
+            seen[name] = str(placed)
+    return seen
+
+
 def _partitions(objects: tuple[dict[str, Any], ...]) -> int:
     (config,) = [
         o for o in objects if o["kind"] == "ConfigMap" and "GATEWAY_KAFKA__PARTITIONS" in o["data"]
@@ -156,6 +208,12 @@ def _kafka_trigger_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
+@functools.cache
+def _trigger_auth_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMAS / "keda-triggerauthentication.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
 def _schema_errors(validator: jsonschema.Draft202012Validator, instance: Any) -> list[str]:
     return [
         f"{'.'.join(str(p) for p in error.absolute_path) or '(root)'}: {error.message}"
@@ -190,6 +248,9 @@ def test_every_rendered_object_passes_its_schema(objects: tuple[dict[str, Any], 
     against the scaler's keys."""
     problems: list[str] = []
     for obj, name in zip(objects, _ids(objects), strict=True):
+        if obj["kind"] == "TriggerAuthentication":
+            problems += [f"{name}: {e}" for e in _schema_errors(_trigger_auth_validator(), obj)]
+            continue
         if obj["apiVersion"].startswith("keda.sh/"):
             assert obj["kind"] == "ScaledObject", f"no vendored schema for {name}"
             problems += [f"{name}: {e}" for e in _schema_errors(_scaled_object_validator(), obj)]
@@ -317,16 +378,22 @@ def test_env_names_are_real_settings(objects: tuple[dict[str, Any], ...]) -> Non
 def test_each_gateway_process_accepts_its_configuration(
     objects: tuple[dict[str, Any], ...], tmp_path: Path
 ) -> None:
-    """Each gateway container's environment (ConfigMap, env, mounted instances file, secrets
-    present) passes the settings validation its command runs at start-up, and the worker's
-    passes `check-config` without warnings."""
+    """Each gateway container's environment (ConfigMap, env, mounted instances file, the secret
+    files of GATEWAY_SECRETS_DIR, mounted certificates) passes the settings validation its
+    command runs at start-up, and the worker's passes `check-config` without warnings."""
     config_maps = _named(objects, "ConfigMap")
+    workloads = {o["metadata"]["name"]: o for o in objects if o["kind"] in WORKLOADS}
     checked = set()
     for workload, container in _containers(objects):
         cls = settings_class(container.get("args", []))
         if not _is_gateway(container) or cls is None:
             continue
-        env = _environment(objects, container)
+        env = _as_mounted(
+            workloads[workload],
+            container,
+            _environment(objects, container),
+            tmp_path / workload / "mounted",
+        )
         instances_file = env.get("GATEWAY_INSTANCES_FILE")
         if instances_file is not None:
             volumes = {
@@ -369,6 +436,24 @@ def test_referenced_secrets_exist(overlay: str, objects: tuple[dict[str, Any], .
                 assert ref["key"] in data or ref.get("optional"), (workload, ref)
             if name.startswith(example["metadata"]["name"]):
                 assert ref["key"] in example["stringData"] or ref.get("optional"), ref["key"]
+    example_keys = set(example["stringData"]) | {
+        line.split(":", 1)[0].strip("# ")
+        for line in (K8S / "base" / "secret.example.yaml").read_text().splitlines()
+        if line.startswith("  # GATEWAY_")
+    }
+    for obj in objects:
+        if obj["kind"] not in WORKLOADS:
+            continue
+        for volume in _pod_spec(obj).get("volumes", []):
+            for ref in _secret_sources(volume):
+                name = ref["name"]
+                assert name in secrets or name in expected, (obj["metadata"]["name"], name)
+                keys = [item["key"] for item in ref.get("items", [])]
+                if name in secrets:
+                    data = secrets[name].get("data", {}) | secrets[name].get("stringData", {})
+                    assert ref.get("optional") or set(keys) <= set(data), (name, keys)
+                if name.startswith(example["metadata"]["name"]):
+                    assert set(keys) <= example_keys, (name, keys)
 
 
 def test_worker_scaling_is_capped_at_the_partition_count(
@@ -495,3 +580,78 @@ def test_overlays_differ_where_they_should() -> None:
         namespaces = {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"}
         assert None not in namespaces
         assert len(namespaces) == 1, namespaces
+
+
+def test_secrets_are_files_never_environment_values(objects: tuple[dict[str, Any], ...]) -> None:
+    """No gateway container takes a secret into its environment; each one that reads secrets
+    has them as files at GATEWAY_SECRETS_DIR, each file named as a secret setting of the
+    settings its command builds."""
+    workloads = {o["metadata"]["name"]: o for o in objects if o["kind"] in WORKLOADS}
+    with_files = set()
+    for workload, container in _containers(objects):
+        cls = settings_class(container.get("args", []))
+        if not _is_gateway(container) or cls is None:
+            continue
+        from_secrets = [
+            item["name"]
+            for item in container.get("env", [])
+            if "secretKeyRef" in item.get("valueFrom", {})
+        ]
+        assert not from_secrets, (workload, from_secrets)
+        directory = _environment(objects, container).get("GATEWAY_SECRETS_DIR")
+        if directory is None:
+            continue
+        files = _mounted_secret_files(workloads[workload], container, directory)
+        assert set(files) <= {variable for variable, _ in secret_settings(cls)}, (workload, files)
+        with_files.add(container["args"][0])
+
+    assert {"worker", "webhook"} <= with_files
+
+
+def test_production_talks_to_a_secured_cluster() -> None:
+    """Production: every gateway process logs in with SCRAM-SHA-512 over TLS, its CA file on a
+    mounted Secret and its password a file at GATEWAY_SECRETS_DIR; KEDA logs in the same way."""
+    objects = _objects("production")
+    workloads = {o["metadata"]["name"]: o for o in objects if o["kind"] in WORKLOADS}
+    processes = set()
+    for workload, container in _containers(objects):
+        if not _is_gateway(container):
+            continue
+        env = _environment(objects, container)
+        kafka = KafkaSettings.model_validate(
+            {
+                name.removeprefix("GATEWAY_KAFKA__").lower(): value
+                for name, value in env.items()
+                if name.startswith("GATEWAY_KAFKA__") and not name.endswith("FILE")
+            }
+            | {"sasl_password": _SECRET_STAND_IN}
+        )
+        files = _mounted_secret_files(workloads[workload], container, env["GATEWAY_SECRETS_DIR"])
+        ca_mount = str(Path(env["GATEWAY_KAFKA__SSL_CAFILE"]).parent)
+        ca_files = _mounted_secret_files(workloads[workload], container, ca_mount)
+
+        assert (kafka.security_protocol, kafka.sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+        assert kafka.sasl_username
+        assert kafka.ssl_check_hostname
+        assert files["GATEWAY_KAFKA__SASL_PASSWORD"] == (
+            "wawp-gateway-secrets",
+            "GATEWAY_KAFKA__SASL_PASSWORD",
+            False,
+        )
+        assert ca_files[Path(env["GATEWAY_KAFKA__SSL_CAFILE"]).name][0] == "wawp-gateway-kafka-ca"
+        processes.add(container["args"][0])
+
+    auths = _named(objects, "TriggerAuthentication")
+    (scaled,) = _named(objects, "ScaledObject").values()
+    worker_env = _environment(objects, _pod_spec(workloads["wawp-gateway-worker"])["containers"][0])
+    assert processes == {"worker", "webhook", "tracker", "topics"}
+    for trigger in scaled["spec"]["triggers"]:
+        assert (trigger["metadata"]["sasl"], trigger["metadata"]["tls"]) == (
+            "scram_sha512",
+            "enable",
+        )
+        auth = auths[trigger["authenticationRef"]["name"]]["spec"]
+        by_parameter = {ref["parameter"]: ref for ref in auth["secretTargetRef"] + auth["env"]}
+        assert by_parameter["username"]["name"] in worker_env
+        assert by_parameter["password"]["key"] == "GATEWAY_KAFKA__SASL_PASSWORD"
+        assert by_parameter["ca"]["name"] == "wawp-gateway-kafka-ca"

@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from wawp_gateway.core.config import ReceiverSettings, Settings, TrackerProcessSettings
 from wawp_gateway.core.contracts import RESULT_SCHEMA
 from wawp_gateway.core.instances import InstanceConfig, InstancesConfig, RateLimitConfig
-from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.kafka import connection_options, create_topics
 from wawp_gateway.core.sections import (
     EngineSettings,
     KafkaSettings,
@@ -59,11 +59,19 @@ def topics_for(prefix: str) -> TopicsSettings:
 
 
 def gateway_settings(
-    bootstrap: str, sandbox_url: str, prefix: str, instances: Iterable[str], **sections: Any
+    bootstrap: str,
+    sandbox_url: str,
+    prefix: str,
+    instances: Iterable[str],
+    *,
+    security: Mapping[str, Any] | None = None,
+    **sections: Any,
 ) -> Settings:
-    """Settings of a test worker: fast group timings, tiny backoff, a short Wawp timeout."""
+    """Settings of a test worker: fast group timings, tiny backoff, a short Wawp timeout.
+    ``security``: the ``GATEWAY_KAFKA__*`` security fields (TLS, SASL) of a secured broker."""
     values: dict[str, Any] = {
         "kafka": KafkaSettings(
+            **(security or {}),
             bootstrap_servers=bootstrap,
             group_id=f"{prefix}-group",
             session_timeout_ms=3000,
@@ -113,8 +121,10 @@ class Collected:
 class OutputCollector:
     """Reads output topics from the beginning in the background; tests await what they expect."""
 
-    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, bootstrap: str | KafkaSettings, topics: Iterable[str]) -> None:
+        self._kafka = (
+            KafkaSettings(bootstrap_servers=bootstrap) if isinstance(bootstrap, str) else bootstrap
+        )
         self._topics = list(topics)
         self.seen = Collected()
         self._changed = asyncio.Condition()
@@ -122,11 +132,12 @@ class OutputCollector:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        await create_topics(
-            KafkaSettings(bootstrap_servers=self._bootstrap), self._topics, partitions=PARTITIONS
-        )
+        await create_topics(self._kafka, self._topics, partitions=PARTITIONS)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+            **connection_options(self._kafka),
         )
         await self._consumer.start()
         await self.follow(self._topics)
@@ -135,9 +146,7 @@ class OutputCollector:
     async def follow(self, topics: Iterable[str]) -> None:
         """Also read ``topics`` (e.g. a reply_to topic, created here) from their beginning."""
         assert self._consumer is not None
-        await create_topics(
-            KafkaSettings(bootstrap_servers=self._bootstrap), topics, partitions=PARTITIONS
-        )
+        await create_topics(self._kafka, topics, partitions=PARTITIONS)
         wanted = set(self._topics) | set(topics)
         tps = set(self._consumer.assignment())
         for topic in wanted:
@@ -260,11 +269,13 @@ async def running_gateway(
 ) -> AsyncIterator[Gateway]:
     if create:
         await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
-    outputs = OutputCollector(
-        settings.kafka.bootstrap_servers, [settings.topics.results, settings.topics.dlq]
-    )
+    outputs = OutputCollector(settings.kafka, [settings.topics.results, settings.topics.dlq])
     await outputs.start()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=0)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        linger_ms=0,
+        **connection_options(settings.kafka),
+    )
     await producer.start()
     stopping = asyncio.Event()
     try:
@@ -311,9 +322,7 @@ async def receiving_and_tracking(
     """The receiver and tracker of ``settings``' topics, the sandbox's webhooks pointed at it."""
     secret = f"{settings.kafka.group_id}-hook-secret"
     receiver = ReceiverSettings(
-        kafka=KafkaSettings(
-            bootstrap_servers=settings.kafka.bootstrap_servers, request_timeout_ms=3000
-        ),
+        kafka=settings.kafka.model_copy(update={"request_timeout_ms": 3000}),
         topics=settings.topics,
         webhook=WebhookSettings(host="127.0.0.1", port=0, secret=SecretStr(secret)),
     )
@@ -340,7 +349,12 @@ async def receiving_and_tracking(
 
 @asynccontextmanager
 async def running_delivery_stack(
-    bootstrap: str, prefix: str, instance: str, *, ack_timeout_s: float = 30
+    bootstrap: str,
+    prefix: str,
+    instance: str,
+    *,
+    ack_timeout_s: float = 30,
+    security: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[DeliveryStack]:
     sandbox = Sandbox(
         SandboxConfig.model_validate(
@@ -350,7 +364,7 @@ async def running_delivery_stack(
     registry = CollectorRegistry()
     try:
         async with running_sandbox(sandbox) as url:
-            settings = gateway_settings(bootstrap, url, prefix, [instance])
+            settings = gateway_settings(bootstrap, url, prefix, [instance], security=security)
             async with (
                 running_gateway(settings, sandbox) as gateway,
                 receiving_and_tracking(

@@ -88,6 +88,11 @@ FIXED_NAMES: list[tuple[str, str, str, Any]] = [
     ("GATEWAY_WEBHOOK__PUBLISH_TIMEOUT_S", "2", "webhook.publish_timeout_s", 2.0),
     ("GATEWAY_TRACKER__ACK_TIMEOUT_S", "60", "tracker.ack_timeout_s", 60.0),
     ("GATEWAY_LOG__FORMAT", "json", "log.format", "json"),
+    ("GATEWAY_KAFKA__SECURITY_PROTOCOL", "SSL", "kafka.security_protocol", "SSL"),
+    ("GATEWAY_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512", "kafka.sasl_mechanism", "SCRAM-SHA-512"),
+    ("GATEWAY_KAFKA__SASL_USERNAME", "gw", "kafka.sasl_username", "gw"),
+    ("GATEWAY_KAFKA__SASL_PASSWORD", "pw-SECRET", "kafka.sasl_password", "pw-SECRET"),
+    ("GATEWAY_KAFKA__SSL_CHECK_HOSTNAME", "false", "kafka.ssl_check_hostname", False),
 ]
 
 
@@ -152,6 +157,13 @@ def test_defaults_match_the_architecture() -> None:
     assert settings.webhook.publish_timeout_s == 10
     assert settings.tracker.ack_timeout_s == 300
     assert settings.log.format == "auto"
+    assert settings.kafka.security_protocol == "PLAINTEXT"
+    assert settings.kafka.sasl_mechanism == "PLAIN"
+    assert settings.kafka.sasl_username is None
+    assert settings.kafka.sasl_password is None
+    assert (settings.kafka.ssl_cafile, settings.kafka.ssl_certfile) == (None, None)
+    assert settings.kafka.ssl_keyfile is None
+    assert settings.kafka.ssl_check_hostname is True
     assert settings.instances.defaults.rate_per_minute == 60
     assert settings.instances.defaults.burst == 5
 

@@ -61,8 +61,10 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 def _cmd_check_config(_args: argparse.Namespace) -> int:
     from wawp_gateway.core.checks import config_warnings
+    from wawp_gateway.core.kafka import connection_options
 
     settings = load_settings()
+    connection_options(settings.kafka)  # CA, certificate and key files must load as PEM
     print(f"configuration OK: {len(settings.instances.instances)} instance(s) configured")
     for warning in config_warnings(settings):
         print(f"warning: {warning}")

@@ -1,5 +1,6 @@
 """``wawp-gateway``: the top-level parser and ``main``, which dispatches to the command modules
-(``processes``, ``send``, ``dlq``, ``admin``), turns a ``ConfigError`` into exit code 2 and runs
+(``processes``, ``send``, ``dlq``, ``admin``), turns a ``ConfigError`` into exit code 2 and a
+refused Kafka connection (``KafkaRefused``) into one log line and exit code 3, and runs
 long-running commands on one event loop with SIGINT/SIGTERM as their stop. Settings are built by
 each command once and passed down; signals are handled here only."""
 
@@ -12,13 +13,21 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
+import structlog
+
 from wawp_gateway import __version__
 from wawp_gateway.cli import admin, dlq, processes, send
-from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.errors import ConfigError, KafkaRefused
+from wawp_gateway.core.logs import configure_logging
+from wawp_gateway.core.sections import LogSettings
 
-__all__ = ["main"]
+__all__ = ["EXIT_CONFIG", "EXIT_KAFKA_REFUSED", "main"]
+
+log = structlog.get_logger(__name__)
 
 EXIT_CONFIG = 2
+# The brokers refused the TLS session or the login: retrying cannot help (docs/security.md).
+EXIT_KAFKA_REFUSED = 3
 _T = TypeVar("_T")
 
 
@@ -69,13 +78,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     return outcome
 
 
+def _report_refusal(exc: KafkaRefused) -> None:
+    """The one line that says why the process stopped (``kafka.auth_failed`` or
+    ``kafka.tls_failed``)."""
+    log.error(exc.event, setting=exc.setting, problem=exc.problem)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    # One-shot commands log too (aiokafka's warnings, a refused broker): the default chain until
+    # a process configures its own from GATEWAY_LOG__*.
+    configure_logging(LogSettings())
     try:
         code = _dispatch(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         code = EXIT_CONFIG
+    except KafkaRefused as exc:
+        _report_refusal(exc)
+        code = EXIT_KAFKA_REFUSED
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:

@@ -100,9 +100,17 @@ class EmbeddedBroker:
 
 
 def start_embedded_broker(
-    log_dir: Path, *, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 15.0
+    log_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    advertised_port: int | None = None,
+    timeout_s: float = 15.0,
 ) -> EmbeddedBroker:
-    """Start Tansu on ``port`` (0 = a free one) and return once it answers Kafka requests."""
+    """Start Tansu on ``port`` (0 = a free one) and return once it answers Kafka requests.
+
+    ``advertised_port``: the port clients are told to connect to after reading metadata, when a
+    TLS terminator or a SASL layer sits in front of the broker (the tests' secured edges)."""
     if port and not port_is_free(host, port):
         raise ConfigError(
             "GATEWAY_KAFKA__BOOTSTRAP_SERVERS", f"port {host}:{port} is already in use"
@@ -111,6 +119,7 @@ def start_embedded_broker(
     log_dir.mkdir(parents=True, exist_ok=True)
     chosen = port or _free_port(host)
     url = f"tcp://{host}:{chosen}"
+    advertised = f"tcp://{host}:{advertised_port or chosen}"
     log_path = log_dir / f"tansu-{chosen}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -120,7 +129,7 @@ def start_embedded_broker(
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ],

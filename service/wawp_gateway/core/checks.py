@@ -3,8 +3,36 @@
 from __future__ import annotations
 
 from wawp_gateway.core.config import Settings
+from wawp_gateway.core.sections import KafkaSettings
 
-__all__ = ["config_warnings"]
+__all__ = ["config_warnings", "kafka_security_warnings"]
+
+
+def kafka_security_warnings(kafka: KafkaSettings) -> list[str]:
+    """Security settings that have no effect with the chosen protocol, and a password sent in
+    the clear. Warnings, not errors: the gateway runs the same with or without them
+    (docs/security.md)."""
+    given = kafka.model_fields_set
+    protocol = f"GATEWAY_KAFKA__SECURITY_PROTOCOL={kafka.security_protocol}"
+    warnings: list[str] = []
+    ignored: list[str] = []
+    if not kafka.uses_sasl:
+        ignored = [n for n in ("sasl_mechanism", "sasl_username", "sasl_password") if n in given]
+        warnings += [f"GATEWAY_KAFKA__{n.upper()} is ignored with {protocol}" for n in ignored]
+    if not kafka.uses_tls:
+        ignored = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if n in given]
+        warnings += [f"GATEWAY_KAFKA__{n.upper()} is ignored with {protocol}" for n in ignored]
+    if kafka.security_protocol == "SASL_PLAINTEXT" and kafka.sasl_mechanism == "PLAIN":
+        warnings.append(
+            f"{protocol} with GATEWAY_KAFKA__SASL_MECHANISM=PLAIN sends the password in the "
+            "clear: use SASL_SSL or a SCRAM mechanism"
+        )
+    if kafka.uses_tls and not kafka.ssl_check_hostname:
+        warnings.append(
+            "GATEWAY_KAFKA__SSL_CHECK_HOSTNAME=false: any certificate the CA signed is accepted "
+            "for any broker"
+        )
+    return warnings
 
 
 def config_warnings(settings: Settings) -> list[str]:
@@ -28,4 +56,4 @@ def config_warnings(settings: Settings) -> list[str]:
         warnings.append(
             "GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS should be at most a third of the session timeout"
         )
-    return warnings
+    return warnings + kafka_security_warnings(kafka)

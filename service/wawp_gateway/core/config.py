@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from pydantic import SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.instances import InstancesConfig
+from wawp_gateway.core.secrets import SecretsDirSource
 from wawp_gateway.core.sections import (
     EngineSettings,
     IdempotencySettings,
@@ -49,7 +50,23 @@ _ENV_PREFIX = "GATEWAY_"
 _S = TypeVar("_S", bound=BaseSettings)
 
 
-class Settings(BaseSettings):
+class _ProcessSettings(BaseSettings):
+    """What every process's settings share: arguments, then the environment, then the files of
+    ``GATEWAY_SECRETS_DIR`` (core/secrets.py), then the defaults. No ``.env`` file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretsDirSource(settings_cls)
+
+
+class Settings(_ProcessSettings):
     model_config = SettingsConfigDict(
         env_prefix=_ENV_PREFIX,
         env_nested_delimiter="__",
@@ -146,7 +163,7 @@ class Settings(BaseSettings):
         return instance_id in self.instances.instances or self.allow_unlisted_instances
 
 
-class ClientSettings(BaseSettings):
+class ClientSettings(_ProcessSettings):
     """What producer-side commands (``send``, ``topics create``) need: no instances, no tokens."""
 
     model_config = SettingsConfigDict(
@@ -158,7 +175,7 @@ class ClientSettings(BaseSettings):
     idempotency: IdempotencySettings = IdempotencySettings()  # sizes wawp.state's retention
 
 
-class ReceiverSettings(BaseSettings):
+class ReceiverSettings(_ProcessSettings):
     """What ``wawp-gateway webhook`` needs: no instances, no Wawp tokens (it routes by the
     instance the event names)."""
 
@@ -172,7 +189,7 @@ class ReceiverSettings(BaseSettings):
     log: LogSettings = LogSettings()
 
 
-class TrackerProcessSettings(BaseSettings):
+class TrackerProcessSettings(_ProcessSettings):
     """What ``wawp-gateway tracker`` needs: no instances, no Wawp tokens."""
 
     model_config = SettingsConfigDict(

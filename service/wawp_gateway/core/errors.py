@@ -5,6 +5,9 @@ call again, ``maybe_processed`` whether Wawp may have acted on it (docs/contract
 
     GatewayError
     ├── ConfigError                      a setting is wrong; the process refuses to start
+    ├── KafkaRefused                     the brokers refuse this process; it exits (code 3)
+    │   ├── KafkaAuthFailed              SASL login refused            event kafka.auth_failed
+    │   └── KafkaTlsFailed               TLS not established/verified  event kafka.tls_failed
     ├── CommandRejected                  never sent: bad command, params or instance
     ├── CallRefused                      control flow: this worker may start no call for it
     └── WawpError                        anything a Wawp call ended with
@@ -32,6 +35,9 @@ __all__ = [
     "CommandRejected",
     "ConfigError",
     "GatewayError",
+    "KafkaAuthFailed",
+    "KafkaRefused",
+    "KafkaTlsFailed",
     "WawpAuthError",
     "WawpConnectError",
     "WawpError",
@@ -59,6 +65,27 @@ class ConfigError(GatewayError):
         super().__init__(f"{setting}: {problem}")
         self.setting = setting
         self.problem = problem
+
+
+class KafkaRefused(GatewayError):
+    """The brokers refused this process's connections: retrying cannot help, so it stops
+    (docs/security.md). ``event`` is the log event that reports it; ``setting`` names the
+    variable to look at; ``problem`` never contains a password."""
+
+    event: ClassVar[str] = "kafka.refused"
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class KafkaAuthFailed(KafkaRefused):
+    event = "kafka.auth_failed"
+
+
+class KafkaTlsFailed(KafkaRefused):
+    event = "kafka.tls_failed"
 
 
 class CommandRejected(GatewayError):

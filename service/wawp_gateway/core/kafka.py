@@ -1,15 +1,24 @@
-"""aiokafka clients built from settings, topic administration and the start-up partition check."""
+"""aiokafka clients built from settings, topic administration and the start-up partition check.
+
+Every Kafka client of every process is built here, with the security settings of
+``GATEWAY_KAFKA__*`` (``connection_options``), and started through ``start_client``, which turns
+a refused TLS session or SASL login into ``KafkaTlsFailed`` / ``KafkaAuthFailed``
+(core/kafkaauth.py) so the process can stop at once and say why (docs/security.md).
+"""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.kafkaauth import diagnose_refusal
 from wawp_gateway.core.partitioning import cached_default_partitioner
 from wawp_gateway.core.sections import IdempotencySettings, KafkaSettings, TopicsSettings
 
@@ -18,10 +27,89 @@ __all__ = [
     "build_producer",
     "build_reader",
     "check_partitions",
+    "connection_options",
     "create_topics",
+    "ssl_context",
+    "start_client",
+    "start_secured",
     "topic_configs",
     "topic_partitions",
 ]
+
+# aiokafka has no type hints: the union documents what is meant.
+_KafkaClient: TypeAlias = "AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient"
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context of every broker connection: the given CA (or the system's), the host
+    name check, the client certificate for mutual TLS. A file that is not usable PEM is a
+    configuration error naming its variable."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            "GATEWAY_KAFKA__SSL_CAFILE", f"not a usable PEM CA bundle: {exc}"
+        ) from None
+    context.check_hostname = kafka.ssl_check_hostname
+    if kafka.ssl_certfile is not None and kafka.ssl_keyfile is not None:
+        try:
+            context.load_cert_chain(kafka.ssl_certfile, kafka.ssl_keyfile)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                "GATEWAY_KAFKA__SSL_CERTFILE",
+                f"the client certificate and key do not load as a PEM pair: {exc}",
+            ) from None
+    return context
+
+
+def connection_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """The aiokafka arguments that secure a connection, the same for every client."""
+    options: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.uses_tls:
+        options["ssl_context"] = ssl_context(kafka)
+    if kafka.uses_sasl:
+        assert kafka.sasl_password is not None  # the settings' validator made sure
+        options.update(
+            sasl_mechanism=kafka.sasl_mechanism,
+            sasl_plain_username=kafka.sasl_username,
+            sasl_plain_password=kafka.sasl_password.get_secret_value(),
+        )
+    return options
+
+
+async def start_client(client: _KafkaClient, kafka: KafkaSettings) -> None:
+    """``client.start()``; when the brokers refused the TLS session or the login, stop the
+    client and raise ``KafkaTlsFailed`` / ``KafkaAuthFailed`` instead of aiokafka's "Unable to
+    bootstrap", which does not say why."""
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await _raise_refusal(client, kafka.bootstrap_servers, connection_options(kafka))
+        raise
+
+
+async def start_secured(
+    client: _KafkaClient, bootstrap_servers: str, options: Mapping[str, Any]
+) -> None:
+    """``start_client`` for a client built from aiokafka ``options`` (the SDK's)."""
+    try:
+        await client.start()
+    except KafkaConnectionError:
+        await _raise_refusal(client, bootstrap_servers, options)
+        raise
+
+
+async def _raise_refusal(
+    client: _KafkaClient, bootstrap_servers: str, options: Mapping[str, Any]
+) -> None:
+    refusal = await diagnose_refusal(bootstrap_servers, options)
+    if refusal is None:
+        return
+    await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+    raise refusal from None
+
 
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -31,6 +119,7 @@ def build_producer(kafka: KafkaSettings, *, linger_ms: int | None = None) -> AIO
     # producer: the embedded broker cannot do it, and correctness must not depend on it.
     return AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap_servers,
+        **connection_options(kafka),
         client_id=kafka.client_id,
         acks="all",
         linger_ms=kafka.linger_ms if linger_ms is None else linger_ms,
@@ -45,6 +134,7 @@ def build_reader(kafka: KafkaSettings) -> AIOKafkaConsumer:
     """A consumer outside any group, for reading assigned partitions (the state restore)."""
     return AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
+        **connection_options(kafka),
         client_id=kafka.client_id,
         group_id=None,
         enable_auto_commit=False,
@@ -58,6 +148,7 @@ def build_reader(kafka: KafkaSettings) -> AIOKafkaConsumer:
 def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
+        **connection_options(kafka),
         client_id=kafka.client_id,
         group_id=group_id or kafka.group_id,
         group_instance_id=kafka.group_instance_id,
@@ -76,10 +167,14 @@ def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOK
 
 
 async def _admin(kafka: KafkaSettings) -> AIOKafkaAdminClient:
+    options = connection_options(kafka)
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers, request_timeout_ms=kafka.request_timeout_ms
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        request_timeout_ms=kafka.request_timeout_ms,
+        **options,
     )
-    await admin.start()
+    await start_secured(admin, kafka.bootstrap_servers, options)
     return admin
 
 

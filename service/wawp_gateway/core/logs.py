@@ -72,6 +72,23 @@ def scrub_event(
     return event
 
 
+# aiokafka lines the gateway says better itself. Each failed bootstrap connection is logged
+# before aiokafka raises: the gateway reports that failure once, with its cause
+# (``kafka.tls_failed``, ``kafka.auth_failed``, or a configuration error). SASL PLAIN without TLS
+# is warned about on every connection: ``check-config`` warns about it once.
+_AIOKAFKA_REPEATS = (
+    ("aiokafka", "Unable connect to"),
+    ("aiokafka.conn", "Sending username and password in the clear"),
+)
+
+
+def _without_bootstrap_failures(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    return not any(
+        record.name == name and message.startswith(start) for name, start in _AIOKAFKA_REPEATS
+    )
+
+
 def configure_logging(settings: LogSettings) -> None:
     level = getattr(logging, settings.level.upper())
     json_output = settings.format == "json" or (
@@ -99,6 +116,7 @@ def configure_logging(settings: LogSettings) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_without_bootstrap_failures)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[

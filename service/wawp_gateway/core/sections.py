@@ -7,6 +7,8 @@ variable.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -20,7 +22,9 @@ __all__ = [
     "MetricsSettings",
     "ReconcileSettings",
     "RetrySettings",
+    "SaslMechanism",
     "Section",
+    "SecurityProtocol",
     "SettingError",
     "ShutdownSettings",
     "TopicsSettings",
@@ -30,6 +34,8 @@ __all__ = [
 ]
 
 HttpStack = Literal["aiohttp", "httptools", "httpx", "httpx-aiohttp"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class SettingError(ValueError):
@@ -78,6 +84,61 @@ class KafkaSettings(Section):
     """Partition count used by `topics create`; plan for the largest deployment."""
     replication_factor: int = Field(1, gt=0)
     """Replication factor used by `topics create` (3 in production)."""
+    # Security: every Kafka client of every process is built with these (core/kafka.py).
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+    sasl_mechanism: SaslMechanism = "PLAIN"
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL_* protocol)."""
+    sasl_username: str | None = None
+    """SASL user name (needed by the SASL_* protocols)."""
+    sasl_password: SecretStr | None = None
+    """SASL password (secret; needed by the SASL_* protocols)."""
+    ssl_cafile: Path | None = None
+    """PEM bundle that verifies the brokers' certificates (default: the system's CAs)."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS; needs GATEWAY_KAFKA__SSL_KEYFILE."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of the client certificate; needs GATEWAY_KAFKA__SSL_CERTFILE."""
+    ssl_check_hostname: bool = True
+    """Verify the broker's host name against its certificate."""
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        if self.uses_sasl:
+            password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            for name, value in (("sasl_username", self.sasl_username), ("sasl_password", password)):
+                if not value:
+                    raise SettingError(
+                        f"GATEWAY_KAFKA__{name.upper()}",
+                        f"GATEWAY_KAFKA__SECURITY_PROTOCOL={self.security_protocol} needs "
+                        f"GATEWAY_KAFKA__{name.upper()}",
+                    )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            given, missing = (
+                ("SSL_CERTFILE", "SSL_KEYFILE")
+                if self.ssl_keyfile is None
+                else ("SSL_KEYFILE", "SSL_CERTFILE")
+            )
+            raise SettingError(
+                f"GATEWAY_KAFKA__{missing}",
+                f"GATEWAY_KAFKA__{given} is set without GATEWAY_KAFKA__{missing}: mutual TLS "
+                "needs both the client certificate and its key",
+            )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path: Path | None = getattr(self, name)
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                raise SettingError(
+                    f"GATEWAY_KAFKA__{name.upper()}", f"cannot read {name} {str(path)!r}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_fits_session(self) -> Self:

@@ -13,7 +13,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.core.kafka import build_producer, build_reader, topic_partitions
+from wawp_gateway.core.kafka import (
+    build_producer,
+    build_reader,
+    start_client,
+    topic_partitions,
+)
 from wawp_gateway.core.sections import KafkaSettings
 from wawp_gateway.dlqtool.plan import ReplayPlan, replay_burst
 from wawp_gateway.dlqtool.records import DlqRecord
@@ -72,7 +77,7 @@ async def _reader(kafka: KafkaSettings, topic: str) -> tuple[AIOKafkaConsumer, s
     """A started group-less consumer and the partitions of ``topic`` (which must exist)."""
     consumer = build_reader(kafka)
     try:
-        await consumer.start()
+        await start_client(consumer, kafka)
     except KafkaError:
         await consumer.stop()
         raise
@@ -158,7 +163,7 @@ async def publish(
         raise ConfigError("dlq replay", f"target topic(s) do not exist: {', '.join(missing)}")
     producer = build_producer(kafka)
     try:
-        await producer.start()
+        await start_client(producer, kafka)
     except KafkaError:
         await producer.stop()
         raise

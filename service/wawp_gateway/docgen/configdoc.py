@@ -11,6 +11,7 @@ from pydantic_core import PydanticUndefined
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.instances import InstanceConfig, RateLimitConfig
+from wawp_gateway.core.secrets import SECRETS_DIR_VARIABLE, secret_settings
 
 __all__ = ["render_config_reference"]
 
@@ -67,6 +68,22 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
         yield f"| `{prefix}{name.upper()}` | {_default(field)} | {meaning} |"
 
 
+_SECRETS_DIR_MEANING = (
+    "A directory with one file per secret setting, named exactly as its variable (how "
+    "Kubernetes mounts a Secret); the environment wins over a file (docs/security.md)."
+)
+_SECRETS = f"""
+## Secrets from files (`{SECRETS_DIR_VARIABLE}`)
+
+| variable | default | meaning |
+|---|---|---|
+| `{SECRETS_DIR_VARIABLE}` | none | {_SECRETS_DIR_MEANING} |
+
+A trailing newline is dropped; files of other names are ignored. The secret settings:
+
+"""
+
+
 def render_config_reference() -> str:
     lines = list(_rows(Settings, "GATEWAY_"))
     instance_rows = [
@@ -78,4 +95,15 @@ def render_config_reference() -> str:
         + " |"
         for name in InstanceConfig.model_fields
     ]
-    return _HEADER + "\n".join(lines) + "\n" + _INSTANCES + "\n".join(instance_rows) + "\n"
+    secrets = [f"- `{variable}`" for variable, _ in secret_settings(Settings)]
+    return (
+        _HEADER
+        + "\n".join(lines)
+        + "\n"
+        + _INSTANCES
+        + "\n".join(instance_rows)
+        + "\n"
+        + _SECRETS
+        + "\n".join(secrets)
+        + "\n"
+    )

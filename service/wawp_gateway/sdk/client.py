@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from wawp_gateway.core.config import ClientSettings
 from wawp_gateway.core.contracts import Command, DeliveryRecord, Result
+from wawp_gateway.core.kafka import connection_options, start_secured
 from wawp_gateway.core.partitioning import cached_default_partitioner
 from wawp_gateway.core.sections import TopicsSettings
 from wawp_gateway.sdk.acks import AckName, ack_level, has_failed, has_reached
@@ -92,8 +93,10 @@ class GatewayClient:
 
     @classmethod
     def from_settings(cls, settings: ClientSettings, **options: Any) -> GatewayClient:
-        """From the gateway's own settings (``GATEWAY_KAFKA__*``, ``GATEWAY_TOPICS__*``)."""
+        """From the gateway's own settings (``GATEWAY_KAFKA__*``, ``GATEWAY_TOPICS__*``), the
+        security ones included (TLS, SASL: docs/security.md)."""
         kafka = settings.kafka
+        options.setdefault("client_options", connection_options(kafka))
         return cls(
             kafka.bootstrap_servers,
             topics=settings.topics,
@@ -121,7 +124,9 @@ class GatewayClient:
             partitioner=cached_default_partitioner,
             **self._options,
         )
-        await producer.start()
+        # A refused TLS session or login raises KafkaTlsFailed / KafkaAuthFailed, not aiokafka's
+        # cause-less "Unable to bootstrap".
+        await start_secured(producer, self._bootstrap, self._options)
         self._producer = producer
 
     async def stop(self) -> None:

@@ -1,6 +1,6 @@
 """The SDK on FastStream: command publishers and typed subscribers on a user's ``KafkaBroker``.
 
-    broker = KafkaBroker("127.0.0.1:9092")
+    broker = KafkaBroker("127.0.0.1:9092")  # or broker_from_settings(): GATEWAY_KAFKA__*, secured
     commands = publisher(broker)            # registers publishers for wawp.send and wawp.command
 
     @results_subscriber(broker, group_id="orders")
@@ -22,14 +22,24 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher import DefaultPublisher
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
 
+from wawp_gateway.core.config import ClientSettings, load_client_settings
 from wawp_gateway.core.contracts import Command
-from wawp_gateway.core.sections import TopicsSettings
+from wawp_gateway.core.kafka import ssl_context
+from wawp_gateway.core.sections import KafkaSettings, TopicsSettings
 from wawp_gateway.sdk.errors import InvalidCommand
 from wawp_gateway.sdk.routing import encode_command, key_for, reply_topic_problem, topic_for
 
 __all__ = [
     "CommandPublisher",
+    "broker_from_settings",
+    "broker_security",
     "deliveries_subscriber",
     "events_subscriber",
     "publisher",
@@ -37,6 +47,33 @@ __all__ = [
 ]
 
 _JSON = {"content-type": "application/json"}
+_SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+
+
+def broker_security(kafka: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's ``security=`` object for the gateway's Kafka settings (TLS, SASL), so a
+    service's broker connects the way the gateway's own clients do (docs/security.md)."""
+    context = ssl_context(kafka) if kafka.uses_tls else None
+    if kafka.uses_sasl:
+        assert kafka.sasl_username is not None
+        assert kafka.sasl_password is not None
+        return _SASL[kafka.sasl_mechanism](
+            kafka.sasl_username,
+            kafka.sasl_password.get_secret_value(),
+            ssl_context=context,
+            use_ssl=kafka.uses_tls,
+        )
+    if kafka.uses_tls:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    return None
+
+
+def broker_from_settings(settings: ClientSettings | None = None, **options: Any) -> KafkaBroker:
+    """A ``KafkaBroker`` on ``GATEWAY_KAFKA__*`` (read from the environment when no settings
+    are given): bootstrap servers, client id and security. ``options`` go to ``KafkaBroker``."""
+    kafka = (settings or load_client_settings()).kafka
+    options.setdefault("client_id", kafka.client_id)
+    return KafkaBroker(kafka.bootstrap_servers, security=broker_security(kafka), **options)
 
 
 class CommandPublisher:

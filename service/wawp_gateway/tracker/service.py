@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from wawp_gateway.core.config import TrackerProcessSettings
 from wawp_gateway.core.contracts import DeliveryRecord, StateRecord, StateStatus
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.core.kafka import build_consumer, build_producer, build_reader
+from wawp_gateway.core.kafka import build_consumer, build_producer, build_reader, start_client
 from wawp_gateway.core.membership import stop_consumer
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import serve_probes
@@ -288,9 +288,9 @@ async def running_tracker(
     reader = build_reader(settings.kafka)
     try:
         try:
-            await producer.start()
-            await consumer.start()
-            await reader.start()
+            await start_client(producer, settings.kafka)
+            await start_client(consumer, settings.kafka)
+            await start_client(reader, settings.kafka)
         except KafkaConnectionError:
             raise ConfigError(
                 "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",

@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from wawp_gateway.core.config import ReceiverSettings
 from wawp_gateway.core.errors import ConfigError
-from wawp_gateway.core.kafka import build_producer
+from wawp_gateway.core.kafka import build_producer, start_client
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.core.serving import bind, serving
@@ -50,7 +50,7 @@ async def running_webhook(
     producer = build_producer(settings.kafka, linger_ms=settings.webhook.linger_ms)
     try:
         try:
-            await producer.start()
+            await start_client(producer, settings.kafka)
         except KafkaConnectionError:
             raise ConfigError(
                 "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",

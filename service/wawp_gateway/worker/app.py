@@ -15,7 +15,12 @@ from prometheus_client import CollectorRegistry
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.errors import WawpError
-from wawp_gateway.core.kafka import build_consumer, build_producer, check_partitions
+from wawp_gateway.core.kafka import (
+    build_consumer,
+    build_producer,
+    check_partitions,
+    start_client,
+)
 from wawp_gateway.core.looplag import watching_loop_lag
 from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
@@ -101,14 +106,14 @@ async def build_worker(
         metrics.start_worker_series(reason.value for reason in DlqReason)
         await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)
-        await producer.start()
+        await start_client(producer, settings.kafka)
         stack.push_async_callback(producer.stop)
         state_producers = [build_producer(settings.kafka) for _ in range(STATE_CONNECTIONS)]
         for state_producer in state_producers:
-            await state_producer.start()
+            await start_client(state_producer, settings.kafka)
             stack.push_async_callback(state_producer.stop)
         consumer = build_consumer(settings.kafka)
-        await consumer.start()
+        await start_client(consumer, settings.kafka)
         stack.push_async_callback(stop_consumer, consumer)
         standing = GroupStanding(consumer, settings.kafka.session_timeout_ms / 1000)
         standing.watch()

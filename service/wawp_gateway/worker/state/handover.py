@@ -19,7 +19,7 @@ import structlog
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import StateStatus
-from wawp_gateway.core.kafka import build_reader
+from wawp_gateway.core.kafka import build_reader, start_client
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog, restore
 
@@ -52,7 +52,7 @@ class Handover:
             for p in partitions
         }
         consumer = build_reader(self._settings.kafka)
-        await consumer.start()
+        await start_client(consumer, self._settings.kafka)
         try:
             async with asyncio.timeout(idempotency.restore_timeout_s):
                 ends = await self._marks(partitions)
