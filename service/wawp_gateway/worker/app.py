@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,6 +22,7 @@ from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.runtime import tune_gc
+from wawp_gateway.core.tracing import Tracing, exemplar
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import params_model
@@ -69,7 +71,9 @@ class MeteredWawp:
             raise
         finally:
             self._metrics.wawp_requests_of(spec.name, status_class(status)).inc()
-            self._metrics.wawp_duration_of(spec.name).observe(time.perf_counter() - started)
+            self._metrics.wawp_duration_of(spec.name).observe(
+                time.perf_counter() - started, exemplar()
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +87,22 @@ class WorkerApp:
 
 @asynccontextmanager
 async def build_worker(
-    settings: Settings, *, wawp: WawpPort | None = None
+    settings: Settings, *, wawp: WawpPort | None = None, tracing: Tracing | None = None
 ) -> AsyncIterator[WorkerApp]:
     """Everything a worker process needs, started in order and closed in reverse.
 
-    ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker)."""
+    ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker);
+    without ``tracing`` the trace context is propagated and no span is recorded."""
+    tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
         partitions = await check_partitions(settings.kafka, settings.topics)
         transport = build_transport(
             settings.wawp.http_stack,
             max_connections=settings.wawp.max_connections,
             connect_timeout_s=settings.wawp.connect_timeout_s,
         )
-        client = WawpClient(settings.wawp, transport, settings.token_for)
+        client = WawpClient(settings.wawp, transport, settings.token_for, tracing)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
         metrics.start_worker_series(reason.value for reason in DlqReason)
@@ -123,6 +130,7 @@ async def build_worker(
                 state_producers, settings.topics.state, observe=metrics.state_write.observe
             ),
             standing=standing,
+            tracing=tracing,
         )
         port = await stack.enter_async_context(
             serve_probes(
@@ -143,6 +151,7 @@ def tune_for_service() -> None:
 
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:
-    async with build_worker(settings) as app:
+    tracing = Tracing.from_environ(os.environ, service="wawp-gateway-worker")
+    async with build_worker(settings, tracing=tracing) as app:
         tune_for_service()
         await app.worker.run(stopping)
