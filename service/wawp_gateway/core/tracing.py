@@ -48,6 +48,7 @@ from wawp_gateway import __version__
 __all__ = [
     "TRACEPARENT",
     "TRACESTATE",
+    "TRACE_HEADERS",
     "Attributes",
     "Tracing",
     "add_event",
@@ -62,7 +63,7 @@ __all__ = [
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
-_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
+TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 _HEX = frozenset("0123456789abcdef")
 
 Attributes = Mapping[str, AttributeValue]
@@ -151,7 +152,7 @@ def with_trace_headers(headers: Iterable[tuple[str, bytes]] | None) -> list[tupl
     own = kafka_headers()
     if not headers:
         return own
-    return [h for h in headers if h[0] not in _TRACE_HEADERS] + own
+    return [h for h in headers if h[0] not in TRACE_HEADERS] + own
 
 
 def exemplar() -> dict[str, str] | None:
@@ -235,9 +236,10 @@ class Tracing:
         kind: SpanKind,
         attributes: Attributes,
         *,
-        links: Iterable[SpanContext] = (),
+        start_time: int | None = None,
     ) -> Iterator[Span]:
-        """Make a span, child of ``parent`` (a new trace when None), the current one."""
+        """Make a span, child of ``parent`` (a new trace when None), the current one;
+        ``start_time`` in nanoseconds since the epoch (default: now)."""
         span: Span
         if self._tracer is None:
             # Nothing recorded: the parent stands for our span; a new trace is not sampled.
@@ -253,7 +255,7 @@ class Tracing:
                 parent_context,
                 kind,
                 attributes,
-                links=[trace.Link(link) for link in links],
+                start_time=start_time,
             )
         with _current_for(span):
             yield span
