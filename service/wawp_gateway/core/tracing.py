@@ -18,19 +18,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import (
-    ALWAYS_OFF,
-    ALWAYS_ON,
-    ParentBased,
-    Sampler,
-    TraceIdRatioBased,
-)
 from opentelemetry.trace import (
     NonRecordingSpan,
     Span,
@@ -44,6 +35,10 @@ from opentelemetry.trace import (
 from opentelemetry.util.types import AttributeValue
 
 from wawp_gateway import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Sampler
 
 __all__ = [
     "TRACEPARENT",
@@ -203,8 +198,11 @@ class Tracing:
             if not base:
                 return cls()
             endpoint = base.rstrip("/") + "/v1/traces"
-        # Imported here: requests and protobuf load only in processes that export.
+        # Imported here: the SDK, requests and protobuf load only in processes that export.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         resource = Resource(
             {
@@ -237,13 +235,17 @@ class Tracing:
         attributes: Attributes,
         *,
         start_time: int | None = None,
+        sample_new: bool = False,
     ) -> Iterator[Span]:
         """Make a span, child of ``parent`` (a new trace when None), the current one;
-        ``start_time`` in nanoseconds since the epoch (default: now)."""
+        ``start_time`` in nanoseconds since the epoch (default: now). A new trace that is not
+        recorded here is flagged sampled only with ``sample_new`` (a caller asking the services
+        downstream to record it), else not."""
         span: Span
         if self._tracer is None:
             # Nothing recorded: the parent stands for our span; a new trace is not sampled.
-            span = NonRecordingSpan(parent or _new_root(TraceFlags(TraceFlags.DEFAULT)))
+            flags = TraceFlags(TraceFlags.SAMPLED if sample_new else TraceFlags.DEFAULT)
+            span = NonRecordingSpan(parent or _new_root(flags))
         else:
             parent_context = (
                 trace.set_span_in_context(NonRecordingSpan(parent))
@@ -290,6 +292,13 @@ def _current_for(span: Span) -> Iterator[None]:
 
 
 def _sampler(environ: Mapping[str, str]) -> Sampler:
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_OFF,
+        ALWAYS_ON,
+        ParentBased,
+        TraceIdRatioBased,
+    )
+
     name = environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
     try:
         ratio = float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))

@@ -22,6 +22,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher import DefaultPublisher
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from opentelemetry.propagate import inject
 
 from wawp_gateway.core.contracts import Command
 from wawp_gateway.core.sections import TopicsSettings
@@ -66,10 +67,12 @@ class CommandPublisher:
                 raise InvalidCommand("invalid_command", problem)
         topic = topic_for(command, self.topics)
         target = self.send if topic == self.topics.send else self.command
+        headers = dict(_JSON)
+        inject(headers)  # the caller's trace context, when it has one (docs/tracing.md)
         await target.publish(
             encode_command(command),
             key=key_for(command),
-            headers=dict(_JSON),
+            headers=headers,
             correlation_id=command.correlation_id,
         )
 
