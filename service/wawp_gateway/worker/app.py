@@ -92,10 +92,10 @@ async def build_worker(
     """Everything a worker process needs, started in order and closed in reverse.
 
     ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker);
-    without ``tracing`` the trace context is propagated and no span is recorded."""
+    without ``tracing`` the trace context is propagated and no span is recorded (the caller
+    shuts a given one down)."""
     tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
-        stack.push_async_callback(asyncio.to_thread, tracing.shutdown)
         partitions = await check_partitions(settings.kafka, settings.topics)
         transport = build_transport(
             settings.wawp.http_stack,
@@ -152,6 +152,9 @@ def tune_for_service() -> None:
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:
     tracing = Tracing.from_environ(os.environ, service="wawp-gateway-worker")
-    async with build_worker(settings, tracing=tracing) as app:
-        tune_for_service()
-        await app.worker.run(stopping)
+    try:
+        async with build_worker(settings, tracing=tracing) as app:
+            tune_for_service()
+            await app.worker.run(stopping)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
