@@ -22,6 +22,7 @@ from bench.checks import check_faults, check_rate_limit
 from bench.collect import Collector, throughput
 from bench.harness import Proc, free_port, poll, rss_bytes
 from bench.measure import LIVE_SKIP_S, Measurement, Stack, run_backlog, run_paced
+from bench.otlp_sink import start_otlp_sink
 from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
@@ -123,6 +124,12 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
     specs.append(SystemSpec("raw", _primary(opts)))
     if opts.raw_asyncio:
         specs.append(SystemSpec("raw", _primary(opts), loop="asyncio"))
+    # Trace context: the same gateway with propagation removed (the cost's baseline), and with
+    # its spans exported over OTLP/HTTP to a receiver that only takes them (bench/otlp_sink.py).
+    untraced = SystemSpec("gateway", _primary(opts), trace="off")
+    _, sink_url = start_otlp_sink(stack.group)
+    exporting = SystemSpec("gateway", _primary(opts), trace="otlp", otlp_endpoint=sink_url)
+    specs += [untraced, exporting]
     rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
     rates: dict[str, list[float]] = {}
     for round_no in range(rounds):
@@ -159,6 +166,20 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
         0.60,
         f"{primary:,.0f}/s vs {raw:,.0f}/s",
         higher=True,
+    )
+    traced_label = SystemSpec("gateway", _primary(opts)).label
+    out.goal(
+        f"trace context: gateway / gateway without it >= 97% (median of {rounds})",
+        _ratio(primary, rate[untraced.label]),
+        0.97,
+        f"{primary:,.0f}/s vs {rate[untraced.label]:,.0f}/s (rounds: "
+        f"{per_round(traced_label)} vs {per_round(untraced.label)})",
+        higher=True,
+    )
+    out.notes.append(
+        f"spans exported over OTLP/HTTP (default sampler, every command sampled): "
+        f"{rate[exporting.label]:,.0f}/s, {_ratio(rate[exporting.label], primary):.0%} of the "
+        f"gateway without an endpoint (rounds: {per_round(exporting.label)})."
     )
     shared.gateway_max_per_s = primary
     out.notes.append(

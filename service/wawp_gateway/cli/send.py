@@ -150,7 +150,9 @@ async def _send(
     name = f"send {topic or command.action}"
     attributes = {"wawp.action": command.action, "messaging.message.id": command.id}
     try:
-        with tracing.continuing(None, name, SpanKind.PRODUCER, attributes, sample_new=True) as span:
+        with tracing.continuing(
+            (), name, SpanKind.PRODUCER, attributes, sample_new=True, for_libraries=True
+        ) as span:
             print(f"trace id: {span.get_span_context().trace_id:032x}", file=sys.stderr)
             async with client:
                 if wait:

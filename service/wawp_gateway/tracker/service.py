@@ -42,13 +42,8 @@ from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.rewind import first_offset_since, partition_reader
 from wawp_gateway.core.runtime import tune_gc
-from wawp_gateway.core.tracing import (
-    TRACE_HEADERS,
-    Tracing,
-    exemplar,
-    kafka_headers,
-    span_context_of,
-)
+from wawp_gateway.core.tracecontext import TRACE_HEADERS, exemplar, kafka_headers
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.tracker.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
@@ -311,9 +306,7 @@ class Tracker:
             if delivery.acked_at is not None and not delivery.timeout:
                 start = int(min(delivery.acked_at, self._clock()) * 1e9)
         name = "delivery ack_timeout" if delivery.timeout else f"delivery {delivery.ack_name}"
-        return tracing.continuing(
-            span_context_of(sent.trace), name, SpanKind.PRODUCER, attributes, start_time=start
-        )
+        return tracing.continuing(sent.trace, name, SpanKind.PRODUCER, attributes, start_time=start)
 
 
 @asynccontextmanager

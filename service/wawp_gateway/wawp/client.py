@@ -30,7 +30,8 @@ from wawp_gateway.core.errors import (
     WawpUnavailable,
 )
 from wawp_gateway.core.sections import WawpSettings
-from wawp_gateway.core.tracing import Attributes, Tracing, http_headers
+from wawp_gateway.core.tracecontext import http_headers
+from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import (
     WawpReply,

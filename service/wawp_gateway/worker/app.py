@@ -22,7 +22,8 @@ from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.runtime import tune_gc
-from wawp_gateway.core.tracing import Tracing, exemplar
+from wawp_gateway.core.tracecontext import exemplar
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import params_model

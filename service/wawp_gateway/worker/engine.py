@@ -21,7 +21,7 @@ from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.core.tracing import Attributes, Tracing, span_context_of
+from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.worker.admission import Reroute, admission, envelope_of, forward, rejected
 from wawp_gateway.worker.execution import Execution
 from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable
@@ -302,7 +302,7 @@ class Engine:
         if tracing.recording:
             attributes = _consumer_attributes(envelope, command, self.settings.kafka.group_id)
         return tracing.continuing(
-            span_context_of(envelope.headers),
+            envelope.headers,
             f"process {envelope.topic}",
             SpanKind.CONSUMER,
             attributes,

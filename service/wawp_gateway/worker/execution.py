@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
-from wawp_gateway.core.tracing import exemplar
+from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.worker.jobs import CallContext, CallFlag, Job, JobCalls, JobPacer, SlotReturning
 from wawp_gateway.worker.outputs import ReplyInfo
 from wawp_gateway.worker.pipeline import Outcome, maybe_sent, process

@@ -20,7 +20,8 @@ from opentelemetry.trace import SpanKind
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, Result
 from wawp_gateway.core.metrics import Metrics
-from wawp_gateway.core.tracing import Tracing, with_trace_headers
+from wawp_gateway.core.tracecontext import with_trace_headers
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.chatid import mask_phone
 from wawp_gateway.worker.dlq import build_dead_letter
 from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable

@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from wawp_gateway.core.coalesce import CoalescingWriter
 from wawp_gateway.core.contracts import STATE_SCHEMA, StateStatus
-from wawp_gateway.core.tracing import add_event, kafka_headers
+from wawp_gateway.core.tracecontext import kafka_headers
+from wawp_gateway.core.tracing import add_event
 from wawp_gateway.worker.state.idempotency import PartitionState, StateEvent
 
 __all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]
