@@ -132,12 +132,16 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
     specs += [untraced, exporting]
     rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
     rates: dict[str, list[float]] = {}
+    cpu_us: dict[str, list[float]] = {}  # the system's CPU per completed command
     for round_no in range(rounds):
         shift = round_no % len(specs)
         for spec in specs[shift:] + specs[:shift]:
             await stack.reset_sandbox()
             measurement, _, _ = await run_backlog(stack, out.scenario, spec, workload)
             rates.setdefault(spec.label, []).append(measurement.throughput["per_s"])
+            cpu_us.setdefault(spec.label, []).append(
+                measurement.cpu_s.get("system", 0.0) / max(measurement.completed, 1) * 1e6
+            )
             if rounds > 1:
                 measurement.system += f" (round {round_no + 1})"
             out.measurements.append(measurement)
@@ -176,10 +180,18 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
         f"{per_round(traced_label)} vs {per_round(untraced.label)})",
         higher=True,
     )
+    cpu = {label: statistics.median(values) for label, values in cpu_us.items()}
+    out.notes.append(
+        f"trace context, CPU per command (median of {rounds}, less sensitive than throughput to "
+        f"what else the machine runs): {cpu[traced_label]:.0f} us with, "
+        f"{cpu[untraced.label]:.0f} us without "
+        f"({_ratio(cpu[traced_label], cpu[untraced.label]) - 1:+.1%})."
+    )
     out.notes.append(
         f"spans exported over OTLP/HTTP (default sampler, every command sampled): "
         f"{rate[exporting.label]:,.0f}/s, {_ratio(rate[exporting.label], primary):.0%} of the "
-        f"gateway without an endpoint (rounds: {per_round(exporting.label)})."
+        f"gateway without an endpoint (rounds: {per_round(exporting.label)}); "
+        f"{cpu[exporting.label]:.0f} us of CPU per command."
     )
     shared.gateway_max_per_s = primary
     out.notes.append(
