@@ -22,10 +22,10 @@ from bench.checks import check_faults, check_rate_limit
 from bench.collect import Collector, throughput
 from bench.harness import Proc, free_port, poll, rss_bytes
 from bench.measure import LIVE_SKIP_S, Measurement, Stack, run_backlog, run_paced
-from bench.otlp_sink import start_otlp_sink
 from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
+from bench.tracecost import measure_trace_cost
 from bench.workload import Workload
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.sections import KafkaSettings
@@ -124,24 +124,14 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
     specs.append(SystemSpec("raw", _primary(opts)))
     if opts.raw_asyncio:
         specs.append(SystemSpec("raw", _primary(opts), loop="asyncio"))
-    # Trace context: the same gateway with propagation removed (the cost's baseline), and with
-    # its spans exported over OTLP/HTTP to a receiver that only takes them (bench/otlp_sink.py).
-    untraced = SystemSpec("gateway", _primary(opts), trace="off")
-    _, sink_url = start_otlp_sink(stack.group)
-    exporting = SystemSpec("gateway", _primary(opts), trace="otlp", otlp_endpoint=sink_url)
-    specs += [untraced, exporting]
     rounds = 1 if opts.quick else max(1, opts.throughput_rounds)
     rates: dict[str, list[float]] = {}
-    cpu_us: dict[str, list[float]] = {}  # the system's CPU per completed command
     for round_no in range(rounds):
         shift = round_no % len(specs)
         for spec in specs[shift:] + specs[:shift]:
             await stack.reset_sandbox()
             measurement, _, _ = await run_backlog(stack, out.scenario, spec, workload)
             rates.setdefault(spec.label, []).append(measurement.throughput["per_s"])
-            cpu_us.setdefault(spec.label, []).append(
-                measurement.cpu_s.get("system", 0.0) / max(measurement.completed, 1) * 1e6
-            )
             if rounds > 1:
                 measurement.system += f" (round {round_no + 1})"
             out.measurements.append(measurement)
@@ -171,29 +161,28 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
         f"{primary:,.0f}/s vs {raw:,.0f}/s",
         higher=True,
     )
-    traced_label = SystemSpec("gateway", _primary(opts)).label
+    shared.gateway_max_per_s = primary
+    # More rounds than the goals above: the difference sought is smaller than the drift.
+    trace_rounds = 1 if opts.quick else max(5, rounds)
+    cost = await measure_trace_cost(stack, out.scenario, workload, _primary(opts), trace_rounds)
+    out.measurements += cost.measurements
     out.goal(
-        f"trace context: gateway / gateway without it >= 97% (median of {rounds})",
-        _ratio(primary, rate[untraced.label]),
+        f"trace context: gateway / gateway without it >= 97% (median of {trace_rounds} "
+        "rounds' ratios)",
+        cost.ratio("traced", "untraced", 0),
         0.97,
-        f"{primary:,.0f}/s vs {rate[untraced.label]:,.0f}/s (rounds: "
-        f"{per_round(traced_label)} vs {per_round(untraced.label)})",
+        f"rounds: {cost.per_round('traced', 0)} vs {cost.per_round('untraced', 0)}/s; CPU per "
+        f"command {cost.per_round('traced', 1)} vs {cost.per_round('untraced', 1)} us "
+        f"(median ratio {cost.ratio('traced', 'untraced', 1):.3f})",
         higher=True,
     )
-    cpu = {label: statistics.median(values) for label, values in cpu_us.items()}
     out.notes.append(
-        f"trace context, CPU per command (median of {rounds}, less sensitive than throughput to "
-        f"what else the machine runs): {cpu[traced_label]:.0f} us with, "
-        f"{cpu[untraced.label]:.0f} us without "
-        f"({_ratio(cpu[traced_label], cpu[untraced.label]) - 1:+.1%})."
+        f"spans exported over OTLP/HTTP (default sampler: every command sampled): "
+        f"{cost.ratio('exporting', 'traced', 0):.0%} of the throughput without an endpoint "
+        f"(rounds: {cost.per_round('exporting', 0)} vs {cost.per_round('traced', 0)}/s), "
+        f"{cost.ratio('exporting', 'traced', 1):.2f}x its CPU per command (rounds: "
+        f"{cost.per_round('exporting', 1)} vs {cost.per_round('traced', 1)} us)."
     )
-    out.notes.append(
-        f"spans exported over OTLP/HTTP (default sampler, every command sampled): "
-        f"{rate[exporting.label]:,.0f}/s, {_ratio(rate[exporting.label], primary):.0%} of the "
-        f"gateway without an endpoint (rounds: {per_round(exporting.label)}); "
-        f"{cpu[exporting.label]:.0f} us of CPU per command."
-    )
-    shared.gateway_max_per_s = primary
     out.notes.append(
         "throughput = completed / (last completed_at - first completed_at), the systems' own "
         "completion times; CPU columns cover the same window (first result to last)."
