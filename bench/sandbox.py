@@ -14,18 +14,19 @@ import aiohttp
 
 from bench.harness import Proc, ProcessGroup
 
-__all__ = ["SandboxClient", "start_sandbox"]
+__all__ = ["SandboxClient", "read_url", "start_sandbox"]
 
 V1_ROOT = "/wp-json/awp/v1"
 
 
 def start_sandbox(group: ProcessGroup, timeout_s: float = 30.0) -> tuple[Proc, str]:
     """Start ``bench.sandbox_server`` and return it with its base URL (its first stdout line)."""
-    proc = group.spawn(
-        "sandbox",
-        [sys.executable, "-m", "bench.sandbox_server"],
-        stdout=subprocess.PIPE,
-    )
+    return read_url(group, "sandbox", [sys.executable, "-m", "bench.sandbox_server"], timeout_s)
+
+
+def read_url(group: ProcessGroup, name: str, argv: list[str], timeout_s: float) -> tuple[Proc, str]:
+    """Start a server process that prints its URL first; the process and that URL."""
+    proc = group.spawn(name, argv, stdout=subprocess.PIPE)
     assert proc.popen.stdout is not None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -35,7 +36,7 @@ def start_sandbox(group: ProcessGroup, timeout_s: float = 30.0) -> tuple[Proc, s
             line = proc.popen.stdout.readline().decode().strip()
             if line.startswith("http://"):
                 return proc, line
-    raise RuntimeError(f"the sandbox did not start within {timeout_s:.0f} s:\n{proc.log_tail()}")
+    raise RuntimeError(f"{name} did not start within {timeout_s:.0f} s:\n{proc.log_tail()}")
 
 
 class SandboxClient:

@@ -25,6 +25,7 @@ from bench.measure import LIVE_SKIP_S, Measurement, Stack, run_backlog, run_pace
 from bench.restore import measure_restore
 from bench.state_records import StateLoad
 from bench.systems import PARTITIONS, RateLimits, SystemSpec
+from bench.tracecost import measure_trace_cost
 from bench.workload import Workload
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.sections import KafkaSettings
@@ -161,6 +162,27 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
         higher=True,
     )
     shared.gateway_max_per_s = primary
+    # More rounds than the goals above: the difference sought is smaller than the drift.
+    trace_rounds = 1 if opts.quick else max(5, rounds)
+    cost = await measure_trace_cost(stack, out.scenario, workload, _primary(opts), trace_rounds)
+    out.measurements += cost.measurements
+    out.goal(
+        f"trace context: gateway / gateway without it >= 97% (median of {trace_rounds} "
+        "rounds' ratios)",
+        cost.ratio("traced", "untraced", 0),
+        0.97,
+        f"rounds: {cost.per_round('traced', 0)} vs {cost.per_round('untraced', 0)}/s; CPU per "
+        f"command {cost.per_round('traced', 1)} vs {cost.per_round('untraced', 1)} us "
+        f"(median ratio {cost.ratio('traced', 'untraced', 1):.3f})",
+        higher=True,
+    )
+    out.notes.append(
+        f"spans exported over OTLP/HTTP (default sampler: every command sampled): "
+        f"{cost.ratio('exporting', 'traced', 0):.0%} of the throughput without an endpoint "
+        f"(rounds: {cost.per_round('exporting', 0)} vs {cost.per_round('traced', 0)}/s), "
+        f"{cost.ratio('exporting', 'traced', 1):.2f}x its CPU per command (rounds: "
+        f"{cost.per_round('exporting', 1)} vs {cost.per_round('traced', 1)} us)."
+    )
     out.notes.append(
         "throughput = completed / (last completed_at - first completed_at), the systems' own "
         "completion times; CPU columns cover the same window (first result to last)."

@@ -15,6 +15,7 @@ from bench.harness import Proc, ProcessGroup, free_port
 from bench.workload import TOKEN
 from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.sections import KafkaSettings
+from wawp_gateway.core.tracing import NO_TRACE_CONTEXT_ENV
 
 __all__ = [
     "PARTITIONS",
@@ -84,6 +85,10 @@ class SystemSpec:
     kind: Kind
     fetch_wait_ms: int = 50
     loop: Literal["uvloop", "asyncio"] = "uvloop"  # baselines only; the worker picks its own
+    # The gateway only: "on" (the default: trace context propagated, no span recorded), "off"
+    # (propagation removed, the cost's baseline) or "otlp" (spans exported to ``otlp_endpoint``).
+    trace: Literal["on", "off", "otlp"] = "on"
+    otlp_endpoint: str | None = None
 
     @property
     def label(self) -> str:
@@ -94,12 +99,14 @@ class SystemSpec:
             "naive": "faststream-naive",
         }[self.kind]
         suffix = " (asyncio)" if self.kind == "raw" and self.loop == "asyncio" else ""
+        suffix += {"on": "", "off": " (no trace context)", "otlp": " (spans over OTLP)"}[self.trace]
         return f"{name}{suffix} fetch={self.fetch_wait_ms}ms"
 
     @property
     def slug(self) -> str:
         loop = "-asyncio" if self.kind == "raw" and self.loop == "asyncio" else ""
-        return f"{self.kind}{loop}-f{self.fetch_wait_ms}"
+        trace = "" if self.trace == "on" else f"-trace{self.trace}"
+        return f"{self.kind}{loop}{trace}-f{self.fetch_wait_ms}"
 
 
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
@@ -182,7 +189,16 @@ def launch(
         "GATEWAY_LOG__FORMAT": "json",
         # Stopping a run must not wait 30 s for commands the harness no longer counts.
         "GATEWAY_SHUTDOWN__GRACE_S": "3",
+        # Set for every gateway run, so an exporter configured in the shell never leaks in.
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
     }
+    if spec.trace == "off":
+        env[NO_TRACE_CONTEXT_ENV] = "1"
+    elif spec.trace == "otlp":
+        assert spec.otlp_endpoint is not None
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = spec.otlp_endpoint
+        env["OTEL_SERVICE_NAME"] = "wawp-gateway-bench"
     proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return proc

@@ -30,6 +30,7 @@ from wawp_gateway.core.sections import (
     WawpSettings,
     WebhookSettings,
 )
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 from wawp_gateway.tracker.service import Tracker, running_tracker
 from wawp_gateway.webhook.server import running_webhook
@@ -265,7 +266,12 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    settings: Settings, sandbox: Sandbox, *, create: bool = True, wawp: Any = None
+    settings: Settings,
+    sandbox: Sandbox,
+    *,
+    create: bool = True,
+    wawp: Any = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Gateway]:
     if create:
         await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
@@ -279,7 +285,7 @@ async def running_gateway(
     await producer.start()
     stopping = asyncio.Event()
     try:
-        async with build_worker(settings, wawp=wawp) as app:
+        async with build_worker(settings, wawp=wawp, tracing=tracing) as app:
             task = asyncio.create_task(app.worker.run(stopping))
             await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
             try:
@@ -318,6 +324,7 @@ async def receiving_and_tracking(
     *,
     ack_timeout_s: float = 30,
     registry: CollectorRegistry | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Delivering]:
     """The receiver and tracker of ``settings``' topics, the sandbox's webhooks pointed at it."""
     secret = f"{settings.kafka.group_id}-hook-secret"
@@ -334,7 +341,7 @@ async def receiving_and_tracking(
     )
     async with (
         running_webhook(receiver) as (webhook_port, _),
-        running_tracker(tracking, registry) as tracker,
+        running_tracker(tracking, registry, tracing=tracing) as tracker,
     ):
         sandbox.set_webhook(f"http://127.0.0.1:{webhook_port}/webhooks/wawp", secret=secret)
         stopping = asyncio.Event()
@@ -355,7 +362,9 @@ async def running_delivery_stack(
     *,
     ack_timeout_s: float = 30,
     security: Mapping[str, Any] | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[DeliveryStack]:
+    """``tracing`` records the worker's and the tracker's spans (else: propagation only)."""
     sandbox = Sandbox(
         SandboxConfig.model_validate(
             {"instances": {instance: TEST_TOKEN}, "ack_delays_ms": (10, 20, 30)}
@@ -366,9 +375,13 @@ async def running_delivery_stack(
         async with running_sandbox(sandbox) as url:
             settings = gateway_settings(bootstrap, url, prefix, [instance], security=security)
             async with (
-                running_gateway(settings, sandbox) as gateway,
+                running_gateway(settings, sandbox, tracing=tracing) as gateway,
                 receiving_and_tracking(
-                    settings, sandbox, ack_timeout_s=ack_timeout_s, registry=registry
+                    settings,
+                    sandbox,
+                    ack_timeout_s=ack_timeout_s,
+                    registry=registry,
+                    tracing=tracing,
                 ) as delivering,
             ):
                 yield DeliveryStack(gateway, settings, delivering.tracker, registry)

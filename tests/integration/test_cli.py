@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -136,6 +137,13 @@ def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> 
         result = json.loads(sent.stdout)
         assert (result["action"], result["status"]) == ("sendImage", "succeeded")
         assert result["message_id"].startswith("true_447441429009@c.us_")
+        # send started a trace, printed its id on stderr (stdout is the JSON above), and the
+        # Wawp call it led to carried it.
+        trace_id = re.search(r"^trace id: ([0-9a-f]{32})$", sent.stderr, re.MULTILINE)
+        assert trace_id is not None, sent.stderr
+        assert (
+            _sandbox_calls(dev.sandbox)[-1]["headers"]["traceparent"].split("-")[1] == (trace_id[1])
+        )
         # The sandbox's webhooks for that send come back through dev's receiver.
         receiver = next(line for line in dev.output if "webhook.listening" in line)
         published = _wait_for_published(json.loads(receiver)["port"])
@@ -147,6 +155,12 @@ def test_dev_starts_everything_and_the_printed_command_works(tmp_path: Path) -> 
         rc = dev.stop()
     assert rc == 0, "".join(dev.output)
     assert any("dev.stopped" in line for line in dev.output)
+
+
+def _sandbox_calls(port: int) -> Any:
+    """The dev sandbox's request log (its admin API)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/requests", timeout=10) as reply:
+        return json.load(reply)
 
 
 def _post_as_printed(curl_line: str) -> Any:

@@ -189,6 +189,12 @@ def test_parse_ack_and_sent_and_record() -> None:
     assert parse_sent(json.dumps({**state, "message_id": None}).encode()) is None
     assert parse_sent(None) is None
     assert parse_sent(b'{"schema":"wawp.state.v1","status":"released","recorded_at":"x"}') is None
+    # The command's trace context rides on the record's headers, and only that is kept.
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = parse_sent(json.dumps(state).encode(), [("traceparent", parent), ("other", b"x")])
+    assert traced is not None
+    assert traced.trace == (("traceparent", parent),)
+    assert got.trace == ()
 
     join = make(FakeClock(got.sent_at))
     join.on_sent(got)

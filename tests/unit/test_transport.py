@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import socket
@@ -230,6 +231,24 @@ async def test_get_without_body_sends_no_content_type(stack: HttpStack, token: s
     assert seen.method == "GET"
     assert seen.body == b""
     assert "content-type" not in seen.headers
+
+
+async def test_the_requests_trace_headers_are_sent_by_every_stack(
+    stack: HttpStack, token: str
+) -> None:
+    """The trace context the client puts on a request reaches the server, with or without a
+    body (docs/contract.md "Trace context")."""
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    trace = (("traceparent", parent), ("tracestate", "vendor=x"))
+    async with RawServer() as server, opened(stack) as transport:
+        for body in (True, False):
+            request = make_request(server.url(), token, method="POST" if body else "GET", body=body)
+            await transport.send(dataclasses.replace(request, headers=trace))
+
+    for seen in server.requests:
+        assert seen.headers["traceparent"] == parent
+        assert seen.headers["tracestate"] == "vendor=x"
+        assert seen.headers["accept"] == "application/json"
 
 
 async def test_refused_connection_is_not_sent(stack: HttpStack, token: str) -> None:

@@ -140,6 +140,7 @@ async def run_dev(
 ) -> None:
     from wawp_gateway.core.config import ReceiverSettings, TrackerProcessSettings
     from wawp_gateway.core.sections import MetricsSettings
+    from wawp_gateway.core.tracing import Tracing
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
     from wawp_gateway.tracker.service import running_tracker
     from wawp_gateway.webhook.server import running_webhook
@@ -166,6 +167,7 @@ async def run_dev(
     broker = start_embedded_broker(state_dir, host=HOST, port=broker_port) if broker_port else None
     sandbox = Sandbox(SandboxConfig.model_validate({"instances": {DEV_INSTANCE: DEV_TOKEN}}))
     server = asyncio.create_task(serve(sandbox, HOST, sandbox_port))
+    tracing = Tracing.from_environ(os.environ, service="wawp-gateway-dev")
     try:
         await create_topics(
             settings.kafka,
@@ -184,8 +186,8 @@ async def run_dev(
         )
         async with (
             running_webhook(receiver) as (webhook_port, _),
-            build_worker(settings) as app,
-            running_tracker(tracking) as tracker,
+            build_worker(settings, tracing=tracing) as app,
+            running_tracker(tracking, tracing=tracing) as tracker,
         ):
             secret = settings.webhook.secret
             plain_secret = secret.get_secret_value() if secret else None
@@ -212,6 +214,7 @@ async def run_dev(
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
         await sandbox.aclose()
+        await asyncio.to_thread(tracing.shutdown)
         if broker is not None:
             broker.stop()
         log.info("dev.stopped")

@@ -1,22 +1,28 @@
 """``wawp-gateway send``: build a command from ``KEY=VALUE`` pairs and publish it with the
-producer SDK; with ``--wait``, print its result as the SDK's ``request`` returns it."""
+producer SDK; with ``--wait``, print its result as the SDK's ``request`` returns it.
+
+Each send starts a trace (a span of its own when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set) and
+prints its id on stderr, so that stdout stays the JSON a script reads (docs/tracing.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from wawp_gateway.cli.pairs import split_pair
 from wawp_gateway.core.config import ClientSettings, load_client_settings
 from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command, Result, ResultStatus
 from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.catalog import ACTIONS, ParamSpec
 
 __all__ = ["add_parser", "build_command"]
@@ -140,17 +146,27 @@ async def _send(
     from wawp_gateway.sdk.errors import InvalidCommand, UnknownTopic
 
     client = GatewayClient.from_settings(settings, client_id=settings.kafka.client_id)
+    tracing = Tracing.from_environ(os.environ, service="wawp-gateway-cli")
+    name = f"send {topic or command.action}"
+    attributes = {"wawp.action": command.action, "messaging.message.id": command.id}
     try:
-        async with client:
-            if wait:
-                return await client.request(command, topic=topic, timeout_s=timeout_s)
-            await client.publish(command, topic=topic)
-            return None
+        with tracing.continuing(
+            (), name, SpanKind.PRODUCER, attributes, sample_new=True, for_libraries=True
+        ) as span:
+            async with client:
+                # Once connected: a refused connection prints only its one error line.
+                print(f"trace id: {span.get_span_context().trace_id:032x}", file=sys.stderr)
+                if wait:
+                    return await client.request(command, topic=topic, timeout_s=timeout_s)
+                await client.publish(command, topic=topic)
+                return None
     except UnknownTopic as exc:
         flag = "GATEWAY_TOPICS__RESULTS" if exc.topic == settings.topics.results else "--reply-to"
         raise ConfigError(flag, str(exc)) from None
     except InvalidCommand as exc:
         raise ConfigError("--reply-to", exc.message) from None
+    finally:
+        await asyncio.to_thread(tracing.shutdown)
 
 
 def _cmd_send(args: argparse.Namespace) -> int:

@@ -1,4 +1,10 @@
-"""The HTTP side of a long-running process: ``/metrics``, ``/healthz`` and ``/readyz``."""
+"""The HTTP side of a long-running process: ``/metrics``, ``/healthz`` and ``/readyz``.
+
+``/metrics`` answers in OpenMetrics when the scraper asks for it (``Accept:
+application/openmetrics-text``, as Prometheus does with exemplar storage on): only that format
+carries the latency histograms' exemplars (trace ids, docs/tracing.md). Otherwise, the
+Prometheus text format.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,24 @@ from contextlib import asynccontextmanager
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
-__all__ = ["serve_probes"]
+__all__ = ["metrics_payload", "serve_probes"]
 
 log = structlog.get_logger(__name__)
 
 
+def metrics_payload(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """The exposition of ``registry`` in the format ``accept`` asks for, and its content type."""
+    encode, content_type = choose_encoder(accept)
+    return encode(registry), content_type
+
+
 def _app(registry: CollectorRegistry, is_ready: Callable[[], bool]) -> web.Application:
-    async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = metrics_payload(registry, request.headers.get("Accept", ""))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

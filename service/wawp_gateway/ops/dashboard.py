@@ -47,13 +47,15 @@ _ROW_HEIGHT = 8
 
 
 def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
-    return (
+    target = (
         prometheus.Dataquery()
         .datasource(_DATASOURCE)
         .expr(query.expr)
         .legend_format(query.legend)
         .ref_id(ref_id)
     )
+    # Exemplars link a latency bucket to a trace (docs/tracing.md); set only where shown.
+    return target.exemplar(True) if query.exemplar else target
 
 
 def _objective_thresholds(objective: float) -> dashboard.ThresholdsConfig:

@@ -58,6 +58,8 @@ SLI_DENOMINATOR = "|".join(
 class Query:
     expr: str
     legend: str = ""
+    # Show the histogram's exemplars (trace ids, docs/tracing.md) beside the series.
+    exemplar: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +90,19 @@ def ratio(good: str, total: str) -> str:
     return f"({good} or 0 * {total}) / {total}"
 
 
-def quantiles(metric: str, by: str, qs: tuple[float, ...], legend: str) -> tuple[Query, ...]:
-    """``histogram_quantile`` per ``q`` over ``<metric>_bucket``, grouped by ``by`` (and ``le``)."""
+def quantiles(
+    metric: str, by: str, qs: tuple[float, ...], legend: str, *, exemplars: bool = False
+) -> tuple[Query, ...]:
+    """``histogram_quantile`` per ``q`` over ``<metric>_bucket``, grouped by ``by`` (and ``le``);
+    with ``exemplars``, the first query shows the histogram's exemplars (one set is enough)."""
     labels = f"{by}, le" if by else "le"
     return tuple(
         Query(
             f"histogram_quantile({q}, sum by ({labels}) (rate({metric}_bucket[{RI}])))",
             f"{legend} p{round(q * 100)}".strip(),
+            exemplar=exemplars and i == 0,
         )
-        for q in qs
+        for i, q in enumerate(qs)
     )
 
 

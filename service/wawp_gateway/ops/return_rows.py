@@ -63,7 +63,13 @@ RETURN_ROWS: tuple[RowSpec, ...] = (
             PanelSpec(
                 "Ack latency by level (p50, p99)",
                 "Time from a message's send to each ack level it reached.",
-                quantiles("gateway_message_ack_latency_seconds", "ack", (0.5, 0.99), "{{ack}}"),
+                quantiles(
+                    "gateway_message_ack_latency_seconds",
+                    "ack",
+                    (0.5, 0.99),
+                    "{{ack}}",
+                    exemplars=True,
+                ),
                 "s",
                 6,
             ),

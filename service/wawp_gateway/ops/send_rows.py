@@ -123,7 +123,13 @@ SEND_ROWS: tuple[RowSpec, ...] = (
             PanelSpec(
                 "Command duration by action (p50, p99)",
                 "Receipt of a command to its published result.",
-                quantiles("gateway_command_duration_seconds", "action", (0.5, 0.99), "{{action}}"),
+                quantiles(
+                    "gateway_command_duration_seconds",
+                    "action",
+                    (0.5, 0.99),
+                    "{{action}}",
+                    exemplars=True,
+                ),
                 "s",
                 6,
             ),
@@ -159,7 +165,13 @@ SEND_ROWS: tuple[RowSpec, ...] = (
             PanelSpec(
                 "Wawp latency (p50, p90, p99)",
                 "Duration of one HTTP call to Wawp, all actions.",
-                quantiles("gateway_wawp_request_duration_seconds", "", (0.5, 0.9, 0.99), ""),
+                quantiles(
+                    "gateway_wawp_request_duration_seconds",
+                    "",
+                    (0.5, 0.9, 0.99),
+                    "",
+                    exemplars=True,
+                ),
                 "s",
                 8,
             ),

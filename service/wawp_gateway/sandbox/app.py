@@ -21,7 +21,7 @@ from .faults import FaultRule, fault_reply
 from .inflight import Exchange
 from .params import ParamError, merge_params, parse_body, parse_php_query, validate_params
 from .replies import Reply, error_reply, no_route
-from .requestlog import redact, redact_query
+from .requestlog import redact, redact_headers, redact_query
 from .sandbox import Sandbox
 from .state import Instance
 
@@ -59,6 +59,7 @@ class _WawpHandler:
             path=raw_path.decode("latin-1"),
             query=redact_query(pairs),
             client=(str(client[0]), int(client[1])) if client else None,
+            headers=redact_headers(scope["headers"]),
         )
         try:
             reply = await self._reply(scope, receive, exchange, raw_body, pairs)
@@ -183,6 +184,7 @@ class _WawpHandler:
             token_in=exchange.token_in,
             token_valid=exchange.token_valid,
             client=exchange.client,
+            headers=exchange.headers,
         )
 
 

@@ -8,7 +8,7 @@ Tests read `held()` to act while a call is in flight, e.g. to kill the client th
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = ["Exchange", "HeldRequest", "InFlightRequests"]
@@ -29,6 +29,7 @@ class Exchange:
     instance_id: str | None = None
     token_in: Literal["query", "body"] | None = None
     token_valid: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names, secrets redacted
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +72,10 @@ class InFlightRequests:
         path: str,
         query: list[tuple[str, str]],
         client: tuple[str, int] | None,
+        headers: dict[str, str] | None = None,
     ) -> Exchange:
         self.arrived += 1
-        exchange = Exchange(self.arrived, at, method, path, query, client)
+        exchange = Exchange(self.arrived, at, method, path, query, client, headers=headers or {})
         self._open[exchange.arrival] = exchange
         self._notify()
         return exchange

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["REDACTED", "RequestLog", "RequestRecord", "redact", "redact_query"]
+__all__ = [
+    "REDACTED",
+    "RequestLog",
+    "RequestRecord",
+    "redact",
+    "redact_headers",
+    "redact_query",
+]
 
 REDACTED = "***"
 _SECRET_KEYS = frozenset({"access_token"})
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,8 @@ class RequestRecord:
     token_in: Literal["query", "body"] | None
     token_valid: bool
     client: tuple[str, int] | None
+    # Lower-case names, as received (repeated fields comma-joined); credentials redacted.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,6 +56,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(item) for item in value]
     return value
+
+
+def redact_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """ASGI header pairs as one mapping with lower-case names; credentials replaced."""
+    headers: dict[str, str] = {}
+    for name_bytes, value_bytes in raw:
+        name = name_bytes.decode("latin-1").lower()
+        value = REDACTED if name in _SECRET_HEADERS else value_bytes.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 def redact_query(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry.propagate import inject
 from pydantic import BaseModel, ValidationError
 
 from wawp_gateway.core.config import ClientSettings
@@ -163,8 +164,13 @@ class GatewayClient:
             raise ClientClosed()
         self._check_reply_to(command)
         topic = topic or topic_for(command, self.topics)
+        carrier: dict[str, str] = {}
+        inject(carrier)  # the caller's trace context, when it has one (docs/tracing.md)
         metadata = await self._producer.send_and_wait(
-            topic, encode_command(command), key=key_for(command)
+            topic,
+            encode_command(command),
+            key=key_for(command),
+            headers=[(name, value.encode()) for name, value in carrier.items()] or None,
         )
         self._remember(command.id)
         return Published(command.id, topic, metadata.partition, metadata.offset)

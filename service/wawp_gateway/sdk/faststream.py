@@ -28,6 +28,7 @@ from faststream.security import (
     SASLScram256,
     SASLScram512,
 )
+from opentelemetry.propagate import inject
 
 from wawp_gateway.core.config import ClientSettings, load_client_settings
 from wawp_gateway.core.contracts import Command
@@ -103,10 +104,12 @@ class CommandPublisher:
                 raise InvalidCommand("invalid_command", problem)
         topic = topic_for(command, self.topics)
         target = self.send if topic == self.topics.send else self.command
+        headers = dict(_JSON)
+        inject(headers)  # the caller's trace context, when it has one (docs/tracing.md)
         await target.publish(
             encode_command(command),
             key=key_for(command),
-            headers=dict(_JSON),
+            headers=headers,
             correlation_id=command.correlation_id,
         )
 

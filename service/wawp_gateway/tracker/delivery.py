@@ -55,6 +55,8 @@ class Sent:
     sent_at: float
     command_id: str | None = None
     correlation_id: str | None = None
+    # The command's trace context, as its terminal record's headers carried it.
+    trace: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

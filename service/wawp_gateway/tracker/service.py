@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,7 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.errors import KafkaConnectionError
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
@@ -40,6 +42,8 @@ from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.rewind import first_offset_since, partition_reader
 from wawp_gateway.core.runtime import tune_gc
+from wawp_gateway.core.tracecontext import TRACE_HEADERS, exemplar, kafka_headers
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.tracker.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
 
 __all__ = ["Tracker", "parse_ack", "parse_sent", "run_tracker", "running_tracker"]
@@ -51,8 +55,9 @@ _WINDOW_FACTOR = 2  # a message is remembered for twice the ack timeout (at leas
 _MIN_WINDOW_S = 3600.0
 
 
-def parse_sent(value: bytes | None) -> Sent | None:
-    """A terminal ``succeeded`` state record with a message id; None for anything else."""
+def parse_sent(value: bytes | None, headers: Iterable[tuple[str, bytes]] = ()) -> Sent | None:
+    """A terminal ``succeeded`` state record with a message id; None for anything else. The
+    command's trace context comes with the record's ``headers``."""
     if not value:
         return None  # restore markers
     try:
@@ -70,6 +75,7 @@ def parse_sent(value: bytes | None) -> Sent | None:
         sent_at=at.timestamp(),
         command_id=record.command_id,
         correlation_id=record.correlation_id,
+        trace=tuple(h for h in headers if h[0] in TRACE_HEADERS),
     )
 
 
@@ -126,8 +132,10 @@ class Tracker:
         *,
         reader: AIOKafkaConsumer | None = None,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing | None = None,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing or Tracing()
         self._consumer = consumer
         self._reader = reader
         self._replay_until: dict[TopicPartition, int] = {}
@@ -240,7 +248,7 @@ class Tracker:
     ) -> list[Delivery]:
         """The deliveries a record leads to (those of replayed acks are marked replayed)."""
         if topic == state_topic:
-            sent = parse_sent(record.value)
+            sent = parse_sent(record.value, record.headers)
             return [] if sent is None else self.join.on_sent(sent)
         ack = parse_ack(record.value, self._clock(), replayed=replay)
         if ack is None:
@@ -257,12 +265,18 @@ class Tracker:
         for delivery in deliveries:
             value = to_record(delivery).model_dump_json(by_alias=True).encode()
             key = delivery.sent.message_id.encode()
-            futures.append(await self._producer.send(topic, value, key=key))
+            # The ack level as a span of the command's trace, at the time of the ack; the record
+            # carries that trace (docs/contract.md "Trace context").
+            with self._ack_span(delivery, topic):
+                headers = kafka_headers()
+                futures.append(await self._producer.send(topic, value, key=key, headers=headers))
+                latency = delivery.latency_s
+                if latency is not None:
+                    self.metrics.message_ack_latency_of(delivery.ack_name).observe(
+                        latency, exemplar()
+                    )
             if delivery.ends is not None:
                 self.metrics.tracked_sends_of(delivery.ends).inc()
-            latency = delivery.latency_s
-            if latency is not None:
-                self.metrics.message_ack_latency_of(delivery.ack_name).observe(latency)
             log.info(
                 "delivery.tracked",
                 message_id=delivery.sent.message_id,
@@ -272,6 +286,28 @@ class Tracker:
             )
         await asyncio.gather(*futures)
 
+    def _ack_span(self, delivery: Delivery, topic: str) -> Any:
+        tracing = self._tracing
+        sent = delivery.sent
+        attributes: dict[str, str | int | bool] = {}
+        start: int | None = None
+        if tracing.recording:
+            attributes = {
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": topic,
+                "wawp.ack": delivery.ack,
+                "wawp.ack_name": delivery.ack_name,
+                "wawp.ack_timeout": delivery.timeout,
+                "wawp.instance_id": sent.instance_id,
+            }
+            if sent.command_id is not None:
+                attributes["messaging.message.id"] = sent.command_id
+            if delivery.acked_at is not None and not delivery.timeout:
+                start = int(min(delivery.acked_at, self._clock()) * 1e9)
+        name = "delivery ack_timeout" if delivery.timeout else f"delivery {delivery.ack_name}"
+        return tracing.continuing(sent.trace, name, SpanKind.PRODUCER, attributes, start_time=start)
+
 
 @asynccontextmanager
 async def running_tracker(
@@ -279,6 +315,7 @@ async def running_tracker(
     registry: CollectorRegistry | None = None,
     *,
     clock: Callable[[], float] = time.time,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Tracker]:
     """Consumer, producer and probes for the block; ``Tracker.run`` does the work."""
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
@@ -296,7 +333,9 @@ async def running_tracker(
                 "GATEWAY_KAFKA__BOOTSTRAP_SERVERS",
                 f"cannot reach Kafka at {settings.kafka.bootstrap_servers}",
             ) from None
-        tracker = Tracker(settings, consumer, producer, metrics, reader=reader, clock=clock)
+        tracker = Tracker(
+            settings, consumer, producer, metrics, reader=reader, clock=clock, tracing=tracing
+        )
         consumer.subscribe(
             [settings.topics.events, settings.topics.state], listener=_Rewinding(tracker)
         )
@@ -324,6 +363,10 @@ class _Rewinding(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def run_tracker(settings: TrackerProcessSettings, stopping: asyncio.Event) -> None:
     """``wawp-gateway tracker``: track until ``stopping`` is set."""
-    async with running_tracker(settings) as tracker:
-        tune_gc()
-        await tracker.run(stopping)
+    tracing = Tracing.from_environ(os.environ, service="wawp-gateway-tracker")
+    try:
+        async with running_tracker(settings, tracing=tracing) as tracker:
+            tune_gc()
+            await tracker.run(stopping)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)

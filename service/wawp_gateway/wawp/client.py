@@ -1,7 +1,10 @@
 """WawpClient: one Wawp call for one action, its answer mapped onto the error tree.
 
 Auth always travels in the query (``instance_id``, ``access_token``), as Wawp documents. The
-client never logs URLs and scrubs the token from any text it copies out of an answer.
+client never logs URLs and scrubs the token from any text it copies out of an answer. Every
+request carries the current trace context (``traceparent``); when spans are recorded, each call is
+a client span with OpenTelemetry's HTTP attributes: method, the path's template (no query, no
+token, no chat id), server address and port, status code.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
+from opentelemetry.trace import SpanKind
 from pydantic import SecretStr
 
 from wawp_gateway.core.errors import (
@@ -26,6 +30,8 @@ from wawp_gateway.core.errors import (
     WawpUnavailable,
 )
 from wawp_gateway.core.sections import WawpSettings
+from wawp_gateway.core.tracecontext import http_headers
+from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import (
     WawpReply,
@@ -114,15 +120,21 @@ class WawpClient:
     """Calls Wawp over one shared transport; satisfies the pipeline's ``WawpPort``."""
 
     def __init__(
-        self, settings: WawpSettings, transport: HttpTransport, tokens: TokenLookup
+        self,
+        settings: WawpSettings,
+        transport: HttpTransport,
+        tokens: TokenLookup,
+        tracing: Tracing | None = None,
     ) -> None:
         self._settings = settings
         self._transport = transport
         self._tokens = tokens
+        self._tracing = tracing or Tracing()
         self._roots = {
             "v1": settings.base_url.rstrip("/"),
             "v2": settings.v2_base_url.rstrip("/"),
         }
+        self._span_attributes: dict[str, tuple[str, Attributes]] = {}
 
     def build_request(
         self, spec: ActionSpec, params: Mapping[str, Any], *, instance_id: str, token: SecretStr
@@ -138,6 +150,7 @@ class WawpClient:
             query=(*auth, *wire.query),
             body=wire.body,
             timeout_s=self._settings.timeout_s,
+            headers=http_headers(),
         )
 
     async def call(
@@ -147,9 +160,37 @@ class WawpClient:
         if token is None:
             # The worker rejects unknown instances before calling; reaching here is a bug.
             raise WawpAuthError("no access token configured for this instance", http_status=None)
-        request = self.build_request(spec, params, instance_id=instance_id, token=token)
-        response = await self._transport.send(request)
-        return classify_response(spec, response, secret=token.get_secret_value())
+        if not self._tracing.recording:
+            request = self.build_request(spec, params, instance_id=instance_id, token=token)
+            response = await self._transport.send(request)
+            return classify_response(spec, response, secret=token.get_secret_value())
+        name, attributes = self._client_span(spec)
+        with self._tracing.span(name, SpanKind.CLIENT, attributes) as span:
+            # Built inside the span: its traceparent names the client span.
+            request = self.build_request(spec, params, instance_id=instance_id, token=token)
+            response = await self._transport.send(request)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status)
+                if response.status >= 400:
+                    span.set_attribute("error.type", str(response.status))
+            return classify_response(spec, response, secret=token.get_secret_value())
+
+    def _client_span(self, spec: ActionSpec) -> tuple[str, Attributes]:
+        """The span name and attributes of an action's calls (the same for every call)."""
+        known = self._span_attributes.get(spec.name)
+        if known is None:
+            root = urlsplit(self._roots[spec.api])
+            template = root.path + spec.path
+            attributes: dict[str, str | int] = {
+                "http.request.method": spec.method,
+                "url.template": template,
+                "url.scheme": root.scheme,
+                "server.address": root.hostname or "",
+                "server.port": root.port or (443 if root.scheme == "https" else 80),
+                "wawp.action": spec.name,
+            }
+            known = self._span_attributes[spec.name] = (f"{spec.method} {template}", attributes)
+        return known
 
     async def aclose(self) -> None:
         await self._transport.aclose()

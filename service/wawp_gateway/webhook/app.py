@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.probes import metrics_payload
 from wawp_gateway.core.sections import WebhookSettings
 from wawp_gateway.webhook.checks import (
     Outcome,
@@ -75,7 +75,7 @@ class WebhookReceiver:
             return
         path: str = scope["path"]
         if path in _PROBES:
-            await self._probe(path, scope["method"], send)
+            await self._probe(path, scope["method"], send, _accept(scope))
             return
         try:
             status, outcome = await self._handle(scope, receive)
@@ -169,15 +169,15 @@ class WebhookReceiver:
         self.ready = True
         return 200, "published"
 
-    async def _probe(self, path: str, method: str, send: _Send) -> None:
+    async def _probe(self, path: str, method: str, send: _Send, accept: str) -> None:
         if method not in ("GET", "HEAD"):
             start, body = _answer(405, "method_not_allowed", allow=b"GET")
             await send(start)
             await send(body)
         elif path == "/metrics":
-            payload = generate_latest(self._metrics.registry)
+            payload, content_type = metrics_payload(self._metrics.registry, accept)
             headers = [
-                (b"content-type", CONTENT_TYPE_LATEST.encode()),
+                (b"content-type", content_type.encode()),
                 (b"content-length", str(len(payload)).encode()),
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -215,3 +215,10 @@ def _answer(status: int, text: str, allow: bytes = b"POST") -> tuple[_Message, _
         {"type": "http.response.start", "status": status, "headers": headers},
         {"type": "http.response.body", "body": body},
     )
+
+
+def _accept(scope: _Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return str(value.decode("latin-1"))
+    return ""

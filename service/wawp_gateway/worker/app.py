@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,6 +27,8 @@ from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.runtime import tune_gc
+from wawp_gateway.core.tracecontext import exemplar
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import params_model
@@ -74,7 +77,9 @@ class MeteredWawp:
             raise
         finally:
             self._metrics.wawp_requests_of(spec.name, status_class(status)).inc()
-            self._metrics.wawp_duration_of(spec.name).observe(time.perf_counter() - started)
+            self._metrics.wawp_duration_of(spec.name).observe(
+                time.perf_counter() - started, exemplar()
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +93,14 @@ class WorkerApp:
 
 @asynccontextmanager
 async def build_worker(
-    settings: Settings, *, wawp: WawpPort | None = None
+    settings: Settings, *, wawp: WawpPort | None = None, tracing: Tracing | None = None
 ) -> AsyncIterator[WorkerApp]:
     """Everything a worker process needs, started in order and closed in reverse.
 
-    ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker)."""
+    ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker);
+    without ``tracing`` the trace context is propagated and no span is recorded (the caller
+    shuts a given one down)."""
+    tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
         transport = build_transport(
@@ -100,7 +108,7 @@ async def build_worker(
             max_connections=settings.wawp.max_connections,
             connect_timeout_s=settings.wawp.connect_timeout_s,
         )
-        client = WawpClient(settings.wawp, transport, settings.token_for)
+        client = WawpClient(settings.wawp, transport, settings.token_for, tracing)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
         metrics.start_worker_series(reason.value for reason in DlqReason)
@@ -128,6 +136,7 @@ async def build_worker(
                 state_producers, settings.topics.state, observe=metrics.state_write.observe
             ),
             standing=standing,
+            tracing=tracing,
         )
         port = await stack.enter_async_context(
             serve_probes(
@@ -148,6 +157,10 @@ def tune_for_service() -> None:
 
 
 async def run_worker(settings: Settings, stopping: asyncio.Event) -> None:
-    async with build_worker(settings) as app:
-        tune_for_service()
-        await app.worker.run(stopping)
+    tracing = Tracing.from_environ(os.environ, service="wawp-gateway-worker")
+    try:
+        async with build_worker(settings, tracing=tracing) as app:
+            tune_for_service()
+            await app.worker.run(stopping)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)

@@ -14,15 +14,17 @@ from typing import Any
 
 import structlog
 from aiokafka import TopicPartition
+from opentelemetry.trace import SpanKind
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.worker.admission import Reroute, admission, envelope_of, forward, rejected
 from wawp_gateway.worker.execution import Execution
-from wawp_gateway.worker.intake import Envelope, Rejection, Undecodable
+from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable
 from wawp_gateway.worker.jobs import Job
 from wawp_gateway.worker.lanes import LaneBook, LaneKey, Limits
 from wawp_gateway.worker.offsets import OffsetTracker
@@ -52,6 +54,30 @@ def _instance_unavailable() -> Outcome:
     )
 
 
+_NO_ATTRIBUTES: Attributes = {}
+
+
+def _consumer_attributes(
+    envelope: Envelope, command: OutboundCommand | None, group: str
+) -> Attributes:
+    """OpenTelemetry's messaging attributes; the key is left out (it may be a phone number
+    when a producer keyed by chat)."""
+    attributes: dict[str, str | int] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.destination.name": envelope.topic,
+        "messaging.destination.partition.id": str(envelope.partition),
+        "messaging.kafka.offset": envelope.offset,
+        "messaging.consumer.group.name": group,
+    }
+    if command is not None:
+        attributes["messaging.message.id"] = command.id
+        attributes["wawp.action"] = command.action
+        attributes["wawp.instance_id"] = command.instance_id
+    return attributes
+
+
 class Engine:
     def __init__(
         self,
@@ -63,9 +89,11 @@ class Engine:
         clock: Clock,
         partitions_of: Callable[[str], int | None],
         state_log: StateLog | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """Without ``state_log`` the engine keeps no idempotency records."""
         self.settings = settings
+        self.tracing = tracing or Tracing()
         self.outputs = outputs
         self.metrics = metrics
         self.clock = clock
@@ -237,7 +265,8 @@ class Engine:
         """Work outside any lane (dead letters, rejections, forwards): order does not matter."""
 
         async def run() -> None:
-            await self._publisher.until_published(publish)
+            with self._consuming(envelope, None):
+                await self._publisher.until_published(publish)
             self._done(tp, envelope.offset)
 
         task = asyncio.create_task(run())
@@ -255,13 +284,29 @@ class Engine:
                 structlog.contextvars.bind_contextvars(
                     command_id=job.command.id, action=job.command.action
                 )
-                if not await self._execution.run(job):
+                with self._consuming(job.envelope, job.command):
+                    ran = await self._execution.run(job)
+                if not ran:
                     break  # refused: left for the partition's next owner
                 self._done(job.tp, job.envelope.offset)
                 job = self.lanes.finish(key)
         finally:
             if self._lane_tasks.get(key) is asyncio.current_task():
                 del self._lane_tasks[key]
+
+    def _consuming(self, envelope: Envelope, command: OutboundCommand | None) -> Any:
+        """The command's consumer span, current while it runs (docs/contract.md "Trace
+        context"): it continues the record's trace context, or starts a trace."""
+        tracing = self.tracing
+        attributes = _NO_ATTRIBUTES
+        if tracing.recording:
+            attributes = _consumer_attributes(envelope, command, self.settings.kafka.group_id)
+        return tracing.continuing(
+            envelope.headers,
+            f"process {envelope.topic}",
+            SpanKind.CONSUMER,
+            attributes,
+        )
 
     def _done(self, tp: TopicPartition, offset: int) -> None:
         tracker = self.trackers.get(tp)

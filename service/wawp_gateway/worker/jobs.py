@@ -24,6 +24,7 @@ from wawp_gateway.core.errors import (
     WawpRateLimited,
 )
 from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.tracing import add_event
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import Envelope, OutboundCommand
 from wawp_gateway.worker.pacing import CallSlots, Gate, Pacer
@@ -181,6 +182,7 @@ class JobPacer:
             return False
         self._gate = gate
         context.metrics.rate_limit_wait.observe(waited)
+        add_event("rate_limit.waited", {"wawp.rate_limit.wait_seconds": waited})
         try:
             context.check_may_call(self._job.tp)
         except CallRefused:

@@ -24,6 +24,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
@@ -52,9 +53,11 @@ class Worker:
         clock: Clock,
         state_log: StateLog | None = None,
         standing: GroupStanding | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
-        loop); ``build_worker`` always gives one."""
+        loop); ``build_worker`` always gives one. Without ``tracing`` no span is recorded (the
+        trace context is propagated all the same)."""
         self._settings = settings
         self._topics = settings.topics
         self._consumer = consumer
@@ -62,12 +65,13 @@ class Worker:
         metrics.paused_partitions.set_function(lambda: len(consumer.paused()))
         self.engine = Engine(
             settings,
-            outputs=Outputs(settings, producer, metrics),
+            outputs=Outputs(settings, producer, metrics, tracing),
             wawp=wawp,
             metrics=metrics,
             clock=clock,
             partitions_of=self._partition_count,
             state_log=state_log,
+            tracing=tracing,
         )
         self.engine.on_progress = self._on_progress
         self.engine.standing = standing

@@ -1,7 +1,8 @@
 """What the worker publishes: results (to ``reply_to`` when usable), dead letters, forwards.
 
 Every publish waits for the broker's acknowledgement (acks=all): an offset is marked done only
-after everything its record led to is durable.
+after everything its record led to is durable. Every record carries the command's trace context
+(a producer span's, when spans are recorded; docs/contract.md "Trace context").
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, Result
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.tracecontext import with_trace_headers
+from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.chatid import mask_phone
 from wawp_gateway.worker.dlq import build_dead_letter
 from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable
@@ -65,8 +69,15 @@ class ReplyInfo:
 
 
 class Outputs:
-    def __init__(self, settings: Settings, producer: AIOKafkaProducer, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._settings = settings
+        self._tracing = tracing or Tracing()
         self._topics = settings.topics
         self._producer = producer
         self._metrics = metrics
@@ -80,8 +91,28 @@ class Outputs:
         *,
         partition: int | None = None,
     ) -> None:
-        ack = await self._producer.send(topic, value, key=key, headers=headers, partition=partition)
-        await ack
+        if not self._tracing.recording:
+            headers = with_trace_headers(headers)
+            ack = await self._producer.send(
+                topic, value, key=key, headers=headers, partition=partition
+            )
+            await ack
+            return
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "send",
+            "messaging.destination.name": topic,
+        }
+        with self._tracing.span(f"send {topic}", SpanKind.PRODUCER, attributes) as span:
+            headers = with_trace_headers(headers)
+            ack = await self._producer.send(
+                topic, value, key=key, headers=headers, partition=partition
+            )
+            metadata = await ack
+            if span is not None:
+                span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
+                span.set_attribute("messaging.kafka.offset", int(metadata.offset))
 
     async def publish(
         self,

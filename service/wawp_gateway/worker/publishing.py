@@ -12,6 +12,7 @@ from datetime import datetime
 
 import structlog
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 
 from wawp_gateway.worker.intake import Envelope
 from wawp_gateway.worker.outputs import Outputs, ReplyInfo
@@ -34,6 +35,12 @@ class Publisher:
     ) -> None:
         """The result (and dead letter) of one command, logged once acknowledged."""
         published_at = self._clock.now()
+        span = trace.get_current_span()  # the command's consumer span (docs/contract.md)
+        if span.is_recording():
+            span.set_attribute("wawp.outcome", outcome.status.value)
+            span.set_attribute("wawp.attempts", outcome.attempts)
+            if outcome.error is not None:
+                span.set_attribute("wawp.error_code", outcome.error.code)
         await self._outputs.publish(envelope, reply, outcome, received_at, published_at)
         log.info(
             "command.processed",

@@ -15,8 +15,6 @@ import yarl
 from aiohttp.connector import Connection
 
 from wawp_gateway.wawp.transports.base import (
-    ACCEPT_HEADERS,
-    JSON_HEADERS,
     KEEPALIVE_S,
     USER_AGENT,
     HttpRequest,
@@ -114,7 +112,7 @@ class AiohttpTransport:
                 request.method,
                 _encoded_url(request.url, request.query),
                 data=request.body,
-                headers=ACCEPT_HEADERS if request.body is None else JSON_HEADERS,
+                headers=request.header_fields(),
                 allow_redirects=False,
                 timeout=self._timeout(request.timeout_s),
             ) as response:

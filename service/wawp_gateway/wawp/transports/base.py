@@ -118,6 +118,15 @@ class HttpRequest:
     query: tuple[tuple[str, str], ...]  # flattened query pairs, auth included
     body: bytes | None  # pre-serialized JSON body or None
     timeout_s: float  # total time of the call
+    # Fields beside accept/content-type, lower-case names: the W3C trace context
+    # (docs/contract.md "Trace context"). Sent by every stack.
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header_fields(self) -> dict[str, str]:
+        """accept (and content-type with a body), then ``headers``."""
+        fields = dict(ACCEPT_HEADERS if self.body is None else JSON_HEADERS)
+        fields.update(self.headers)
+        return fields
 
     def __repr__(self) -> str:
         keys = tuple(key for key, _ in self.query)

@@ -79,9 +79,10 @@ def _head(request: HttpRequest, origin: _Origin, path: str) -> bytes:
         framing = ""
     else:
         framing = "content-length: 0\r\n"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in request.headers)
     return (
         f"{request.method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"
-        f"user-agent: {USER_AGENT}\r\naccept: application/json\r\n{framing}\r\n"
+        f"user-agent: {USER_AGENT}\r\naccept: application/json\r\n{framing}{extra}\r\n"
     ).encode("ascii")
 
 

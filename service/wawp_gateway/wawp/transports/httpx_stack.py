@@ -20,8 +20,6 @@ import httpx
 import httpx_aiohttp
 
 from wawp_gateway.wawp.transports.base import (
-    ACCEPT_HEADERS,
-    JSON_HEADERS,
     KEEPALIVE_S,
     USER_AGENT,
     HttpRequest,
@@ -105,7 +103,7 @@ class HttpxTransport:
                     request.method,
                     request.full_url(),
                     content=request.body,
-                    headers=ACCEPT_HEADERS if request.body is None else JSON_HEADERS,
+                    headers=request.header_fields(),
                     timeout=self._timeout(request.timeout_s),
                     extensions={"trace": progress.on_httpcore_event},
                 )

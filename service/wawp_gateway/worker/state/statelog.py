@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from wawp_gateway.core.coalesce import CoalescingWriter
 from wawp_gateway.core.contracts import STATE_SCHEMA, StateStatus
+from wawp_gateway.core.tracecontext import kafka_headers
+from wawp_gateway.core.tracing import add_event
 from wawp_gateway.worker.state.idempotency import PartitionState, StateEvent
 
 __all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]
@@ -204,9 +206,12 @@ class StateLog:
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
         started = time.monotonic()
-        await self._writer.write(partition, key, value)
+        # The command's trace context travels on its records (docs/contract.md "Trace context").
+        await self._writer.write(partition, key, value, kafka_headers())
+        seconds = time.monotonic() - started
         if self._observe is not None:
-            self._observe(time.monotonic() - started)
+            self._observe(seconds)
+        add_event("wawp.state written", {"wawp.state.write_seconds": seconds})
 
     async def release(self, partition: int) -> None:
         ack = await self._writer.producer_of(partition).send(
