@@ -25,7 +25,7 @@ from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import params_model
 from wawp_gateway.wawp.responses import WawpReply
-from wawp_gateway.wawp.transports.factory import build_transport
+from wawp_gateway.wawp.transports.factory import transport_for
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog
@@ -90,11 +90,7 @@ async def build_worker(
     ``wawp`` replaces the HTTP client (tests use it to put a failing port behind the worker)."""
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
-        transport = build_transport(
-            settings.wawp.http_stack,
-            max_connections=settings.wawp.max_connections,
-            connect_timeout_s=settings.wawp.connect_timeout_s,
-        )
+        transport = transport_for(settings.wawp)
         client = WawpClient(settings.wawp, transport, settings.token_for)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
