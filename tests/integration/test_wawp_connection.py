@@ -323,7 +323,7 @@ async def test_the_worker_process_goes_through_the_proxy_and_never_logs_its_pass
     configured = [
         json.loads(line) for line in output.splitlines() if b"wawp.transport_configured" in line
     ]
-    assert [(c["stack"], c["proxy"]) for c in configured] == [
+    assert [(c["http_stack"], c["proxy"]) for c in configured] == [
         ("aiohttp", f"127.0.0.1:{proxy.port}")
     ]
     assert proxy.password.encode() not in output

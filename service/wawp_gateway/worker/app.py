@@ -93,7 +93,7 @@ async def build_worker(
         transport = transport_for(settings.wawp)
         client = WawpClient(settings.wawp, transport, settings.token_for)
         stack.push_async_callback(client.aclose)
-        metrics = Metrics(CollectorRegistry())
+        metrics = Metrics(CollectorRegistry(), actions=ACTIONS)
         metrics.start_worker_series(reason.value for reason in DlqReason)
         await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)

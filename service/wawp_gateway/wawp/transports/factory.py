@@ -65,7 +65,7 @@ def transport_for(settings: WawpSettings) -> HttpTransport:
         proxy_at = f"{parts.hostname}:{parts.port}"
     log.info(
         "wawp.transport_configured",
-        stack=settings.http_stack,
+        http_stack=settings.http_stack,
         proxy=proxy_at,
         ca_file=None if settings.ca_file is None else str(settings.ca_file),
     )
