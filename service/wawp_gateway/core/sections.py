@@ -295,7 +295,7 @@ class WebhookSettings(Section):
     """Largest webhook body (413 above)."""
     dedupe_window_s: float = Field(600.0, ge=0)
     """De-duplication window of webhook event ids."""
-    dedupe_max_ids: int = Field(1_000_000, ge=1)
+    dedupe_max_ids: int = Field(200_000, ge=1)
     """Most event ids the de-duplication window holds; past it the oldest are forgotten first
     (counted in gateway_webhook_dedupe_evicted_ids), as if their window had ended."""
     publish_timeout_s: float = Field(10.0, gt=0)
