@@ -122,7 +122,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(_measure(args.ids, args.one))))
         return
     print(
-        "| ids posted | cap | ids held | evicted | RSS before -> after (peak) | per id held | posts/s |"
+        "| ids posted | cap | ids held | evicted | RSS before -> after (peak) "
+        "| per id held | posts/s |"
     )
     print("|---:|---:|---:|---:|---|---:|---:|")
     for cap in args.caps:
