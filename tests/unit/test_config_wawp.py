@@ -106,3 +106,18 @@ def test_an_unusable_ca_file_is_refused(
 
 def test_a_directory_as_ca_file_is_refused(tmp_path: Path) -> None:
     assert _refusal(ca_file=str(tmp_path)).setting == "GATEWAY_WAWP__CA_FILE"
+
+
+def test_check_config_warns_when_the_proxy_or_the_ca_cannot_apply(tmp_path: Path) -> None:
+    from wawp_gateway.core.checks import config_warnings
+
+    ca = make_test_ca(tmp_path)
+    plain = {"base_url": "http://wawp.test/wp-json/awp/v1", "v2_base_url": "http://wawp.test"}
+    proxied = _load(proxy_url=f"http://u:{PASSWORD}@proxy:3128", ca_file=str(ca.ca_file), **plain)
+    secure = _load(proxy_url=f"http://u:{PASSWORD}@proxy:3128", ca_file=str(ca.ca_file))
+
+    warnings = config_warnings(proxied)
+    assert any("GATEWAY_WAWP__PROXY_URL" in w and "plain http://" in w for w in warnings)
+    assert any(w.startswith("GATEWAY_WAWP__CA_FILE") for w in warnings)
+    assert not any("GATEWAY_WAWP__" in w for w in config_warnings(secure))
+    assert PASSWORD not in " ".join(warnings)
