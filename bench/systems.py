@@ -83,17 +83,20 @@ class SystemSpec:
     kind: Kind
     fetch_wait_ms: int = 50
     loop: Literal["uvloop", "asyncio"] = "uvloop"  # baselines only; the worker picks its own
+    http_stack: str = ""  # gateway only: GATEWAY_WAWP__HTTP_STACK, "" = the default
 
     @property
     def label(self) -> str:
         name = {"gateway": "gateway", "raw": "raw", "naive": "faststream-naive"}[self.kind]
         suffix = " (asyncio)" if self.kind == "raw" and self.loop == "asyncio" else ""
-        return f"{name}{suffix} fetch={self.fetch_wait_ms}ms"
+        stack = f" [{self.http_stack}]" if self.http_stack else ""
+        return f"{name}{suffix}{stack} fetch={self.fetch_wait_ms}ms"
 
     @property
     def slug(self) -> str:
         loop = "-asyncio" if self.kind == "raw" and self.loop == "asyncio" else ""
-        return f"{self.kind}{loop}-f{self.fetch_wait_ms}"
+        stack = f"-{self.http_stack}" if self.http_stack else ""
+        return f"{self.kind}{loop}{stack}-f{self.fetch_wait_ms}"
 
 
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
@@ -168,6 +171,8 @@ def launch(
         # Stopping a run must not wait 30 s for commands the harness no longer counts.
         "GATEWAY_SHUTDOWN__GRACE_S": "3",
     }
+    if spec.http_stack:
+        env["GATEWAY_WAWP__HTTP_STACK"] = spec.http_stack
     proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return proc

@@ -1,6 +1,6 @@
 """The webhook receiver's memory with many unique event ids, with and without the window's cap.
 
-    python bench/webhook_dedupe.py [--ids 1000000] [--caps 1000000 200000]
+    python bench/webhook_dedupe.py [--ids 1000000] [--caps 200000 1000000] [--json]
 
 For each cap, a fresh process builds the receiver's ASGI app (``WebhookReceiver``, the real one,
 with a publish that the broker acknowledges at once) and posts ``--ids`` ``message.ack`` events
@@ -8,6 +8,8 @@ with unique ids (``evt_`` + 26 characters, as Wawp's) through it, within one de-
 (600 s: none expires). Reported per cap: ids held at the end, ids evicted, the process's RSS before
 and after (and the peak), bytes per id held, and posts per second (one core, no HTTP or broker
 in the way: this measures the window, not the receiver's throughput; ``bench/webhook.py`` does).
+``--json`` prints one JSON object per cap instead of the table (the ``webhook-dedupe`` scenario of
+``python -m bench`` reads them).
 """
 
 from __future__ import annotations
@@ -112,14 +114,31 @@ async def _measure(ids: int, cap: int) -> dict[str, Any]:
     }
 
 
+def _child(ids: int, cap: int) -> dict[str, Any]:
+    """One measurement in a fresh process: its RSS is the window's and nothing else's."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--ids", str(ids), "--one", str(cap)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ids", type=int, default=1_000_000)
     parser.add_argument("--caps", type=int, nargs="+", default=[200_000, 1_000_000])
+    parser.add_argument("--json", action="store_true", help="one JSON object per cap")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child's cap
     args = parser.parse_args()
     if args.one is not None:
         print(json.dumps(asyncio.run(_measure(args.ids, args.one))))
+        return
+    if args.json:
+        for cap in args.caps:
+            print(json.dumps(_child(args.ids, cap)), flush=True)
         return
     print(
         "| ids posted | cap | ids held | evicted | RSS before -> after (peak) "
@@ -127,13 +146,7 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---|---:|---:|")
     for cap in args.caps:
-        child = subprocess.run(
-            [sys.executable, __file__, "--ids", str(args.ids), "--one", str(cap)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        r = json.loads(child.stdout.strip().splitlines()[-1])
+        r = _child(args.ids, cap)
         print(
             f"| {r['ids']:,} | {r['cap']:,} | {r['held']:,.0f} | {r['evicted']:,.0f} "
             f"| {r['rss_before_mb']:.0f} -> {r['rss_after_mb']:.0f} MB ({r['peak_rss_mb']:.0f}) "
