@@ -450,3 +450,18 @@ async def test_aclose_is_idempotent_and_final(stack: HttpStack, token: str) -> N
 def test_unknown_stack_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown HTTP stack"):
         build_transport("requests", max_connections=1, connect_timeout_s=1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx"])
+async def test_a_transport_with_a_proxy_shows_no_credentials(stack: HttpStack) -> None:
+    transport = build_transport(
+        stack,
+        max_connections=1,
+        connect_timeout_s=1.0,
+        proxy_url="http://gateway:proxy-SECRET-pw@proxy.internal:3128",
+    )
+    try:
+        shown = repr(transport) + str(transport) + repr(vars(transport))
+    finally:
+        await transport.aclose()
+    assert "proxy-SECRET-pw" not in shown

@@ -17,6 +17,7 @@ from typing import Final
 import aiohttp
 import yarl
 from aiohttp.connector import Connection
+from pydantic import SecretStr
 
 from wawp_gateway.wawp.transports.base import (
     ACCEPT_HEADERS,
@@ -80,8 +81,9 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
         # aiohttp takes the proxy's credentials from the URL's userinfo and sends them as
-        # Proxy-Authorization, on the CONNECT only for HTTPS.
-        self._proxy = None if proxy_url is None else yarl.URL(proxy_url)
+        # Proxy-Authorization, on the CONNECT only for HTTPS. Held as a secret until the session
+        # is built, so that no repr of this object shows them.
+        self._proxy = None if proxy_url is None else SecretStr(proxy_url)
         self._tls = tls_context(ca_file)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -104,7 +106,7 @@ class AiohttpTransport:
             skip_auto_headers=("content-type",),
             raise_for_status=False,
             request_class=_TrackedRequest,
-            proxy=self._proxy,
+            proxy=None if self._proxy is None else yarl.URL(self._proxy.get_secret_value()),
             trust_env=False,  # the proxy is GATEWAY_WAWP__PROXY_URL, never HTTPS_PROXY
         )
         # aiohttp silently resends a GET/PUT/DELETE once when a reused keep-alive connection
@@ -115,7 +117,11 @@ class AiohttpTransport:
         return self._session
 
     def __repr__(self) -> str:
-        proxy = "none" if self._proxy is None else f"{self._proxy.host}:{self._proxy.port}"
+        if self._proxy is None:
+            proxy = "none"
+        else:
+            url = yarl.URL(self._proxy.get_secret_value())
+            proxy = f"{url.host}:{url.port}"
         return f"AiohttpTransport(max_connections={self._max_connections}, proxy={proxy})"
 
     def _timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
