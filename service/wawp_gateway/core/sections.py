@@ -296,8 +296,9 @@ class WebhookSettings(Section):
     dedupe_window_s: float = Field(600.0, ge=0)
     """De-duplication window of webhook event ids."""
     dedupe_max_ids: int = Field(200_000, ge=1)
-    """Most event ids the de-duplication window holds; past it the oldest are forgotten first
-    (counted in gateway_webhook_dedupe_evicted_ids), as if their window had ended."""
+    """Most event ids the de-duplication window holds (about 220 bytes of memory each); past it
+    the oldest are forgotten first (counted in gateway_webhook_dedupe_evicted_ids), as if their
+    window had ended."""
     publish_timeout_s: float = Field(10.0, gt=0)
     """Longest wait for the broker's acknowledgement before answering 503."""
     linger_ms: int = Field(0, ge=0)
