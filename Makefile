@@ -76,7 +76,8 @@ generate: $(STAMP)
 	$(BIN)/wawp-gateway generate
 
 ## bench: the benchmark (about 20 minutes): gateway vs raw aiokafka+aiohttp vs naive FastStream, restore, webhook receiver,
-## plus the HTTP stacks; writes bench/results/*.json and bench/results/latest.md.
+## plus the HTTP stacks and the webhook window's memory with 1,000,000 ids; writes bench/results/*.json and
+## bench/results/latest.md.
 ## `make bench BENCH_ARGS=--quick` is the smoke run (small counts, default scenarios, a few minutes).
 BENCH_ARGS ?= --scenarios all
 bench: $(STAMP)

@@ -31,6 +31,7 @@ __all__ = ["main"]
 
 def _options(args: argparse.Namespace) -> Options:
     waits = tuple(int(w) for w in args.fetch_waits.split(",") if w)
+    stacks = tuple(s for s in args.gateway_stacks.split(",") if s)
     if args.quick:
         return Options(
             commands=args.commands or 2000,
@@ -40,6 +41,7 @@ def _options(args: argparse.Namespace) -> Options:
             raw_asyncio=False,
             restore_records=args.restore_records or 20_000,
             restore_partitions=args.restore_partitions,
+            gateway_stacks=stacks,
         )
     return Options(
         commands=args.commands or 40_000,
@@ -50,6 +52,7 @@ def _options(args: argparse.Namespace) -> Options:
         latency_rate=args.latency_rate,
         restore_records=args.restore_records or 1_000_000,
         restore_partitions=args.restore_partitions,
+        gateway_stacks=stacks,
     )
 
 
@@ -131,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         "--restore-records", type=int, help="state records of the restore scenario (1000000)"
     )
     parser.add_argument("--restore-partitions", type=int, default=1)
+    parser.add_argument(
+        "--gateway-stacks",
+        default="",
+        help="upstream-0ms: also run the gateway on these HTTP stacks (e.g. httptools,httpx)",
+    )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")

@@ -37,7 +37,7 @@ import uvloop
 from wawp_gateway.wawp.transports.base import HttpRequest
 from wawp_gateway.wawp.transports.factory import build_transport
 
-STACKS: tuple[str, ...] = ("aiohttp-bare", "aiohttp", "httptools", "httpx-aiohttp", "httpx")
+STACKS: tuple[str, ...] = ("aiohttp-bare", "aiohttp", "httptools", "httpx")
 LOOPS: tuple[str, ...] = ("asyncio", "uvloop")
 RESULTS = Path(__file__).resolve().parent / "results" / "http_stacks.json"
 ANSWER = b'{"id":"true_447441429009@c.us_3EB0C767D26A1D3A5E","sent":true}'
@@ -279,7 +279,7 @@ def main() -> None:
                     "platform": platform.platform(),
                     "versions": {
                         name: metadata.version(name)
-                        for name in ("aiohttp", "httpx", "httpx-aiohttp", "uvloop", "uvicorn")
+                        for name in ("aiohttp", "httpx", "httptools", "uvloop", "uvicorn")
                     },
                 },
                 "server": "uvicorn + uvloop + httptools, raw ASGI, 201 JSON, separate process",

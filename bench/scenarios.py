@@ -28,7 +28,7 @@ from bench.systems import PARTITIONS, RateLimits, SystemSpec
 from bench.tracecost import measure_trace_cost
 from bench.workload import Workload
 from wawp_gateway.core.kafka import create_topics
-from wawp_gateway.core.sections import KafkaSettings
+from wawp_gateway.core.sections import KafkaSettings, WebhookSettings
 
 __all__ = ["DEFAULT_SCENARIOS", "SCENARIOS", "Options", "Shared"]
 
@@ -37,6 +37,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # broker's per-fetch cost (it grows with each partition's stored batches) stays small.
 CAPACITY_DURATION_S = 12.0
 HTTP_STACKS = Path(__file__).resolve().parent / "http_stacks.py"
+WEBHOOK_DEDUPE = Path(__file__).resolve().parent / "webhook_dedupe.py"
+DEDUPE_IDS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class Options:
     # upstream-0ms goals compare medians of rounds, the systems taking turns to go first.
     throughput_rounds: int = 3
     raw_asyncio: bool = True  # also run the raw baseline on plain asyncio (the worker's loop)
+    # upstream-0ms: the gateway also on these HTTP stacks (GATEWAY_WAWP__HTTP_STACK), reported
+    # beside the default's ratio; the goals stay the default stack's.
+    gateway_stacks: tuple[str, ...] = ()
     restore_records: int = 1_000_000
     restore_partitions: int = 1
 
@@ -121,6 +126,7 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
     )
     workload = Workload("u0", opts.commands, opts.instances, opts.chats)
     specs = [SystemSpec("gateway", fw) for fw in opts.fetch_waits]
+    specs += [SystemSpec("gateway", _primary(opts), http_stack=s) for s in opts.gateway_stacks]
     specs.append(SystemSpec("raw", _primary(opts)))
     if opts.raw_asyncio:
         specs.append(SystemSpec("raw", _primary(opts), loop="asyncio"))
@@ -162,6 +168,14 @@ async def upstream_0ms(stack: Stack, opts: Options, shared: Shared) -> Payload:
         higher=True,
     )
     shared.gateway_max_per_s = primary
+    for other in opts.gateway_stacks:
+        label = SystemSpec("gateway", _primary(opts), http_stack=other).label
+        out.notes.append(
+            f"the gateway on the {other} stack (GATEWAY_WAWP__HTTP_STACK={other}), fetch "
+            f"{_primary(opts)} ms: {rate[label]:,.0f}/s vs raw {raw:,.0f}/s = "
+            f"{_ratio(rate[label], raw):.3f} (rounds: {per_round(label)}); the default stack: "
+            f"{_ratio(primary, raw):.3f}"
+        )
     # More rounds than the goals above: the difference sought is smaller than the drift.
     trace_rounds = 1 if opts.quick else max(5, rounds)
     cost = await measure_trace_cost(stack, out.scenario, workload, _primary(opts), trace_rounds)
@@ -607,6 +621,41 @@ async def http_stacks(stack: Stack, opts: Options, shared: Shared) -> Payload:
     return out
 
 
+async def webhook_dedupe(stack: Stack, opts: Options, shared: Shared) -> Payload:
+    """bench/webhook_dedupe.py: the receiver's memory with 1,000,000 unique event ids, at the
+    default cap of its de-duplication window and at a cap of 1,000,000 (nothing evicted)."""
+    ids = 20_000 if opts.quick else DEDUPE_IDS
+    default_cap = WebhookSettings().dedupe_max_ids
+    caps = [min(default_cap, ids // 4), ids]
+    out = Payload("webhook-dedupe", f"Webhook de-duplication window: {ids:,} unique event ids")
+    argv = [sys.executable, str(WEBHOOK_DEDUPE), "--json", "--ids", str(ids), "--caps"]
+    done = await asyncio.to_thread(
+        subprocess.run, [*argv, *map(str, caps)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"webhook_dedupe.py failed:\n{done.stderr[-3000:]}")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    capped, uncapped = rows
+    for r in rows:
+        out.checks[f"cap {r['cap']}"] = r
+    out.goal(
+        f"ids held after {ids:,} unique ids <= the cap ({capped['cap']:,})",
+        capped["held"],
+        capped["cap"],
+        f"{capped['held']:,.0f} held, {capped['evicted']:,.0f} evicted; RSS "
+        f"{capped['rss_before_mb']:.0f} -> {capped['rss_after_mb']:.0f} MB (uncapped: "
+        f"{uncapped['rss_after_mb']:.0f} MB with {uncapped['held']:,.0f} held)",
+        higher=False,
+    )
+    for r in rows:
+        out.notes.append(
+            f"cap {r['cap']:,}: {r['held']:,.0f} held, {r['evicted']:,.0f} evicted, RSS "
+            f"{r['rss_before_mb']:.0f} -> {r['rss_after_mb']:.0f} MB (peak "
+            f"{r['peak_rss_mb']:.0f}), {r['posts_per_s']:,.0f} posts/s through the ASGI app"
+        )
+    return out
+
+
 async def restore(stack: Stack, opts: Options, shared: Shared) -> Payload:
     """Restore of the state topic against a raw read of the same records (bench/restore.py)."""
     load = StateLoad(opts.restore_records, partitions=opts.restore_partitions)
@@ -956,7 +1005,10 @@ SCENARIOS: dict[str, Scenario] = {
     "http-stacks": http_stacks,
     "restore": restore,
     "webhook": webhook,
+    "webhook-dedupe": webhook_dedupe,
 }
 DEFAULT_SCENARIOS = tuple(
-    name for name in SCENARIOS if name not in ("http-stacks", "restore", "webhook")
+    name
+    for name in SCENARIOS
+    if name not in ("http-stacks", "restore", "webhook", "webhook-dedupe")
 )

@@ -89,6 +89,7 @@ class SystemSpec:
     # (propagation removed, the cost's baseline) or "otlp" (spans exported to ``otlp_endpoint``).
     trace: Literal["on", "off", "otlp"] = "on"
     otlp_endpoint: str | None = None
+    http_stack: str = ""  # gateway only: GATEWAY_WAWP__HTTP_STACK, "" = the default
 
     @property
     def label(self) -> str:
@@ -100,13 +101,15 @@ class SystemSpec:
         }[self.kind]
         suffix = " (asyncio)" if self.kind == "raw" and self.loop == "asyncio" else ""
         suffix += {"on": "", "off": " (no trace context)", "otlp": " (spans over OTLP)"}[self.trace]
-        return f"{name}{suffix} fetch={self.fetch_wait_ms}ms"
+        stack = f" [{self.http_stack}]" if self.http_stack else ""
+        return f"{name}{suffix}{stack} fetch={self.fetch_wait_ms}ms"
 
     @property
     def slug(self) -> str:
         loop = "-asyncio" if self.kind == "raw" and self.loop == "asyncio" else ""
         trace = "" if self.trace == "on" else f"-trace{self.trace}"
-        return f"{self.kind}{loop}{trace}-f{self.fetch_wait_ms}"
+        stack = f"-{self.http_stack}" if self.http_stack else ""
+        return f"{self.kind}{loop}{trace}{stack}-f{self.fetch_wait_ms}"
 
 
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
@@ -199,6 +202,8 @@ def launch(
         assert spec.otlp_endpoint is not None
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = spec.otlp_endpoint
         env["OTEL_SERVICE_NAME"] = "wawp-gateway-bench"
+    if spec.http_stack:
+        env["GATEWAY_WAWP__HTTP_STACK"] = spec.http_stack
     proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return proc

@@ -343,3 +343,23 @@ def test_send_refuses_a_bad_envelope_before_connecting(flag: str, value: str) ->
     assert result.returncode == 2
     assert f"configuration error: {flag}:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_config_refuses_a_proxy_with_the_httptools_stack(tmp_path: Path) -> None:
+    """The stack that cannot tunnel is refused with the proxy, the password never printed."""
+    env = _env(
+        GATEWAY_ALLOW_UNLISTED_INSTANCES="true",
+        GATEWAY_WAWP__ACCESS_TOKEN="t",
+        GATEWAY_WAWP__PROXY_URL="http://gateway:proxy-SECRET-pw@proxy.internal:3128",
+    )
+    refused = run("check-config", env={**env, "GATEWAY_WAWP__HTTP_STACK": "httptools"})
+    unreadable = run("check-config", env={**env, "GATEWAY_WAWP__CA_FILE": str(tmp_path / "no.pem")})
+    accepted = run("check-config", env=env)
+
+    assert refused.returncode == 2
+    assert "GATEWAY_WAWP__HTTP_STACK" in refused.stderr
+    assert unreadable.returncode == 2
+    assert "GATEWAY_WAWP__CA_FILE" in unreadable.stderr
+    assert accepted.returncode == 0, accepted.stderr
+    for done in (refused, unreadable, accepted):
+        assert "proxy-SECRET-pw" not in done.stdout + done.stderr

@@ -11,6 +11,7 @@ import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.wawp.catalog import ACTIONS
 
 from .prometheus import DEPLOY_DIR, PrometheusServer, Sample, running_prometheus
 
@@ -26,7 +27,7 @@ def metrics() -> Iterator[tuple[Metrics, str]]:
     registry = CollectorRegistry()
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     try:
-        yield Metrics(registry), f"127.0.0.1:{server.server_port}"
+        yield Metrics(registry, actions=ACTIONS), f"127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

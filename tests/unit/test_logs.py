@@ -53,3 +53,14 @@ def test_secrets_are_dropped_by_key_and_in_urls() -> None:
     assert out["headers"] == {"Authorization": "***", "accept": "json"}
     assert out["url"] == "https://w/api?instance_id=I&access_token=***&x=1"
     assert out["nested"] == [{"webhook_secret": "***"}]
+
+
+def test_credentials_in_a_url_are_masked() -> None:
+    """An egress proxy's URL carries its password: any text showing one is masked."""
+    out = _scrubbed(
+        event="x",
+        reason="Cannot connect to proxy http://gateway:s3cr%40t@proxy.internal:3128 (refused)",
+        target="https://api.wawp.net/v2/send/text",
+    )
+    assert out["reason"] == "Cannot connect to proxy http://***@proxy.internal:3128 (refused)"
+    assert out["target"] == "https://api.wawp.net/v2/send/text"

@@ -1,4 +1,5 @@
-"""The three HTTP stacks against real local servers: answers, the two failure kinds, no secrets."""
+"""The HTTP stacks against real local servers: answers, TLS with a test CA, the two failure kinds,
+no secrets."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import dataclasses
 import json
 import logging
 import socket
+import ssl
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import parse_qsl
 
 import pytest
 
+from egress import TestCA, make_test_ca
 from wawp_gateway.core.errors import WawpConnectError, WawpError, WawpTimeout
 from wawp_gateway.core.sections import HttpStack
 from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTransport
@@ -42,8 +46,9 @@ class RawServer:
     garbage: writes a non-HTTP, non-TLS line on connect and closes.
     """
 
-    def __init__(self, mode: Mode = "answer") -> None:
+    def __init__(self, mode: Mode = "answer", *, tls: ssl.SSLContext | None = None) -> None:
         self.mode = mode
+        self.tls = tls
         self.requests: list[Seen] = []
         self.received = asyncio.Event()
         self.release = asyncio.Event()
@@ -53,7 +58,7 @@ class RawServer:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -66,7 +71,8 @@ class RawServer:
             writer.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def url(self, path: str = "/v2/send/text", scheme: str = "http") -> str:
+    def url(self, path: str = "/v2/send/text", scheme: str | None = None) -> str:
+        scheme = scheme or ("http" if self.tls is None else "https")
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -76,8 +82,8 @@ class RawServer:
         self._writers.add(writer)
         try:
             await self._serve(reader, writer)
-        except ConnectionError:
-            pass  # the client gave up first: expected in the failure tests
+        except (ConnectionError, ssl.SSLError):
+            pass  # the client gave up first (or refused our certificate): expected in tests
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -131,12 +137,27 @@ def stack(request: pytest.FixtureRequest) -> HttpStack:
     return stack
 
 
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+def server_tls(ca: TestCA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(ca.server.certfile, ca.server.keyfile)
+    return context
+
+
 @contextlib.asynccontextmanager
 async def opened(
-    stack: HttpStack, *, max_connections: int = 4, connect_timeout_s: float = 2.0
+    stack: HttpStack,
+    *,
+    max_connections: int = 4,
+    connect_timeout_s: float = 2.0,
+    ca_file: Path | None = None,
 ) -> AsyncIterator[HttpTransport]:
     transport = build_transport(
-        stack, max_connections=max_connections, connect_timeout_s=connect_timeout_s
+        stack, max_connections=max_connections, connect_timeout_s=connect_timeout_s, ca_file=ca_file
     )
     try:
         yield transport
@@ -283,6 +304,50 @@ async def test_tls_handshake_failure_is_not_sent(stack: HttpStack, token: str) -
     assert_no_secret(error, token)
 
 
+async def test_tls_with_the_ca_file_answers(stack: HttpStack, test_ca: TestCA, token: str) -> None:
+    """HTTPS to a server whose certificate a test CA issued: trusted through ca_file."""
+    async with (
+        RawServer(tls=server_tls(test_ca)) as server,
+        opened(stack, ca_file=test_ca.ca_file) as transport,
+    ):
+        first = await transport.send(make_request(server.url(), token))
+        second = await transport.send(make_request(server.url(), token, method="GET", body=False))
+
+    assert (first.status, second.status) == (201, 201)
+    assert [seen.method for seen in server.requests] == ["POST", "GET"]
+
+
+async def test_untrusted_certificate_is_not_sent(
+    stack: HttpStack, test_ca: TestCA, token: str
+) -> None:
+    """Without the CA, certificate verification fails before any request byte: connect_error."""
+    async with RawServer(tls=server_tls(test_ca)) as server, opened(stack) as transport:
+        error = await expect_error(transport, make_request(server.url(), token))
+
+    assert type(error) is WawpConnectError
+    assert "CERTIFICATE_VERIFY_FAILED" in str(error)
+    assert server.requests == []
+    assert_no_secret(error, token)
+
+
+async def test_the_ca_file_adds_to_the_system_cas(test_ca: TestCA) -> None:
+    """ca_file is trusted besides the system's CAs, not instead of them."""
+    from wawp_gateway.wawp.transports.base import tls_context
+
+    system = len(tls_context(None).get_ca_certs())
+    assert len(tls_context(test_ca.ca_file).get_ca_certs()) == system + 1
+
+
+def test_httptools_refuses_a_proxy() -> None:
+    with pytest.raises(ValueError, match="does not support a proxy"):
+        build_transport(
+            "httptools",
+            max_connections=1,
+            connect_timeout_s=1.0,
+            proxy_url="http://127.0.0.1:3128",
+        )
+
+
 async def test_connect_timeout_is_not_sent(stack: HttpStack, token: str) -> None:
     """A listener whose accept queue is full drops SYNs: the TCP connect itself times out."""
     with socket.socket() as listener, socket.socket() as filler:
@@ -343,10 +408,7 @@ async def test_pool_timeout_is_not_sent(stack: HttpStack, token: str) -> None:
 
 
 async def test_total_deadline_while_waiting_for_the_pool(stack: HttpStack, token: str) -> None:
-    """The call's deadline ends in the pool queue: evidence says "not sent" where a stack has it.
-
-    httpx-aiohttp exposes no progress, so it answers "maybe" (module docstring, note [4]).
-    """
+    """The call's deadline ends in the pool queue: every stack's evidence says "not sent"."""
     async with (
         RawServer("hang") as server,
         opened(stack, max_connections=1, connect_timeout_s=5.0) as transport,
@@ -357,8 +419,7 @@ async def test_total_deadline_while_waiting_for_the_pool(stack: HttpStack, token
         server.release.set()
         await first
 
-    expected = WawpTimeout if stack == "httpx-aiohttp" else WawpConnectError
-    assert type(error) is expected
+    assert type(error) is WawpConnectError
     assert len(server.requests) == 1
     assert_no_secret(error, token)
 
@@ -408,3 +469,18 @@ async def test_aclose_is_idempotent_and_final(stack: HttpStack, token: str) -> N
 def test_unknown_stack_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown HTTP stack"):
         build_transport("requests", max_connections=1, connect_timeout_s=1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx"])
+async def test_a_transport_with_a_proxy_shows_no_credentials(stack: HttpStack) -> None:
+    transport = build_transport(
+        stack,
+        max_connections=1,
+        connect_timeout_s=1.0,
+        proxy_url="http://gateway:proxy-SECRET-pw@proxy.internal:3128",
+    )
+    try:
+        shown = repr(transport) + str(transport) + repr(vars(transport))
+    finally:
+        await transport.aclose()
+    assert "proxy-SECRET-pw" not in shown

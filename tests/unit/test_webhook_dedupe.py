@@ -99,3 +99,35 @@ async def test_deadlines_start_again_after_the_list_emptied() -> None:
         with pytest.raises(TimeoutError):
             await deadlines.watch(future)
         assert len(deadlines) == 0
+
+
+def test_past_max_keys_the_oldest_are_forgotten_and_counted() -> None:
+    """The count bound: the window keeps the newest max_keys keys, calling on_evict per key."""
+    clock = _Clock()
+    evicted: list[None] = []
+    window = DedupeWindow(600.0, clock, max_keys=100, on_evict=lambda: evicted.append(None))
+    for n in range(250):
+        clock.now += 0.001
+        window.add(f"I\x1fevt_{n}")
+
+    assert len(window) == 100
+    assert len(evicted) == 150
+    assert "I\x1fevt_149" not in window
+    assert all(f"I\x1fevt_{n}" in window for n in range(150, 250))
+    # Time still expires the rest, oldest first.
+    clock.now += 600.0 - 0.05
+    assert len(window) < 100
+
+
+def test_re_adding_a_key_at_the_cap_evicts_nothing() -> None:
+    clock = _Clock()
+    evicted: list[None] = []
+    window = DedupeWindow(600.0, clock, max_keys=3, on_evict=lambda: evicted.append(None))
+    for key in ("a", "b", "c", "a", "b"):
+        window.add(key)
+    assert (len(window), evicted) == (3, [])
+
+
+def test_max_keys_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_keys"):
+        DedupeWindow(1.0, _Clock(), max_keys=0)

@@ -395,3 +395,21 @@ async def test_readiness_asks_the_broker_after_a_failed_publish() -> None:
     assert (await call(app, path="/readyz", method="GET")).status == 200
     assert len(asked) == 2
     assert app.ready
+
+
+async def test_the_window_holds_at_most_dedupe_max_ids_and_counts_evictions() -> None:
+    """5,000 distinct ids through a receiver capped at 1,000: the window never holds more, the
+    other 4,000 are counted evicted, and the newest ids still de-duplicate."""
+    publisher = FakePublisher()
+    app, registry = _receiver(publisher, dedupe_max_ids=1_000)
+
+    for n in range(5_000):
+        assert (await call(app, envelope(f"evt_{n}"))).status == 200
+
+    assert registry.get_sample_value("gateway_webhook_dedupe_ids") == 1_000
+    assert registry.get_sample_value("gateway_webhook_dedupe_evicted_ids_total") == 4_000
+    assert outcome(registry, "published") == 5_000
+    await call(app, envelope("evt_4999"))
+    assert outcome(registry, "duplicate") == 1
+    await call(app, envelope("evt_0"))  # evicted: published again, as after its window
+    assert outcome(registry, "published") == 5_001

@@ -17,6 +17,7 @@ import structlog
 
 from wawp_gateway.cli.pairs import split_pair
 from wawp_gateway.core.config import load_settings
+from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.logs import configure_logging
 from wawp_gateway.core.sections import LogSettings
 
@@ -78,8 +79,13 @@ def _cmd_tracker(_args: argparse.Namespace) -> Service:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> Service:
+    from wawp_gateway.core.serving import TlsFiles
     from wawp_gateway.sandbox import Sandbox, SandboxConfig, serve
 
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ConfigError("--tls-cert", "--tls-cert and --tls-key go together")
+    tls = None if args.tls_cert is None else TlsFiles(Path(args.tls_cert), Path(args.tls_key))
+    scheme = "http" if tls is None else "https"
     instances = dict(split_pair(item, "--instance") for item in args.instance)
     sandbox = Sandbox(
         SandboxConfig.model_validate({"instances": instances, "latency_ms": args.latency_ms})
@@ -87,8 +93,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> Service:
     configure_logging(LogSettings())
 
     async def run(stopping: asyncio.Event) -> None:
-        server = asyncio.create_task(serve(sandbox, args.host, args.port))
-        log.info("sandbox.listening", url=f"http://{args.host}:{args.port}")
+        server = asyncio.create_task(serve(sandbox, args.host, args.port, tls=tls))
+        log.info("sandbox.listening", url=f"{scheme}://{args.host}:{args.port}")
         waiter = asyncio.create_task(stopping.wait())
         await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -130,4 +136,6 @@ def add_parsers(sub: Any) -> None:
     sandbox.add_argument("--port", type=int, default=8081)
     sandbox.add_argument("--instance", action="append", default=[], metavar="ID=TOKEN")
     sandbox.add_argument("--latency-ms", type=float, default=0.0)
+    sandbox.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS (with --tls-key)")
+    sandbox.add_argument("--tls-key", help="PEM private key of --tls-cert")
     sandbox.set_defaults(run=_cmd_sandbox)

@@ -56,4 +56,26 @@ def config_warnings(settings: Settings) -> list[str]:
         warnings.append(
             "GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS should be at most a third of the session timeout"
         )
+    warnings += _wawp_connection_warnings(settings)
     return warnings + kafka_security_warnings(kafka)
+
+
+def _wawp_connection_warnings(settings: Settings) -> list[str]:
+    wawp = settings.wawp
+    plain = [
+        name
+        for name, url in (("BASE_URL", wawp.base_url), ("V2_BASE_URL", wawp.v2_base_url))
+        if url.startswith("http://")
+    ]
+    warnings = []
+    if wawp.proxy_url is not None and plain:
+        warnings.append(
+            f"GATEWAY_WAWP__PROXY_URL is set and GATEWAY_WAWP__{plain[0]} is plain http://: the "
+            "proxy forwards such calls instead of tunnelling them, and an error answer of the "
+            "proxy would read as Wawp's"
+        )
+    if wawp.ca_file is not None and len(plain) == 2:
+        warnings.append(
+            "GATEWAY_WAWP__CA_FILE is set but both Wawp URLs are plain http://: it is never used"
+        )
+    return warnings

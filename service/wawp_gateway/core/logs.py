@@ -21,10 +21,12 @@ _SECRET_KEYS = re.compile(r"token|secret|password|hmac|authorization", re.IGNORE
 # One pass over a text finds both: a secret in a query string (group 1 names it), or 7-15 digits
 # standing alone or in a chat or message id (``true_<number>@c.us_<id>``), but not inside a hex
 # id, a UUID or a dashed name (``gw-12345678``): those are not phone numbers, and masking them
-# made command ids and topic names unreadable in the logs.
+# made command ids and topic names unreadable in the logs. Also the credentials of a URL
+# (``http://user:password@proxy:3128``, group 4): the egress proxy's URL holds them.
 _SCRUB = re.compile(
     r"(access_token|secret)=[^&\s]+"
     r"|(?<![A-Za-z0-9-])(\+?\d{2})\d{3,11}(\d{2})(?![A-Za-z0-9-])"
+    r"|(://)[^/\s:@]*:[^/\s@]*@"
 )
 # Written by the chain itself (TimeStamper, add_log_level): nothing to scrub in them.
 _OWN_KEYS = frozenset({"timestamp", "level"})
@@ -35,6 +37,8 @@ _URL_LOGGERS = ("httpx", "httpcore", "uvicorn.access", "aiohttp.access")
 def _masked(match: re.Match[str]) -> str:
     if match.group(1) is not None:
         return f"{match.group(1)}=***"
+    if match.group(4) is not None:
+        return "://***@"
     return f"{match.group(2)}****{match.group(3)}"
 
 

@@ -1,6 +1,8 @@
 """Prometheus metrics, all created on the registry passed in (tests read it back).
 
-Labels stay bounded: action, status, status_class, reason, ack; never ids or phone numbers.
+Labels stay bounded: action, status, status_class, reason, ack; never ids or phone numbers. The
+``action`` label takes the catalog's actions only (given by the worker); any other name a command
+carries counts as ``other``, so hostile or misspelt input cannot grow the series.
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["Metrics", "status_class"]
+__all__ = ["OTHER", "STATUS_CLASSES", "Metrics", "status_class"]
 
+OTHER = "other"
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "error", OTHER)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 def status_class(http_status: int | None) -> str:
-    """``2xx``..``5xx``, or the transport failure (``error``) when no answer came back."""
-    return f"{http_status // 100}xx" if http_status else "error"
+    """``1xx``..``5xx``, the transport failure (``error``) when no answer came back, ``other``
+    for a status no HTTP server sends (one of ``STATUS_CLASSES``)."""
+    if not http_status:
+        return "error"
+    return f"{http_status // 100}xx" if 100 <= http_status <= 599 else OTHER
 
 
 def _children(metric: Any) -> Callable[..., Any]:
@@ -28,8 +35,11 @@ def _children(metric: Any) -> Callable[..., Any]:
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, actions: Iterable[str] = ()) -> None:
+        """``actions``: the values the ``action`` label may take (the catalog's, in the worker);
+        anything else is ``other``."""
         self.registry = registry
+        self._actions = frozenset(actions)
         self.commands = Counter(
             "gateway_commands",
             "Commands finished, by action and result status.",
@@ -135,6 +145,17 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.webhook_dedupe_ids = Gauge(
+            "gateway_webhook_dedupe_ids",
+            "Webhook event ids held by the receiver's de-duplication window.",
+            registry=registry,
+        )
+        self.webhook_dedupe_evicted = Counter(
+            "gateway_webhook_dedupe_evicted_ids",
+            "Webhook event ids forgotten before their window ended, to keep the window under "
+            "GATEWAY_WEBHOOK__DEDUPE_MAX_IDS.",
+            registry=registry,
+        )
         self.message_acks = Counter(
             "gateway_message_acks",
             "message.ack events read by the tracker, by ack level name.",
@@ -191,10 +212,10 @@ class Metrics:
             ["result"],
             registry=registry,
         )
-        self.commands_of = _children(self.commands)
-        self.wawp_requests_of = _children(self.wawp_requests)
-        self.wawp_duration_of = _children(self.wawp_duration)
-        self.command_duration_of = _children(self.command_duration)
+        self._commands_of = _children(self.commands)
+        self._wawp_requests_of = _children(self.wawp_requests)
+        self._wawp_duration_of = _children(self.wawp_duration)
+        self._command_duration_of = _children(self.command_duration)
         self.dlq_records_of = _children(self.dlq_records)
         self.webhook_requests_of = _children(self.webhook_requests)
         self.message_acks_of = _children(self.message_acks)
@@ -202,6 +223,22 @@ class Metrics:
         self.retries_of = _children(self.retries)
         self.idempotency_hits_of = _children(self.idempotency_hits)
         self.tracked_sends_of = _children(self.tracked_sends)
+
+    def action_label(self, action: str | None) -> str:
+        """A catalog action as itself; any other name (unknown, misspelt, hostile) as ``other``."""
+        return action if action in self._actions else OTHER
+
+    def commands_of(self, action: str | None, status: str) -> Any:
+        return self._commands_of(self.action_label(action), status)
+
+    def wawp_requests_of(self, action: str, status_class: str) -> Any:
+        return self._wawp_requests_of(self.action_label(action), status_class)
+
+    def wawp_duration_of(self, action: str) -> Any:
+        return self._wawp_duration_of(self.action_label(action))
+
+    def command_duration_of(self, action: str | None) -> Any:
+        return self._command_duration_of(self.action_label(action))
 
     # Each process exposes its bounded label sets at 0 from the start: a counter's first
     # increment is then a step rate() and increase() can see, and an alert on "new dead letters"

@@ -8,8 +8,10 @@ variable.
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -31,9 +33,11 @@ __all__ = [
     "TrackerSettings",
     "WawpSettings",
     "WebhookSettings",
+    "ca_file_problem",
+    "proxy_url_problem",
 ]
 
-HttpStack = Literal["aiohttp", "httptools", "httpx", "httpx-aiohttp"]
+HttpStack = Literal["aiohttp", "httpx", "httptools"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
@@ -196,9 +200,15 @@ class WawpSettings(Section):
     """Time to open a connection (a connect failure is never 'maybe sent')."""
     max_connections: int = Field(256, gt=0)
     """HTTP connection pool size of the process."""
-    http_stack: HttpStack = "httptools"
-    """HTTP client stack: httptools (default: HTTP/1.1 on asyncio protocols, measured ~3x less
-    CPU per call than aiohttp), aiohttp, httpx-aiohttp or httpx."""
+    http_stack: HttpStack = "aiohttp"
+    """HTTP client stack: aiohttp (default), httpx, or httptools (opt-in: least CPU per call, no
+    proxy support; bench/README.md "HTTP stacks")."""
+    proxy_url: SecretStr | None = None
+    """`http://[user:password@]host:port`: every Wawp call goes through this proxy (HTTPS by
+    CONNECT); a secret, since it may hold the proxy's credentials."""
+    ca_file: Path | None = None
+    """Extra PEM bundle trusted for the Wawp connection, besides the system's CAs
+    (TLS-inspecting egress proxies, private test CAs)."""
 
     @model_validator(mode="after")
     def _urls_are_http(self) -> Self:
@@ -209,6 +219,62 @@ class WawpSettings(Section):
                     f"GATEWAY_WAWP__{name.upper()}", f"{name} must be an http(s) URL, got {value!r}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _proxy_is_usable(self) -> Self:
+        if self.proxy_url is None:
+            return self
+        problem = proxy_url_problem(self.proxy_url.get_secret_value())
+        if problem is not None:
+            raise SettingError("GATEWAY_WAWP__PROXY_URL", problem)
+        if self.http_stack == "httptools":
+            raise SettingError(
+                "GATEWAY_WAWP__HTTP_STACK",
+                "the httptools stack does not support a proxy: unset GATEWAY_WAWP__PROXY_URL "
+                "or choose GATEWAY_WAWP__HTTP_STACK=aiohttp (the default) or httpx",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ca_file_is_readable(self) -> Self:
+        if self.ca_file is not None:
+            problem = ca_file_problem(self.ca_file)
+            if problem is not None:
+                raise SettingError("GATEWAY_WAWP__CA_FILE", problem)
+        return self
+
+
+def proxy_url_problem(url: str) -> str | None:
+    """What is wrong with a proxy URL, in words that never repeat its credentials; None if fine."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "proxy_url must look like http://[user:password@]host:port"
+    if parts.scheme != "http":
+        return "proxy_url must start with http:// (the proxy is reached in plain HTTP)"
+    if not parts.hostname or port is None:
+        return "proxy_url must name a host and a port: http://[user:password@]host:port"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "proxy_url takes no path, query or fragment: http://[user:password@]host:port"
+    if parts.username is not None and parts.password is None:
+        return "proxy_url has a user name without a password (user:password@)"
+    return None
+
+
+def ca_file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable PEM bundle of CA certificates; None if it is."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except FileNotFoundError:
+        return f"ca_file {path} does not exist"
+    except PermissionError:
+        return f"ca_file {path} cannot be read (permission denied)"
+    except IsADirectoryError:
+        return f"ca_file {path} is a directory, not a PEM file"
+    except ssl.SSLError:
+        return f"ca_file {path} holds no PEM certificate"
+    return None
 
 
 class RetrySettings(Section):
@@ -289,6 +355,10 @@ class WebhookSettings(Section):
     """Largest webhook body (413 above)."""
     dedupe_window_s: float = Field(600.0, ge=0)
     """De-duplication window of webhook event ids."""
+    dedupe_max_ids: int = Field(200_000, ge=1)
+    """Most event ids the de-duplication window holds (about 220 bytes of memory each); past it
+    the oldest are forgotten first (counted in gateway_webhook_dedupe_evicted_ids), as if their
+    window had ended."""
     publish_timeout_s: float = Field(10.0, gt=0)
     """Longest wait for the broker's acknowledgement before answering 503."""
     linger_ms: int = Field(0, ge=0)

@@ -1,7 +1,8 @@
 """Embedding uvicorn in a process that owns its signals: the webhook receiver, the sandbox.
 
 ``bind`` takes the port first (a taken port is the caller's clear error, before anything else
-starts); ``serving`` runs uvicorn on that socket with the project's settings for a block.
+starts); ``serving`` runs uvicorn on that socket with the project's settings for a block, in
+plain HTTP or, given ``TlsFiles``, in HTTPS.
 """
 
 from __future__ import annotations
@@ -10,13 +11,23 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-__all__ = ["EmbeddedServer", "bind", "listening_socket", "serving"]
+__all__ = ["EmbeddedServer", "TlsFiles", "bind", "listening_socket", "serving"]
 
 _GRACEFUL_SHUTDOWN_S = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A server's certificate chain and private key, PEM files: the server speaks HTTPS."""
+
+    certfile: Path
+    keyfile: Path
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -74,6 +85,7 @@ async def serving(
     http: type[asyncio.Protocol] | str = "auto",
     proxy_headers: bool = True,
     before_stop: Callable[[], Awaitable[None]] | None = None,
+    tls: TlsFiles | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """uvicorn serving ``app`` on ``sock`` for the block; yields the server's task.
 
@@ -91,6 +103,8 @@ async def serving(
         log_level="warning",
         log_config=None,
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        ssl_certfile=None if tls is None else str(tls.certfile),
+        ssl_keyfile=None if tls is None else str(tls.keyfile),
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

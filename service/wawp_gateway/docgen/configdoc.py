@@ -64,7 +64,8 @@ def _rows(model: type[BaseModel], prefix: str) -> Iterator[str]:
             if name != "instances":
                 yield from _rows(annotation, f"{prefix}{name.upper()}__")
             continue
-        meaning = (field.description or "").replace("|", "\\|")
+        # One line per table row: a docstring's line breaks would cut the row in two.
+        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
         yield f"| `{prefix}{name.upper()}` | {_default(field)} | {meaning} |"
 
 

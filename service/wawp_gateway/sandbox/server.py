@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from wawp_gateway.core.serving import bind, serving
+from wawp_gateway.core.serving import TlsFiles, bind, serving
 
 from .app import create_app
 from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send
@@ -55,7 +55,12 @@ def _bind(host: str, port: int) -> socket.socket:
     return bind(host, port, _refused, backlog=2048)
 
 
-async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Event | None) -> None:
+async def _serve_socket(
+    sandbox: Sandbox,
+    sock: socket.socket,
+    ready: asyncio.Event | None,
+    tls: TlsFiles | None = None,
+) -> None:
     sandbox.closing.clear()  # a Sandbox may be served again after an earlier shutdown
     try:
         async with serving(
@@ -65,9 +70,10 @@ async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Ev
             http=_TransportProtocol,
             # Cancelled (or the server ended): release hanging requests, then stop uvicorn.
             before_stop=sandbox.aclose,
+            tls=tls,
         ) as task:
             host, port = sock.getsockname()[:2]
-            log.info("sandbox.listening", host=host, port=port)
+            log.info("sandbox.listening", host=host, port=port, tls=tls is not None)
             if ready is not None:
                 ready.set()
             await asyncio.shield(task)
@@ -76,32 +82,39 @@ async def _serve_socket(sandbox: Sandbox, sock: socket.socket, ready: asyncio.Ev
 
 
 async def serve(
-    sandbox: Sandbox, host: str, port: int, *, ready: asyncio.Event | None = None
+    sandbox: Sandbox,
+    host: str,
+    port: int,
+    *,
+    ready: asyncio.Event | None = None,
+    tls: TlsFiles | None = None,
 ) -> None:
-    """Serve until cancelled. Raises SandboxPortInUseError at once when the port is taken."""
+    """Serve until cancelled (HTTPS with ``tls``). Raises SandboxPortInUseError at once when
+    the port is taken."""
     sock = _bind(host, port)
     try:
-        await _serve_socket(sandbox, sock, ready)
+        await _serve_socket(sandbox, sock, ready, tls)
     finally:
         sock.close()
 
 
 @contextlib.asynccontextmanager
 async def running_sandbox(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, tls: TlsFiles | None = None
 ) -> AsyncIterator[str]:
-    """Serve in this event loop for the block; yields the base URL (port 0 = a free port)."""
+    """Serve in this event loop for the block; yields the base URL (port 0 = a free port):
+    ``https://`` with ``tls`` (the certificate must name ``host``), else ``http://``."""
     sock = _bind(host, port)
     bound_port: Any = sock.getsockname()[1]
     ready = asyncio.Event()
-    task = asyncio.create_task(_serve_socket(sandbox, sock, ready))
+    task = asyncio.create_task(_serve_socket(sandbox, sock, ready, tls))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
     if task.done():
         await task
     try:
-        yield f"http://{host}:{bound_port}"
+        yield f"{'http' if tls is None else 'https'}://{host}:{bound_port}"
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

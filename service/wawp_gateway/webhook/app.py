@@ -65,7 +65,13 @@ class WebhookReceiver:
         self._reach_broker = reach_broker
         self._publish = publish
         self._metrics = metrics
-        self._window = DedupeWindow(settings.dedupe_window_s, clock)
+        self._window = DedupeWindow(
+            settings.dedupe_window_s,
+            clock,
+            max_keys=settings.dedupe_max_ids,
+            on_evict=metrics.webhook_dedupe_evicted.inc,
+        )
+        metrics.webhook_dedupe_ids.set_function(lambda: len(self._window))
         self._deadlines = Deadlines(settings.publish_timeout_s)
         self._pending: dict[str, asyncio.Future[None]] = {}
         self.ready = True

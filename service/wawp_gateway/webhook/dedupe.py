@@ -1,8 +1,11 @@
 """Time windows of the webhook receiver, both kept in insertion order = expiry order.
 
 ``DedupeWindow``: the keys seen within the last ``window_s`` seconds (pure, clock injected).
-Memory is bounded by time: every lookup first forgets the keys whose window ended. The window is
-the same length for every key and the clock is monotonic, so insertion order is expiry order.
+Memory is bounded by time and by count: every lookup first forgets the keys whose window ended,
+and past ``max_keys`` the oldest key is forgotten early (``on_evict`` is called for each: the
+receiver counts them; a redelivery of such an event is published again, as after its window).
+The window is the same length for every key and the clock is monotonic, so insertion order is
+expiry order, and the oldest key is the first to expire.
 
 ``Deadlines``: futures failed with ``TimeoutError`` once ``timeout_s`` passed. One timer for all
 of them instead of one per request (a timer per request was ~8% of the receiver's CPU).
@@ -21,9 +24,20 @@ _SWEEPS_PER_TIMEOUT = 10  # a future fails at most timeout_s / 10 late
 
 
 class DedupeWindow:
-    def __init__(self, window_s: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        window_s: float,
+        clock: Callable[[], float],
+        *,
+        max_keys: int = 1_000_000,
+        on_evict: Callable[[], object] | None = None,
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
         self._window_s = window_s
         self._clock = clock
+        self._max_keys = max_keys
+        self._on_evict = on_evict
         self._expiry: OrderedDict[Hashable, float] = OrderedDict()
         # When the oldest key expires: most lookups find nothing due and stop at one compare.
         self._next_due = math.inf
@@ -49,6 +63,11 @@ class DedupeWindow:
         expiry[key] = expires
         if expires < self._next_due:
             self._next_due = expires
+        if len(expiry) > self._max_keys:
+            expiry.popitem(last=False)  # the oldest: the first to expire anyway
+            self._next_due = next(iter(expiry.values()))
+            if self._on_evict is not None:
+                self._on_evict()
 
     def _expire(self) -> None:
         now = self._clock()

@@ -33,7 +33,7 @@ from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
 from wawp_gateway.wawp.params import params_model
 from wawp_gateway.wawp.responses import WawpReply
-from wawp_gateway.wawp.transports.factory import build_transport
+from wawp_gateway.wawp.transports.factory import transport_for
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog
@@ -103,14 +103,10 @@ async def build_worker(
     tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
-        transport = build_transport(
-            settings.wawp.http_stack,
-            max_connections=settings.wawp.max_connections,
-            connect_timeout_s=settings.wawp.connect_timeout_s,
-        )
+        transport = transport_for(settings.wawp)
         client = WawpClient(settings.wawp, transport, settings.token_for, tracing)
         stack.push_async_callback(client.aclose)
-        metrics = Metrics(CollectorRegistry())
+        metrics = Metrics(CollectorRegistry(), actions=ACTIONS)
         metrics.start_worker_series(reason.value for reason in DlqReason)
         await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)

@@ -160,7 +160,7 @@ class Outputs:
             self._metrics.dlq_records_of(outcome.dlq_reason.value).inc()
         else:
             await self._publish_result(result, key, reply.reply_to)
-        self._metrics.commands_of(reply.action or "unknown", outcome.status.value).inc()
+        self._metrics.commands_of(reply.action, outcome.status.value).inc()
 
     async def _publish_result(
         self, result: Result, key: bytes | None, reply_to: str | None

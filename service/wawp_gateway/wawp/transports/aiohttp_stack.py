@@ -1,18 +1,23 @@
-"""The ``aiohttp`` HTTP stack: one ``ClientSession`` and its pool.
+"""The ``aiohttp`` HTTP stack (the default): one ``ClientSession`` and its pool, TLS verified
+against the system's CAs plus ``GATEWAY_WAWP__CA_FILE``, every call through
+``GATEWAY_WAWP__PROXY_URL`` when set (a CONNECT tunnel per pooled HTTPS connection).
 
 Evidence for the two failure kinds (``base``): ``_TrackedRequest`` marks the request "sent" as
-aiohttp starts writing it to an established connection.
+aiohttp starts writing it to an established connection; the proxy's CONNECT is a plain
+``ClientRequest`` and marks nothing.
 """
 
 from __future__ import annotations
 
 import functools
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Final
 
 import aiohttp
 import yarl
 from aiohttp.connector import Connection
+from pydantic import SecretStr
 
 from wawp_gateway.wawp.transports.base import (
     KEEPALIVE_S,
@@ -21,6 +26,7 @@ from wawp_gateway.wawp.transports.base import (
     HttpResponse,
     SendProgress,
     merge_headers,
+    tls_context,
     transport_error,
     url_with_query,
 )
@@ -62,9 +68,21 @@ class _TrackedRequest(aiohttp.ClientRequest):
 class AiohttpTransport:
     """aiohttp over one ``ClientSession``, created on the first ``send`` (it needs a loop)."""
 
-    def __init__(self, *, max_connections: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        connect_timeout_s: float,
+        proxy_url: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._connect_timeout_s = connect_timeout_s
+        # aiohttp takes the proxy's credentials from the URL's userinfo and sends them as
+        # Proxy-Authorization, on the CONNECT only for HTTPS. Held as a secret until the session
+        # is built, so that no repr of this object shows them.
+        self._proxy = None if proxy_url is None else SecretStr(proxy_url)
+        self._tls = tls_context(ca_file)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -76,6 +94,7 @@ class AiohttpTransport:
             limit=self._max_connections,
             limit_per_host=0,  # one host; `limit` is the bound
             keepalive_timeout=KEEPALIVE_S,
+            ssl=self._tls,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -85,6 +104,8 @@ class AiohttpTransport:
             skip_auto_headers=("content-type",),
             raise_for_status=False,
             request_class=_TrackedRequest,
+            proxy=None if self._proxy is None else yarl.URL(self._proxy.get_secret_value()),
+            trust_env=False,  # the proxy is GATEWAY_WAWP__PROXY_URL, never HTTPS_PROXY
         )
         # aiohttp silently resends a GET/PUT/DELETE once when a reused keep-alive connection
         # turns out closed. Every call must count as an attempt and take a rate token, and a
@@ -92,6 +113,14 @@ class AiohttpTransport:
         # aiohttp has no public switch for it (3.14), only this attribute.
         self._session._retry_connection = False
         return self._session
+
+    def __repr__(self) -> str:
+        if self._proxy is None:
+            proxy = "none"
+        else:
+            url = yarl.URL(self._proxy.get_secret_value())
+            proxy = f"{url.host}:{url.port}"
+        return f"AiohttpTransport(max_connections={self._max_connections}, proxy={proxy})"
 
     def _timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
         # A handful of distinct timeouts per process: cache rather than rebuild per call.

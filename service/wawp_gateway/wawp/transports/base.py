@@ -1,64 +1,69 @@
 """What every HTTP stack shares: one request in, one response or one of two errors out.
 
-``WawpClient`` speaks to Wawp through the ``HttpTransport`` Protocol. Four stacks implement it,
-chosen by ``build_transport(stack, ...)`` (``factory``): aiohttp directly (``aiohttp_stack``),
-httpx with its own pool (httpcore) and httpx over ``httpx_aiohttp.AiohttpTransport``
-(``httpx_stack``), and a small HTTP/1.1 client over httptools (``httptools_stack``). Any HTTP
-answer, whatever its status, is an ``HttpResponse``; status codes are the client's business. A
-failure without an answer is exactly one of two errors, decided from evidence of whether request
-bytes could have reached Wawp (docs/contract.md "Outcomes"):
+``WawpClient`` speaks to Wawp through the ``HttpTransport`` Protocol. Three stacks implement it,
+chosen by ``build_transport(stack, ...)`` (``factory``): aiohttp (``aiohttp_stack``, the
+default), httpx with its own pool (httpcore, ``httpx_stack``), and a small HTTP/1.1 client over
+httptools (``httptools_stack``, an opt-in without proxy support). All three verify TLS against
+the system's CAs plus ``GATEWAY_WAWP__CA_FILE`` (``tls_context``); aiohttp and httpx send every
+call through ``GATEWAY_WAWP__PROXY_URL`` when it is set (CONNECT for HTTPS). Any HTTP answer,
+whatever its status, is an ``HttpResponse``; status codes are the client's business. A failure
+without an answer is exactly one of two errors, decided from evidence of whether request bytes
+could have reached Wawp (docs/contract.md "Outcomes"):
 
 - ``WawpConnectError`` (not processed, ``connect_error``): nothing was written.
 - ``WawpTimeout`` (maybe processed, ``timeout``): request bytes may have been written.
 
 The evidence is a per-request flag set *before* the first request byte is handed to the socket:
 for aiohttp, a ``ClientRequest`` subclass whose ``send(conn)`` (called once a connection is
-established, before anything is written) sets it; for httpx, httpcore's
-``http11.send_request_headers.started`` trace event; for httptools, handing the request to an
-established connection. ``httpx_aiohttp`` forwards no trace and maps every aiohttp error to a
-coarse httpx class (a refused connection, a disconnect and an exhausted pool are all
-``httpx.ConnectTimeout``), so that stack decides from the aiohttp exception found in
-``__cause__``. Without evidence the answer is "maybe": a POST then ends ``outcome_unknown``
-instead of risking a second message.
+established, proxy tunnel and TLS included, before anything is written) sets it; for httpx,
+httpcore's ``http11.send_request_headers.started`` trace event of the request itself (not of a
+proxy's CONNECT); for httptools, handing the request to an established connection. Without
+evidence the answer is "maybe": a POST then ends ``outcome_unknown`` instead of risking a second
+message.
 
-======================================  ============  ============  ===============  ===========
-failure                                 aiohttp       httpx         httpx-aiohttp    httptools
-======================================  ============  ============  ===============  ===========
-refused, DNS, TLS handshake             Connect [1]   Connect [2]   Connect [3]      Connect [1]
-connect timeout, pool-acquire timeout   Connect [1]   Connect [2]   Connect [3]      Connect [1]
-total deadline before headers went out  Connect [1]   Connect [1]   Timeout [4]      Connect [1]
-total deadline after headers went out   Timeout [1]   Timeout [1]   Timeout [4]      Timeout [1]
-read timeout, slow body                 Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
-disconnect before/while answering       Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
-write error, protocol error, bad gzip   Timeout [1]   Timeout [5]   Timeout [3]      Timeout [1]
-invalid URL (a configuration bug)       Connect [1]   Connect [2]   Connect [2]      Connect [1]
-======================================  ============  ============  ===============  ===========
+========================================  ============  ============  ===========
+failure                                   aiohttp       httpx         httptools
+========================================  ============  ============  ===========
+refused, DNS, TLS handshake, certificate  Connect [1]   Connect [2]   Connect [1]
+proxy refused, proxy answered non-2xx to  Connect [1]   Connect [2]   (no proxy)
+CONNECT (407, 502: target unreachable)
+connect timeout, pool-acquire timeout     Connect [1]   Connect [2]   Connect [1]
+total deadline before headers went out    Connect [1]   Connect [1]   Connect [1]
+total deadline after headers went out     Timeout [1]   Timeout [1]   Timeout [1]
+read timeout, slow body                   Timeout [1]   Timeout [3]   Timeout [1]
+disconnect before/while answering         Timeout [1]   Timeout [3]   Timeout [1]
+write error, protocol error, bad gzip     Timeout [1]   Timeout [3]   Timeout [1]
+invalid URL (a configuration bug)         Connect [1]   Connect [2]   Connect [1]
+========================================  ============  ============  ===========
 
 [1] the flag: ``WawpTimeout`` once writing may have started, else ``WawpConnectError``.
     aiohttp: ``ClientTimeout(total=timeout_s, connect=min(connect_timeout_s, timeout_s))``, where
-    ``connect`` covers the pool wait plus the connection. httpx: ``asyncio.timeout(timeout_s)``
-    around the call, with httpx's phase timeouts inside it. httptools: ``connect_timeout_s``
-    covers the pool wait plus the connection, inside ``timeout_s`` for the whole call; it
-    decompresses nothing.
-[2] httpx ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``UnsupportedProtocol``,
-    ``InvalidURL``: raised before any byte is written; the flag must agree (it always has).
-[3] ``__cause__`` is ``aiohttp.ClientConnectorError`` (refused, DNS, TLS; also certificate and
-    proxy errors), ``aiohttp.ConnectionTimeoutError`` (pool wait or connect) or
-    ``aiohttp.InvalidURL``: not sent. Any other cause, or none: maybe.
-[4] No evidence from this stack, so maybe. It is only reached when ``connect_timeout_s`` >=
-    ``timeout_s``: otherwise the connect phase times out first and lands in row 2.
-[5] ``WriteError``, ``WriteTimeout``, ``ReadError``, ``ReadTimeout``, ``RemoteProtocolError``,
+    ``connect`` covers the pool wait plus the connection (proxy tunnel included). aiohttp's
+    CONNECT goes through a plain ``ClientRequest``, so it never sets the flag; its failures are
+    ``ClientProxyConnectionError`` / ``ClientHttpProxyError``, its TLS ones
+    ``ClientConnectorCertificateError`` / ``ClientConnectorSSLError``. httpx:
+    ``asyncio.timeout(timeout_s)`` around the call, with httpx's phase timeouts inside it.
+    httptools: ``connect_timeout_s`` covers the pool wait plus the connection, inside
+    ``timeout_s`` for the whole call; it decompresses nothing.
+[2] httpx ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``ProxyError``,
+    ``UnsupportedProtocol``, ``InvalidURL``: raised before any byte of the request is written;
+    the flag must agree (it always has).
+[3] ``WriteError``, ``WriteTimeout``, ``ReadError``, ``ReadTimeout``, ``RemoteProtocolError``,
     ``DecodingError``; any other ``httpx.TransportError`` follows the flag.
 
-Secrets: Wawp's ``access_token`` travels in the query string, and both libraries put the full URL
-into their exception messages (``Connection timeout to host http://...?access_token=...``) and
-httpx into its INFO log line. So every stack builds its errors from safe parts only
-(``transport_error``: method, host:port, path with digit runs masked, exception class names,
-errno names) and raises them outside the ``except`` block with ``from None``: neither
-``__cause__`` nor ``__context__`` keeps the library's exception, whose text and ``request``
-attribute hold the URL, and ``logging`` with ``exc_info`` prints the chain. The httpx stacks
-install a redacting filter on the httpx and httpcore loggers (``httpx_stack``). aiohttp's client
-and the httptools stack log no URLs.
+A plain-HTTP Wawp URL behind a proxy is forwarded by the proxy, not tunnelled: a proxy's own
+error answer (502) then reads as Wawp's. Wawp is HTTPS, where every proxy failure is a failed
+CONNECT.
+
+Secrets: Wawp's ``access_token`` travels in the query string, the proxy's password in its URL,
+and both libraries put full URLs into their exception messages (``Connection timeout to host
+http://...?access_token=...``) and httpx into its INFO log line. So every stack builds its errors
+from safe parts only (``transport_error``: method, host:port, path with digit runs masked,
+exception class names, errno names) and raises them outside the ``except`` block with ``from
+None``: neither ``__cause__`` nor ``__context__`` keeps the library's exception, whose text and
+``request`` attribute hold the URL, and ``logging`` with ``exc_info`` prints the chain. The httpx
+stack installs a redacting filter on the httpx and httpcore loggers (``httpx_stack``). aiohttp's
+client and the httptools stack log no URLs.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -86,6 +92,7 @@ __all__ = [
     "SendProgress",
     "merge_headers",
     "query_string",
+    "tls_context",
     "transport_error",
     "url_with_query",
 ]
@@ -180,6 +187,15 @@ class SendProgress:
 
     def __init__(self) -> None:
         self.sent = False
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The client TLS context of every stack: the system's CAs, plus ``ca_file`` when given
+    (``create_default_context(cafile=...)`` alone would trust that file *instead*)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def transport_error(request: HttpRequest, exc: BaseException, *, sent: bool) -> Exception:

@@ -3,9 +3,13 @@
 A Wawp call needs little of an HTTP client: one origin, a request line with a query, a JSON body
 or none, and an answer framed by Content-Length, chunked encoding or the connection's end. This
 stack does just that, with llhttp (Node.js's parser, through ``httptools``) reading the answers,
-and spends a fraction of aiohttp's CPU per call (``bench/http_stacks.py``; README "HTTP
-client"). It does no redirects, cookies, proxies, compression or retries: none of them is
-wanted for Wawp (a retry must be the engine's, counted and paced).
+and spends a fraction of aiohttp's CPU per call (``bench/http_stacks.py``; bench/README.md
+"HTTP stacks"). It does no redirects, cookies, compression or retries: none of them is wanted for
+Wawp (a retry must be the engine's, counted and paced). It does no proxy either: the settings
+refuse ``GATEWAY_WAWP__PROXY_URL`` with this stack, which is why it is an opt-in for deployments
+that reach Wawp directly. TLS is verified against the system's CAs plus
+``GATEWAY_WAWP__CA_FILE``. Each new connection resolves its host through the event loop's
+``getaddrinfo`` and tries the first address only (no DNS cache, no address racing).
 
 Evidence for the two failure kinds (``base``): a request is "sent" from the moment its
 first byte is handed to a connection; before that (pool wait, DNS, TCP, TLS) any failure is
@@ -19,6 +23,7 @@ import collections
 import functools
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, cast
 from urllib.parse import urlsplit
 
@@ -31,6 +36,7 @@ from wawp_gateway.wawp.transports.base import (
     HttpResponse,
     merge_headers,
     query_string,
+    tls_context,
     transport_error,
 )
 
@@ -206,8 +212,11 @@ class HttptoolsTransport:
     ``connect_timeout_s`` covers the wait for a pool slot plus the TCP and TLS handshakes (as
     aiohttp's ``connect``); the request's ``timeout_s`` covers the whole call."""
 
-    def __init__(self, *, max_connections: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self, *, max_connections: int, connect_timeout_s: float, ca_file: Path | None = None
+    ) -> None:
         self._max = max_connections
+        self._ca_file = ca_file
         self._connect_timeout_s = connect_timeout_s
         self._open = 0  # slots held: connections open, opening, or promised to a waiter
         self._idle: dict[_Origin, list[_Connection]] = {}
@@ -353,5 +362,5 @@ class HttptoolsTransport:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context()
+            self._tls = tls_context(self._ca_file)
         return self._tls

@@ -1,9 +1,11 @@
-"""The ``httpx`` and ``httpx-aiohttp`` HTTP stacks: one ``httpx.AsyncClient`` each, over httpx's
-own pool (httpcore) or over ``httpx_aiohttp.AiohttpTransport``.
+"""The ``httpx`` HTTP stack: one ``httpx.AsyncClient`` over httpx's own pool (httpcore), TLS
+verified against the system's CAs plus ``GATEWAY_WAWP__CA_FILE``, every call through
+``GATEWAY_WAWP__PROXY_URL`` when set.
 
 Evidence for the two failure kinds (``base``): httpcore's trace event before the request headers
-are written, or, over aiohttp, the aiohttp exception behind httpx's coarse one. httpx logs every
-request URL at INFO, token included: both stacks install ``_RedactQueryFilter``.
+are written. A proxy tunnel's CONNECT carries the request's extensions, so its own trace events
+arrive too: only a non-CONNECT request's headers count. httpx logs every request URL at INFO,
+token included: the stack installs ``_RedactQueryFilter``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ import http.cookiejar
 import logging
 import re
 from collections.abc import Mapping
-from typing import Final, TypeVar
+from pathlib import Path
+from typing import Final
 
-import aiohttp
 import httpx
-import httpx_aiohttp
 
 from wawp_gateway.wawp.transports.base import (
     KEEPALIVE_S,
@@ -26,12 +27,11 @@ from wawp_gateway.wawp.transports.base import (
     HttpResponse,
     SendProgress,
     merge_headers,
+    tls_context,
     transport_error,
 )
 
-__all__ = ["HttpxAiohttpTransport", "HttpxTransport"]
-
-_E = TypeVar("_E", bound=BaseException)
+__all__ = ["HttpxTransport"]
 
 _TOKEN_IN_TEXT: Final = re.compile(r"(access[_-]token=)[^&\s\"'#]*", re.IGNORECASE)
 _HTTPX_LOGGERS: Final = (
@@ -50,15 +50,25 @@ class _Progress(SendProgress):
     __slots__ = ()
 
     async def on_httpcore_event(self, name: str, info: Mapping[str, object]) -> None:
-        # httpcore emits "<prefix>.send_request_headers.started" before writing anything.
+        # httpcore emits "<prefix>.send_request_headers.started" before writing anything; a
+        # proxy tunnel's CONNECT is traced the same way but carries no byte of the request.
         if name.endswith("send_request_headers.started"):
-            self.sent = True
+            request = info.get("request")
+            if getattr(request, "method", None) != b"CONNECT":
+                self.sent = True
 
 
 class HttpxTransport:
     """httpx over one ``AsyncClient`` and its own pool (httpcore)."""
 
-    def __init__(self, *, max_connections: int, connect_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        connect_timeout_s: float,
+        proxy_url: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self._connect_timeout_s = connect_timeout_s
         self._timeouts: dict[float, httpx.Timeout] = {}
         limits = httpx.Limits(
@@ -70,16 +80,15 @@ class HttpxTransport:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect_timeout_s),  # every call passes its own (below)
             limits=limits,
-            transport=self._build_transport(limits),
+            verify=tls_context(ca_file),
+            # httpx sends the URL's userinfo as Proxy-Authorization (on the CONNECT for HTTPS).
+            proxy=None if proxy_url is None else httpx.Proxy(proxy_url),
             headers={"user-agent": USER_AGENT},
             cookies=_no_cookies(),
             follow_redirects=False,
             trust_env=False,  # no proxy or netrc picked up from the environment
         )
         self._closed = False
-
-    def _build_transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
-        return None  # httpx builds its default AsyncHTTPTransport from `limits`
 
     def _timeout(self, timeout_s: float) -> httpx.Timeout:
         timeout = self._timeouts.get(timeout_s)
@@ -133,27 +142,11 @@ class HttpxTransport:
         await self._client.aclose()
 
 
-class HttpxAiohttpTransport(HttpxTransport):
-    """httpx over ``httpx_aiohttp.AiohttpTransport``: httpx's API at aiohttp's speed.
-
-    Limits must be given to the transport (it ignores the client's). It builds its own aiohttp
-    session on first use, with aiohttp's default cookie jar: a ``Set-Cookie`` from Wawp would be
-    sent back. It ignores httpx's write timeout and the ``trace`` extension.
-    """
-
-    def _build_transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
-        return httpx_aiohttp.AiohttpTransport(limits=limits, trust_env=False)
-
-    def _is_sent(self, exc: Exception, progress: SendProgress) -> bool:
-        # Every aiohttp error arrives as a coarse httpx class; the aiohttp one is the cause.
-        cause = _find_in_chain(exc, aiohttp.ClientError)
-        return cause is None or not isinstance(cause, _AIOHTTP_BEFORE_SEND)
-
-
 _HTTPX_BEFORE_SEND: Final = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
+    httpx.ProxyError,  # the proxy refused the CONNECT (407, 502, ...): nothing of ours went out
     httpx.UnsupportedProtocol,
     httpx.InvalidURL,
 )
@@ -165,24 +158,6 @@ _HTTPX_AFTER_SEND: Final = (
     httpx.RemoteProtocolError,
     httpx.DecodingError,
 )
-# ConnectionTimeoutError is raised only around connector.connect() (pool wait + connect), and
-# ClientConnectorError (with its SSL, certificate and proxy subclasses) only while connecting.
-_AIOHTTP_BEFORE_SEND: Final = (
-    aiohttp.ClientConnectorError,
-    aiohttp.ConnectionTimeoutError,
-    aiohttp.InvalidURL,
-)
-
-
-def _find_in_chain(exc: BaseException, kind: type[_E]) -> _E | None:
-    current: BaseException | None = exc
-    for _ in range(6):
-        if current is None:
-            return None
-        if isinstance(current, kind):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
