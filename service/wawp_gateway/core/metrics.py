@@ -173,7 +173,7 @@ class Metrics:
         self.idempotency_hits = Counter(
             "gateway_idempotency_hits",
             "Commands settled or held by the idempotency store instead of a call, by verdict "
-            "(duplicate, conflict, wait, ambiguous).",
+            "(duplicate, redelivered, conflict, wait, ambiguous).",
             ["verdict"],
             registry=registry,
         )
@@ -212,7 +212,7 @@ class Metrics:
             self.dlq_records_of(reason)
         for reason in ("rate_limited", "4xx", "5xx", "transport"):
             self.retries_of(reason)
-        for verdict in ("duplicate", "conflict", "wait", "ambiguous"):
+        for verdict in ("duplicate", "redelivered", "conflict", "wait", "ambiguous"):
             self.idempotency_hits_of(verdict)
 
     def start_tracker_series(self, ack_names: Iterable[str]) -> None:

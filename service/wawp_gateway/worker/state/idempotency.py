@@ -156,6 +156,7 @@ class Entry:
 class Verdict(enum.Enum):
     EXECUTE = "execute"  # call Wawp
     DUPLICATE = "duplicate"  # answer from the entry, no call
+    REDELIVERED = "redelivered"  # this very record again, finished: no call, no answer
     CONFLICT = "conflict"  # another payload holds the key: rejected
     WAIT = "wait"  # the same command runs in another lane of this worker
     AMBIGUOUS = "ambiguous"  # a call of an earlier owner may have reached Wawp
@@ -303,8 +304,9 @@ class PartitionState:
             else None
         )
         if finished is not None:
-            # A re-delivery of a finished command: answered from the state, never re-executed.
-            return Decision(Verdict.DUPLICATE, finished)
+            # A re-delivery of a finished command: its result was acknowledged before its
+            # terminal record was written, so it is neither executed nor answered again.
+            return Decision(Verdict.REDELIVERED, finished)
         running = self._running.get(_slot(instance_id, key))
         if running is not None:
             return _WAIT if running == fingerprint else _CONFLICT
