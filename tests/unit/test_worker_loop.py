@@ -177,9 +177,10 @@ async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> 
     admitted: list[int] = []
     first_admitted = asyncio.Event()
 
-    def admit(tp: TopicPartition, record: Any) -> None:
+    def admit(tp: TopicPartition, record: Any) -> bool:
         admitted.append(record.offset)
         first_admitted.set()
+        return True
 
     worker.engine.admit = admit  # type: ignore[method-assign]
     stopping = asyncio.Event()
@@ -246,9 +247,10 @@ async def test_a_partition_is_paused_and_admits_nothing_until_restored(
     admitted: list[int] = []
     admitting = asyncio.Event()
 
-    def admit(tp: TopicPartition, record: Any) -> None:
+    def admit(tp: TopicPartition, record: Any) -> bool:
         admitted.append(record.offset)
         admitting.set()
+        return True
 
     worker.engine.admit = admit  # type: ignore[method-assign]
     worker.on_assigned({TP})

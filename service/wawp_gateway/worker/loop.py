@@ -1,7 +1,8 @@
 """The consumer loop: fetch, hand records to the engine, pause full partitions, commit.
 
 One consumer per process for both input topics. Offsets are committed only up to the highest
-contiguous record whose outputs were acknowledged, periodically, on revoke and on shutdown.
+contiguous record whose outputs were acknowledged, periodically, on revoke and on shutdown. A
+partition is admitted record by record up to its buffer bounds, then paused.
 """
 
 from __future__ import annotations
@@ -120,9 +121,7 @@ class Worker:
                         # Fetched before its pause took effect: read again once restored.
                         self._consumer.seek(tp, records[0].offset)
                         continue
-                    for record in records:
-                        self.engine.admit(tp, record)
-                    self._apply_backpressure(tp)
+                    self._admit(tp, records)
             self._observe_lag()
             self._maybe_commit()
             self._maybe_expire()
@@ -148,8 +147,24 @@ class Worker:
 
     # -- backpressure ----------------------------------------------------------------------
 
-    def _apply_backpressure(self, tp: TopicPartition) -> None:
-        if tp not in self._paused and self._must_hold(tp):
+    def _admit(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Admit records while the partition's buffers have room; at a bound, pause it and seek
+        back to the first record left, which is fetched again once it resumes.
+
+        A fetch may return far more records than a buffer holds (aiokafka's max_records bounds
+        a getmany, not a partition): admitted whole, a partition held thousands against a
+        bound of 1,000. Checked before each record, no buffer ever exceeds its bound."""
+        lanes = self.engine.lanes
+        for record in records:
+            if lanes.is_full(tp) or not self.engine.admit(tp, record):
+                self._consumer.seek(tp, record.offset)
+                self._pause(tp)
+                return
+        if self._must_hold(tp):
+            self._pause(tp)
+
+    def _pause(self, tp: TopicPartition) -> None:
+        if tp not in self._paused:
             self._consumer.pause(tp)
             self._paused.add(tp)
             log.info("partition.paused", topic=tp.topic, partition=tp.partition)
