@@ -29,6 +29,7 @@ from wawp_gateway.wawp.transports.factory import build_transport
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog
+from wawp_gateway.worker.state.store import open_store
 
 __all__ = [
     "STATE_CONNECTIONS",
@@ -99,6 +100,11 @@ async def build_worker(
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry())
         metrics.start_worker_series(reason.value for reason in DlqReason)
+        idempotency = settings.idempotency
+        store = open_store(
+            idempotency.store_dir, idempotency.store_memory_mb, topic=settings.topics.state
+        )
+        stack.callback(store.close)  # last: the worker's own exit still writes checkpoints
         await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)
         await producer.start()
@@ -123,6 +129,7 @@ async def build_worker(
                 state_producers, settings.topics.state, observe=metrics.state_write.observe
             ),
             standing=standing,
+            store=store,
         )
         port = await stack.enter_async_context(
             serve_probes(

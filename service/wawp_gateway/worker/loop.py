@@ -30,6 +30,7 @@ from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
+from wawp_gateway.worker.state.store import KV
 
 __all__ = ["Worker"]
 
@@ -53,6 +54,7 @@ class Worker:
         clock: Clock,
         state_log: StateLog | None = None,
         standing: GroupStanding | None = None,
+        store: KV | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
         loop); ``build_worker`` always gives one."""
@@ -73,7 +75,7 @@ class Worker:
         self.engine.on_progress = self._on_progress
         self.engine.standing = standing
         self._standing = standing
-        self._handover = Handover(settings, state_log) if state_log is not None else None
+        self._handover = Handover(settings, state_log, store) if state_log is not None else None
         self._state_log = state_log
         # Partitions whose state is restored and fenced: only their records are admitted.
         self._ready: set[TopicPartition] = set()
@@ -280,10 +282,18 @@ class Worker:
             return
         numbers = sorted({tp.partition for tp in partitions})
         try:
-            await asyncio.gather(*(self._state_log.release(p) for p in numbers))
+            offsets = await asyncio.gather(*(self._state_log.release(p) for p in numbers))
         except KafkaError as exc:
             # The next owner then waits one session timeout: slower, still safe.
             log.warning("state.release_failed", error=type(exc).__name__)
+            return
+        for number, offset in zip(numbers, offsets, strict=True):
+            # Every record of the partition below it was written here and applied: a later
+            # restore from this store reads on from there.
+            state = self.engine.states.get(number)
+            if state is not None:
+                state.released()
+                state.checkpoint(offset + 1)
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.engine.assign(assigned)
