@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 import urllib.request
@@ -280,8 +282,13 @@ async def _run(args: argparse.Namespace, run_dir: Path) -> int:
             )
             started = time.monotonic()
             drain_until = started + args.minutes * 60 + args.drain_s
-            while True:
-                await asyncio.sleep(args.every_s)  # the sampling period
+            interrupted = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # stop early, still stop the children
+                loop.add_signal_handler(sig, interrupted.set)
+            while not interrupted.is_set():
+                with contextlib.suppress(TimeoutError):  # the sampling period
+                    await asyncio.wait_for(interrupted.wait(), args.every_s)
                 sample = await _sample(soak, started, admin)
                 soak.samples.append(sample)
                 print(

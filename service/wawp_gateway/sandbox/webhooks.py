@@ -241,7 +241,10 @@ class WebhookDispatcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(total=10)
+            # Per request, not per wait: a post queued for one of the session's connections must
+            # not time out before it was sent (a total timeout turned a slow receiver into
+            # timeouts, retries and a bigger queue).
+            timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=5, sock_read=10)
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
 
