@@ -121,12 +121,12 @@ class Metrics:
         )
         self.state_keys = Gauge(
             "gateway_state_keys",
-            "Idempotency keys held in memory for the owned partitions.",
+            "Idempotency keys held in the store for the owned partitions.",
             registry=registry,
         )
         self.state_evicted_keys = Counter(
             "gateway_state_evicted_keys",
-            "Idempotency keys forgotten before their retention ended (the memory bound).",
+            "Idempotency keys forgotten before their retention ended (the store's key bound).",
             registry=registry,
         )
         self.webhook_requests = Counter(

@@ -82,6 +82,7 @@ class Worker:
         self._taking: dict[asyncio.Task[TakeOver], set[TopicPartition]] = {}
         self._failure: BaseException | None = None
         self._last_expiry = time.monotonic()
+        self._evicted_seen: dict[int, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._last_commit = time.monotonic()
@@ -232,6 +233,16 @@ class Worker:
             self._last_expiry = time.monotonic()
             if dropped := self.engine.expire_state():
                 log.info("state.expired", keys=dropped)
+            self._count_evictions()
+
+    def _count_evictions(self) -> None:
+        """``gateway_state_evicted_keys_total``: keys forgotten at the key bound, at a restore
+        or since (each partition's count is its own owner's)."""
+        seen = self._evicted_seen
+        for number, state in self.engine.states.items():
+            if (new := state.evicted - seen.get(number, 0)) > 0:
+                self._metrics.state_evicted_keys.inc(new)
+                seen[number] = state.evicted
 
     def _observe_lag(self) -> None:
         """Records behind the fetch high-watermark, per input topic (``end_offsets`` is wrong on
@@ -274,6 +285,7 @@ class Worker:
             self._paused.discard(tp)
             if tp.partition not in kept:
                 self.engine.states.pop(tp.partition, None)
+                self._evicted_seen.pop(tp.partition, None)
 
     async def _release(self, partitions: set[TopicPartition]) -> None:
         """``released``: this worker starts no more calls for these partitions, so their next
@@ -327,9 +339,9 @@ class Worker:
         self.engine.states.update(taken.states)
         self._metrics.state_restore.observe(taken.seconds)
         self._metrics.state_restored_records.inc(taken.records)
-        evicted = sum(state.evicted for state in taken.states.values())
-        if evicted:
-            self._metrics.state_evicted_keys.inc(evicted)
+        for number in taken.states:
+            self._evicted_seen[number] = 0
+        self._count_evictions()
         owned = self._consumer.assignment()
         tps &= owned
         self._ready |= tps

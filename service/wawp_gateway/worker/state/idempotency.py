@@ -251,7 +251,8 @@ class PartitionState:
         if meta is None:
             self.forget()
             return None
-        position, self.log_records, self.records, status, self._keys, self.evicted = _META.unpack(
+        # ``evicted`` counts this owner's evictions only (the metric's), not the store's.
+        position, self.log_records, self.records, status, self._keys, _ = _META.unpack(
             meta
         )
         self.last_status = None if status == _NO_STATUS else _STATUSES[status]
