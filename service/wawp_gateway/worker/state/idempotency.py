@@ -252,9 +252,7 @@ class PartitionState:
             self.forget()
             return None
         # ``evicted`` counts this owner's evictions only (the metric's), not the store's.
-        position, self.log_records, self.records, status, self._keys, _ = _META.unpack(
-            meta
-        )
+        position, self.log_records, self.records, status, self._keys, _ = _META.unpack(meta)
         self.last_status = None if status == _NO_STATUS else _STATUSES[status]
         return int(position)
 
