@@ -38,6 +38,7 @@ ACK_NAMES = {-1: "ERROR", 0: "PENDING", 1: "SERVER", 2: "DEVICE", 3: "READ", 4: 
 # Envelopes are built when due, so their timestamp is the post time.
 EventBuilder = Callable[[], dict[str, Any]]
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_CONNECTIONS = 512  # posts in flight at once, over keep-alive connections
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +246,10 @@ class WebhookDispatcher:
             # not time out before it was sent (a total timeout turned a slow receiver into
             # timeouts, retries and a bigger queue).
             timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=5, sock_read=10)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            # aiohttp's default pool (100 connections) capped deliveries at 100 / the receiver's
+            # answer time: ~1,100 posts/s when the receiver's broker acknowledged in ~90 ms.
+            connector = aiohttp.TCPConnector(limit=_CONNECTIONS)
+            self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         return self._session
 
     async def drain(self) -> None:
