@@ -587,6 +587,7 @@ async def restore(stack: Stack, opts: Options, shared: Shared) -> Payload:
         5.0,
         f"{resumed['seconds']:.2f} s ({resumed['records']:,} records read) vs "
         f"{done['seconds']:.1f} s: {speedup:.1f}x",
+        higher=True,
     )
     out.checks["restore"] = {
         "ok": done["records"] == raw["records"] == loaded["records"]
