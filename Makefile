@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint types unit integration fmt generate bench chaos clean install prometheus
+.PHONY: run test lint types unit integration fmt generate bench chaos soak clean install prometheus
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -87,6 +87,14 @@ bench: $(STAMP)
 ## `make test` runs the same test small. Knobs: tests/chaos/harness.py (ChaosSize)
 chaos: $(STAMP)
 	CHAOS_COMMANDS=20000 CHAOS_KILLS=10 CHAOS_WORKERS=3 $(BIN)/pytest tests/chaos -q -s
+
+## soak: a steady rate through broker, sandbox, worker, webhook receiver and tracker for a set
+## time (default 30 minutes at 300 commands/s), sampling each process's RSS, the lag, results, keys
+## and metric series; prints the RSS slope after the warm-up and a verdict (bench/soak.py).
+## Not part of `make test`. Knobs: make soak SOAK_ARGS="--minutes 10 --rate 200"
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .run .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -2,15 +2,20 @@
 
     python -m bench.restore load    --bootstrap B --topic T --records N --partitions P --report F
     python -m bench.restore raw     --bootstrap B --topic T --ends JSON --report F
-    python -m bench.restore restore --bootstrap B --topic T --ends JSON --report F
+    python -m bench.restore restore --bootstrap B --topic T --ends JSON --store-dir D --report F
+    python -m bench.restore load    ... --seed S   (the tail: records written after the restore)
+    python -m bench.restore restore ... --store-dir D   (again: from D's checkpoint plus the tail)
 
 Each step runs in its own process, one after the other, so the memory a reader reports is its
 own. ``raw`` is a plain aiokafka consumer (no group) reading the partitions from the beginning
 to the end and dropping the values: the ceiling. ``restore`` is the worker's hand-over restore
 as ``handover.Handover.take`` runs it: the consumer from ``kafka.build_reader``, one marker per
 partition (``StateLog.mark``) for the end, then ``statelog.restore`` into ``PartitionState``s
-with the default idempotency settings. Both use the same fetch settings and read the same
-records (the marker lies past the loaded ones).
+on an on-disk store (``store.py``) with the default idempotency settings, and a checkpoint at the
+end. Both use the same fetch settings and read the same records (the marker lies past the loaded
+ones). Then a tail of 1% more records is written, and a third process restores again on the
+same store directory: from its checkpoint, it reads only the tail (a restart of a worker whose
+store is a volume).
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ from wawp_gateway.core.kafka import build_producer, build_reader, create_topics
 from wawp_gateway.core.sections import IdempotencySettings, KafkaSettings
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog, restore
+from wawp_gateway.worker.state.store import open_store
 
 __all__ = ["RestoreRun", "main", "measure_restore"]
 
 _MB = 1024 * 1024
 _BATCH_BYTES = 512 * 1024
-_STORE = [f"service/wawp_gateway/{m}.py" for m in ("statelog", "idempotency", "handover")]
+_STORE = [
+    f"service/wawp_gateway/worker/state/{m}.py"
+    for m in ("statelog", "idempotency", "handover", "store")
+]
 _GETMANY = {"timeout_ms": 200, "max_records": 10_000}  # what statelog.restore asks for
 
 
@@ -50,6 +59,7 @@ class RestoreRun:
     load: dict[str, Any]
     raw: dict[str, Any]
     restore: dict[str, Any]
+    resume: dict[str, Any]  # the same store again, from its checkpoint plus the tail
     source: str  # the commit measured, and whether the store's modules had local changes
 
 
@@ -73,8 +83,17 @@ async def measure_restore(stack: Stack, load: StateLoad) -> RestoreRun:
     )
     ends = ["--ends", json.dumps(loaded["ends"])]
     raw = await _step(stack, "raw", topic, *ends, timeout_s=60 + load.records / 5_000)
-    restored = await _step(stack, "restore", topic, *ends, timeout_s=60 + load.records / 2_000)
-    return RestoreRun(loaded, raw, restored, _source())
+    store = ["--store-dir", str(stack.run_dir / f"restore-store-{load.records}")]
+    restored = await _step(
+        stack, "restore", topic, *ends, *store, timeout_s=60 + load.records / 1_000
+    )
+    tail = max(1, load.records // 100)
+    tail_args = ["--records", str(tail), "--partitions", str(load.partitions), "--seed", "8"]
+    await _step(stack, "load", topic, *tail_args, timeout_s=120 + tail / 10_000)
+    resumed = await _step(
+        stack, "restore", topic, *ends, *store, timeout_s=60 + load.records / 1_000
+    )
+    return RestoreRun(loaded, raw, restored, resumed, _source())
 
 
 def _source() -> str:
@@ -93,7 +112,8 @@ def _source() -> str:
 async def _step(
     stack: Stack, mode: str, topic: str, *args: str, timeout_s: float
 ) -> dict[str, Any]:
-    report = stack.run_dir / f"restore-{mode}.json"
+    step = len(list(stack.run_dir.glob("restore-*.json")))
+    report = stack.run_dir / f"restore-{mode}-{step}.json"
     argv = [sys.executable, "-m", "bench.restore", mode, "--bootstrap", stack.bootstrap]
     argv += ["--topic", topic, "--report", str(report), *args]
     load_average = os.getloadavg()[0]
@@ -219,36 +239,47 @@ async def _raw(bootstrap: str, topic: str, ends: dict[int, int]) -> dict[str, An
     }
 
 
-async def _restore(bootstrap: str, topic: str, partitions: list[int]) -> dict[str, Any]:
+async def _restore(
+    bootstrap: str, topic: str, partitions: list[int], store_dir: str | None
+) -> dict[str, Any]:
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     idempotency = IdempotencySettings()
     producer = build_producer(kafka)
     await producer.start()
     consumer = build_reader(kafka)
     await consumer.start()
+    store = open_store(store_dir, idempotency.store_memory_mb, topic=topic)
     try:
         states = {
-            p: PartitionState(idempotency.retention_s, idempotency.max_keys_per_partition)
+            p: PartitionState(
+                idempotency.retention_s, idempotency.max_keys_per_partition, kv=store, partition=p
+            )
             for p in partitions
         }
-        state_log = StateLog([producer], topic)
         rss_before = _rss_mb()
         cpu_before = time.process_time()
         started = time.monotonic()
+        starts = {p: start for p in partitions if (start := states[p].resume()) is not None}
+        checkpointed = sum(state.log_records for state in states.values())
+        state_log = StateLog([producer], topic)
         marks = await asyncio.gather(*(state_log.mark(p) for p in partitions))
         ends = dict(zip(partitions, marks, strict=True))
         marked = time.monotonic()
-        await restore(consumer, topic, ends, states, now=time.time())
+        positions = await restore(consumer, topic, ends, states, now=time.time(), start=starts)
+        for p, state in states.items():
+            state.checkpoint(positions[p])
         seconds = time.monotonic() - started
         cpu = time.process_time() - cpu_before
     finally:
         await consumer.stop()
         await producer.stop()
+        store.close()
     rss_after = _rss_mb()
     keys = sum(len(state) for state in states.values())
     return {
-        "reader": "gateway restore",
-        "records": sum(state.log_records for state in states.values()),
+        "reader": "gateway restore from a checkpoint" if starts else "gateway restore",
+        "from_checkpoint": len(starts),
+        "records": sum(state.log_records for state in states.values()) - checkpointed,
         "applied": sum(state.records for state in states.values()),
         "keys": keys,
         "evicted": sum(state.evicted for state in states.values()),
@@ -271,15 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--ends", help="JSON {partition: end offset} (raw, restore)")
     parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--store-dir", help="the on-disk store (restore); none: a temporary one")
+    parser.add_argument("--seed", type=int, default=7, help="of the records written (load)")
     args = parser.parse_args(argv)
     ends = {int(p): int(end) for p, end in json.loads(args.ends or "{}").items()}
     if args.mode == "load":
-        load = StateLoad(args.records, partitions=args.partitions)
+        load = StateLoad(args.records, partitions=args.partitions, seed=args.seed)
         result = asyncio.run(_load(args.bootstrap, args.topic, load))
     elif args.mode == "raw":
         result = asyncio.run(_raw(args.bootstrap, args.topic, ends))
     else:
-        result = asyncio.run(_restore(args.bootstrap, args.topic, sorted(ends)))
+        result = asyncio.run(_restore(args.bootstrap, args.topic, sorted(ends), args.store_dir))
     args.report.write_text(json.dumps(result))
     print(json.dumps(result), flush=True)
     return 0

@@ -82,6 +82,13 @@ class SandboxClient:
 
         await asyncio.gather(*(one(i) for i in instance_ids))
 
+    async def set_webhook(self, url: str, secret: str | None) -> None:
+        await self._call("POST", "webhook", {"url": url, "secret": secret, "hmac_key": None})
+
+    async def health(self) -> dict[str, Any]:
+        found: dict[str, Any] = await self._call("GET", "healthz")
+        return found
+
     async def add_fault(self, **rule: Any) -> None:
         await self._call("POST", "faults", rule)
 

@@ -45,7 +45,7 @@ class StateLoad:
     records: int
     partitions: int = 1
     instances: int = 1000
-    retention_s: float = 604_800.0
+    retention_s: float = 86_400.0  # the default GATEWAY_IDEMPOTENCY__RETENTION_S
     expired_share: float = 0.05
     seed: int = 7
 

@@ -2,7 +2,8 @@
 calls), replaced, added and removed while thousands of sends over hundreds of chats flow.
 
 Every command must end with a terminal result, the sandbox must receive no command twice and
-every chat's commands in order, and only calls caught by a kill may end ``outcome_unknown``.
+every chat's commands in order, only calls caught by a kill may end ``outcome_unknown``, and only
+a kill may answer a command twice (the graceful stops and additions give one result each).
 Small by default (part of ``make test``); ``make chaos`` runs 20,000 commands with 10 kills.
 Size knobs: ``CHAOS_COMMANDS``, ``CHAOS_KILLS``, ``CHAOS_WORKERS``, ``CHAOS_SECONDS``,
 ``CHAOS_SEED`` (and ``CHAOS_INSTANCES``, ``CHAOS_CHATS``, ``CHAOS_PARTITIONS``,

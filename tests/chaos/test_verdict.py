@@ -70,7 +70,8 @@ def test_a_clean_run_has_no_problems() -> None:
 
 
 def test_second_outcomes_after_a_crash_are_counted_not_failed() -> None:
-    """At least once: a re-delivered command may be answered again; not a broken promise."""
+    """Within a kill's window a re-delivered command may be answered again; not a broken
+    promise while such commands stay within the in-flight bound of the kills."""
     commands = _commands(2)
     results = _ok(commands)
     results["run-0"].append(SeenResult("duplicate", 0, "succeeded"))
@@ -80,6 +81,18 @@ def test_second_outcomes_after_a_crash_are_counted_not_failed() -> None:
 
     assert (verdict.repeated, verdict.conflicting, verdict.duplicates_seen) == (1, [], 1)
     assert verdict.problems(planned_kills=1) == []
+
+
+def test_second_results_without_a_kill_are_found() -> None:
+    """Graceful stops and rebalances: one result per command, a duplicate repeat included."""
+    commands = _commands(2)
+    results = _ok(commands)
+    results["run-0"].append(SeenResult("duplicate", 0, "succeeded"))
+
+    verdict = judge(commands, results, _log(commands), [], 32, Counter())
+
+    assert verdict.answered_twice == 1
+    assert [p[:3] for p in verdict.problems(planned_kills=0)] == ["(e)"]
 
 
 def test_double_sends_and_order_breaks_are_found() -> None:

@@ -81,6 +81,7 @@ class Verdict:
     bad_status: list[str] = field(default_factory=list)
     conflicting: list[str] = field(default_factory=list)
     repeated: int = 0  # commands with more than one result that is not a duplicate repeat
+    answered_twice: int = 0  # commands with more than one result record of any status
     ever_unknown: int = 0
     sends: int = 0
     other_requests: int = 0
@@ -119,6 +120,13 @@ class Verdict:
             found.append(
                 f"(b) {len(self.double_sent)} command(s) sent to Wawp more than once: {examples}"
             )
+        if self.answered_twice > self.unknown_bound:
+            # One result per command across graceful stops and rebalances: only a kill between a
+            # result's acknowledgement and its terminal record may answer a command again.
+            found.append(
+                f"(e) {self.answered_twice} command(s) with more than one result > in-flight"
+                f" bound {self.max_in_flight} x {len(self.kills)} kills = {self.unknown_bound}"
+            )
         if self.unknown > self.unknown_bound:
             found.append(
                 f"(c) {self.unknown} outcome_unknown > in-flight bound {self.max_in_flight}"
@@ -155,7 +163,7 @@ class Verdict:
             f"results by status    {by_status}  (final, per command)",
             f"result records       {self.result_records} ({self.duplicates_seen} duplicate repeats;"
             f" {self.repeated} command(s) with a second outcome, {len(self.conflicting)} of them"
-            " different)",
+            f" different; {self.answered_twice} answered more than once)",
             f"missing results      {len(self.missing)}",
             f"sandbox requests     {self.sends} chaos sends, {self.other_requests} other",
             f"double sends         {len(self.double_sent)} command(s),"
@@ -198,6 +206,7 @@ def judge(
     verdict.chats = len({c.chat_id for c in commands})
     for command_id, seen in results.items():
         verdict.result_records += len(seen)
+        verdict.answered_twice += len(seen) > 1
         verdict.duplicates_seen += sum(r.status == "duplicate" for r in seen)
         verdict.bad_status += [r.status for r in seen if r.status not in RESULT_STATUSES]
         verdict.finals[final_status(seen)] += 1

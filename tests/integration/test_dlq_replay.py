@@ -163,6 +163,22 @@ async def produce_synthetic(
     return ids
 
 
+async def _redelivered(gw: Any, count: int) -> None:
+    """Until the worker has marked ``count`` re-delivered records done (they publish nothing to
+    wait for), within the deadline."""
+    registry = gw.app.metrics.registry
+
+    def marked() -> float:
+        value = registry.get_sample_value(
+            "gateway_idempotency_hits_total", {"verdict": "redelivered"}
+        )
+        return value or 0.0
+
+    async with asyncio.timeout(DEADLINE_S):
+        while marked() < count:  # noqa: ASYNC110 (a counter in the worker: polled)
+            await asyncio.sleep(0.05)
+
+
 async def test_replay_of_ten_thousand_dead_letters_sends_each_failed_command_once(
     kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Callable[[str], str]
 ) -> None:
@@ -315,17 +331,14 @@ async def test_replay_of_ten_thousand_dead_letters_sends_each_failed_command_onc
         ]
         assert Counter(r["status"] for r in replayed_results) == {"succeeded": len(replayed_ids)}
 
-        # When: the same letters are replayed again
+        # When: the same letters are replayed again (the same replay count: re-deliveries)
         second = await dlq_json(kafka_bootstrap, *replay_args)
         assert second["published"] == len(replayed_ids)
-        await _results(gw, results_before + 2 * len(replayed_ids))
+        await _redelivered(gw, len(replayed_ids))
 
-        # Then: the worker answers from its state; the sandbox sees nothing new
+        # Then: the worker recognises each from its state: nothing sent, nothing answered
         assert sends_by_message(sandbox, [*instances, real]) == after
-        repeats = [gw.outputs.seen.results[cid][-1] for cid in replayed_ids]
-        assert Counter((r["status"], r["original_status"]) for r in repeats) == {
-            ("duplicate", "succeeded"): len(replayed_ids)
-        }
+        assert len(gw.outputs.seen.by_topic[topics.results]) == results_before + len(replayed_ids)
         assert len(gw.outputs.seen.dlq) == read  # no replay was dead-lettered again
         again = sum((sends_by_message(sandbox, [*instances, real]) - after).values())
         print(

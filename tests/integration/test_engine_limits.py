@@ -1,20 +1,28 @@
 """Engine bounds that need a worker of their own: the elapsed cap for a held instance,
-partitions paused (not the consumer) when their buffer is full, and the process's call slots
+partitions paused (not the consumer) when their buffer is full, a buffer bound that holds under
+a fetch far larger than it, and the process's call slots
 left free by instances that wait for their rate limit."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
+import pytest
+from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
 from examples import CHAT
 from wawp_gateway.core.instances import InstanceConfig
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.sections import EngineSettings, RetrySettings, ShutdownSettings
 from wawp_gateway.sandbox import FaultRule, Sandbox
+from wawp_gateway.wawp.chatid import normalize_chat_id
+from wawp_gateway.worker.lanes import LaneBook
 
 from .conftest import POOL
-from .harness import TEST_TOKEN, command, gateway_settings, running_gateway
+from .harness import PARTITIONS, TEST_TOKEN, command, gateway_settings, running_gateway
 
 
 def headers(record: Any) -> dict[str, str]:
@@ -131,3 +139,63 @@ async def test_instances_waiting_for_their_rate_limit_hold_no_call_slot(
     assert [m.body for m in sandbox.messages(free, CHAT)] == [f"q{i}" for i in range(6)]
     for instance in slow:
         assert sandbox.requests(instance_id=instance, action="sendText") == []
+
+
+async def test_a_fetch_far_larger_than_the_buffer_never_overfills_it(
+    kafka_bootstrap: str,
+    sandbox_url: tuple[Sandbox, str],
+    unique: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """300 commands wait on one partition before the worker starts, so its first fetch brings
+    them all; a buffer bound of 8 holds at every admission (the rest are fetched again), and
+    every command finishes once, in its chat's order."""
+    sandbox, url = sandbox_url
+    instance = POOL[-35]
+    sandbox.add_instance(instance, TEST_TOKEN)
+    sandbox.add_fault(FaultRule(instance_id=instance, kind="latency", latency_ms=5))
+    settings = gateway_settings(
+        kafka_bootstrap,
+        url,
+        unique("bound"),
+        POOL,
+        engine=EngineSettings(max_buffered_per_partition=8, max_buffered_per_instance=500),
+    )
+    chats = [f"4474414290{n:02d}" for n in range(30)]
+    cmds = [
+        command(instance, "sendText", {"chatId": chats[i % 30], "message": f"b{i}"})
+        for i in range(300)
+    ]
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(settings.topics.send, json.dumps(c).encode(), key=instance.encode())
+            for c in cmds
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    most: dict[Any, int] = {}
+    add = LaneBook.add
+
+    def counting_add(self: LaneBook[Any, Any], partition: Any, *args: Any) -> bool:
+        started = add(self, partition, *args)
+        most[partition] = max(most.get(partition, 0), self.buffered(partition))
+        return started
+
+    monkeypatch.setattr(LaneBook, "add", counting_add)
+
+    with capture_logs() as logs:
+        async with running_gateway(settings, sandbox, create=False) as gw:
+            results = [await gw.outputs.result(c["id"]) for c in cmds]
+            answered = {c["id"]: len(gw.outputs.seen.results[c["id"]]) for c in cmds}
+
+    assert max(most.values()) == 8
+    assert [e["event"] for e in logs].count("partition.paused") > 1
+    assert all(r["status"] == "succeeded" for r in results)
+    assert set(answered.values()) == {1}
+    for n, chat in enumerate(chats):
+        sent_texts = [m.body for m in sandbox.messages(instance, normalize_chat_id(chat))]
+        assert sent_texts == [f"b{i}" for i in range(n, 300, 30)]

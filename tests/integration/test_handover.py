@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from structlog.testing import capture_logs
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import StateStatus
@@ -243,3 +244,51 @@ async def test_a_restarted_worker_restores_what_its_predecessor_sent(
     assert again["status"] == "duplicate"
     assert again["message_id"] == first["message_id"]
     assert len(sandbox.requests(instance_id=instance, action="sendText")) == 1
+
+
+async def test_a_restart_on_the_same_store_reads_only_the_changelog_tail(
+    kafka_bootstrap: str,
+    sandbox_url: tuple[Sandbox, str],
+    unique: Any,
+    instance: str,
+    tmp_path: Any,
+) -> None:
+    """The store directory survives the restart: its checkpoints (written at the restore and at
+    ``released``) spare the new run the records before them, and its keys still block."""
+    sandbox, url = sandbox_url
+    settings = gateway_settings(kafka_bootstrap, url, unique("ck"), POOL)
+    settings = settings.model_copy(
+        update={
+            "idempotency": settings.idempotency.model_copy(
+                update={"store_dir": str(tmp_path / "store")}
+            )
+        }
+    )
+    key = f"order-{uuid.uuid4()}"
+    params = {"chatId": "447441429009", "message": "checkpointed"}
+    with capture_logs() as first_logs:
+        async with running_gateway(settings, sandbox) as gateway:
+            cmds = [command(instance, "sendText", params, idempotency_key=key)] + [
+                command(instance, "sendText", {**params, "message": f"n{n}"}) for n in range(40)
+            ]
+            first = [await gateway.run(c, topic=settings.topics.send) for c in cmds]
+    with capture_logs() as second_logs:
+        async with running_gateway(settings, sandbox, create=False) as gateway:
+            again = await gateway.run(
+                command(instance, "sendText", params, idempotency_key=key),
+                topic=settings.topics.send,
+            )
+
+    def restored(logs: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(e for e in logs if e["event"] == "handover.restored")
+
+    assert {r["status"] for r in first} == {"succeeded"}
+    assert again["status"] == "duplicate"
+    assert again["message_id"] == first[0]["message_id"]
+    before, after = restored(first_logs), restored(second_logs)
+    assert before["from_checkpoint"] == 0
+    assert after["from_checkpoint"] == PARTITIONS
+    # Nothing after the first run's checkpoints (at its released records) but the new markers:
+    # the keys come from the store, none from the changelog.
+    assert after["records"] == 0
+    assert after["keys"] >= len(cmds)

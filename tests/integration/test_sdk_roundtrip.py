@@ -113,8 +113,17 @@ async def _produce_with_the_sdk(bootstrap: str, topics: TopicsSettings) -> None:
                     break
         assert sorted(acks) == [1, 2, 3]
 
-        # And sending the same command again sends nothing: its result repeats the first
-        again = await gw.request(cmd, timeout_s=20)
+        # And the same command again (a new id, the same idempotency key) sends nothing: its
+        # result repeats the first. (The same id again is a re-delivery: answered only once.)
+        twin = Actions(INSTANCE).send_image(
+            chatId=PHONE,
+            file=RECEIPT,
+            caption="Your receipt",
+            correlation_id="checkout-9",
+            idempotency_key=cmd.idempotency_key,
+        )
+        assert twin.id != cmd.id
+        again = await gw.request(twin, timeout_s=20)
         assert again.status is ResultStatus.DUPLICATE
         assert again.original_status is ResultStatus.SUCCEEDED
         assert again.message_id == result.message_id

@@ -145,7 +145,7 @@ def test_defaults_match_the_architecture() -> None:
     assert settings.wawp.v2_base_url == "https://api.wawp.net"
     assert settings.wawp.timeout_s == 30
     assert (settings.retry.max_attempts, settings.retry.max_elapsed_s) == (5, 300)
-    assert settings.idempotency.retention_s == 604_800
+    assert settings.idempotency.retention_s == 86_400
     assert settings.reconcile.enabled is False
     assert (settings.metrics.host, settings.metrics.port) == ("0.0.0.0", 9464)
     assert (settings.webhook.host, settings.webhook.port) == ("0.0.0.0", 8080)

@@ -103,13 +103,13 @@ def decide(
 
 
 @pytest.mark.parametrize("status", TERMINALS)
-def test_redelivery_of_a_finished_command_is_a_duplicate(status: StateStatus) -> None:
+def test_redelivery_of_a_finished_command_is_neither_run_nor_answered(status: StateStatus) -> None:
     """Same id and replay count after any terminal outcome, failed or not: no second call."""
     first = record(status, message_id="wamid.1", error=("code", "message", False), attempts=3)
 
     decision = decide(restored(first), command_id="cmd-1")
 
-    assert decision.verdict is Verdict.DUPLICATE
+    assert decision.verdict is Verdict.REDELIVERED
     assert decision.entry is not None
     assert (decision.entry.status, decision.entry.message_id, decision.entry.error) == (
         status,
@@ -120,11 +120,11 @@ def test_redelivery_of_a_finished_command_is_a_duplicate(status: StateStatus) ->
 
 
 @pytest.mark.parametrize("status", TERMINALS)
-def test_redelivery_of_a_finished_replay_is_a_duplicate(status: StateStatus) -> None:
-    """The replay count is part of "the same record": replay 2 re-delivered is a duplicate."""
+def test_redelivery_of_a_finished_replay_is_neither_run_nor_answered(status: StateStatus) -> None:
+    """The replay count is part of "the same record": replay 2 re-delivered is done already."""
     state = restored(record(status, replay_count=2))
 
-    assert decide(state, command_id="cmd-1", replay_count=2).verdict is Verdict.DUPLICATE
+    assert decide(state, command_id="cmd-1", replay_count=2).verdict is Verdict.REDELIVERED
 
 
 def test_redelivered_override_replay_is_not_executed_again() -> None:
@@ -134,14 +134,15 @@ def test_redelivered_override_replay_is_not_executed_again() -> None:
 
     decision = decide(state, command_id="cmd-1", replay_count=1, override_unknown=True)
 
-    assert decision.verdict is Verdict.DUPLICATE
+    assert decision.verdict is Verdict.REDELIVERED
 
 
-# Contract: "A re-delivered record (same id, same dlq-replay-count) whose command already has a
-# terminal outcome is answered from the state as duplicate, whatever that outcome was: a crash
-# never re-executes a command". The store keeps only each key's latest record, so once another
-# command (or a replay) has used the key since, the re-delivered command is decided against that
-# other command's record: re-executed after a failed one, rejected after another payload's success.
+# docs/contract.md "Idempotency and replay": a re-delivered record whose command already has a
+# terminal record is neither executed nor answered again, whatever that outcome was. The store
+# remembers a key's earlier finished commands besides its latest, so this holds even when another
+# command (or a replay) used the key since: without them, the re-delivered command would be
+# decided against that other command's record (re-executed after a failed one, rejected after
+# another payload's success).
 @pytest.mark.parametrize(
     ("later_command", "later_replay_count", "later_fp", "later_status"),
     [
@@ -152,10 +153,10 @@ def test_redelivered_override_replay_is_not_executed_again() -> None:
     ],
     ids=["other-payload-failed", "same-payload-failed", "other-payload-succeeded", "replay-failed"],
 )
-def test_redelivery_after_another_command_on_the_key_is_a_duplicate(
+def test_redelivery_after_another_command_on_the_key_is_done_already(
     later_command: str, later_replay_count: int, later_fp: str, later_status: StateStatus
 ) -> None:
-    """Re-delivery after a crash is a duplicate even when the key was used again since."""
+    """Re-delivery after a crash is done already even when the key was used again since."""
     # Given cmd-1 failed, then another command on the same key ran to a terminal outcome
     state = restored(
         record(S.IN_PROGRESS, at=NOW),
@@ -178,8 +179,8 @@ def test_redelivery_after_another_command_on_the_key_is_a_duplicate(
     )
     # When the worker crashed before committing, and cmd-1 is delivered again
     decision = decide(state, command_id="cmd-1", now=NOW + 4)
-    # Then it is answered from the state, not executed or rejected
-    assert decision.verdict is Verdict.DUPLICATE
+    # Then it is neither executed, rejected nor answered again
+    assert decision.verdict is Verdict.REDELIVERED
 
 
 # -- blocking outcomes ----------------------------------------------------------------------------
@@ -410,7 +411,7 @@ def test_expire_drops_entries_past_retention_oldest_first() -> None:
 
     assert state.expire(NOW + 30) == 0
     assert state.expire(NOW + RETENTION + 15) == 1  # key-2; key-1 was updated at +30
-    assert [key for _, key, _ in state.entries()] == ["key-3", "key-1"]
+    assert sorted(key for _, key, _ in state.entries()) == ["key-1", "key-3"]
     assert state.expire(NOW + RETENTION + 20) == 0  # key-3 is exactly at the limit: kept
     assert state.expire(NOW + RETENTION + 35) == 2
     assert len(state) == 0
@@ -620,7 +621,7 @@ class Model:
     def expected(self, command: Command, last: StateEvent | None, now: float) -> Verdict:
         """The contract's rules, read off the model."""
         if last is not None and self.finished(command, now):
-            return Verdict.DUPLICATE  # a re-delivery: first, whatever runs or came since
+            return Verdict.REDELIVERED  # a re-delivery: first, whatever runs or came since
         running = self.running().get(command.slot)
         if running is not None:
             return Verdict.WAIT if running == command.fingerprint else Verdict.CONFLICT
@@ -631,7 +632,7 @@ class Model:
             command.command_id,
             command.replay_count,
         ):
-            return Verdict.DUPLICATE
+            return Verdict.REDELIVERED
         if last.status is S.IN_PROGRESS:
             if not same:
                 return Verdict.CONFLICT
@@ -696,7 +697,7 @@ class IdempotencyMachine(RuleBasedStateMachine):
         decision = ask(self.store, command, self.now)
         last = self.model.last_records(self.now).get(command.slot)
         assert decision.verdict is self.model.expected(command, last, self.now), (command, last)
-        if decision.verdict in (Verdict.DUPLICATE, Verdict.AMBIGUOUS):
+        if decision.verdict in (Verdict.DUPLICATE, Verdict.AMBIGUOUS, Verdict.REDELIVERED):
             # A re-delivery is answered with its own outcome, anything else with the key's last.
             assert view(decision.entry) == view(self.model.own_outcome(command, self.now) or last)
         if decision.verdict is Verdict.WAIT:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 from aiohttp import web
+from structlog.testing import capture_logs
 
 from wawp_gateway.sandbox import Sandbox, SandboxConfig, running_sandbox
 
@@ -79,6 +80,7 @@ async def server(receiver: Receiver) -> AsyncIterator[tuple[Sandbox, httpx.Async
         webhook_secret="hook-secret",
         webhook_hmac_key="hmac-key",
         ack_delays_ms=(5, 10, 15),
+        webhook_retry_s=0.01,
     )
     box = Sandbox(config)
     async with running_sandbox(box) as url, httpx.AsyncClient(base_url=url) as client:
@@ -190,16 +192,82 @@ async def test_unreachable_receiver_counts_failures_and_serves_on() -> None:
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
     box = Sandbox(
-        SandboxConfig(instances={INSTANCE: TOKEN}, webhook_url=f"http://127.0.0.1:{port}/")
+        SandboxConfig(
+            instances={INSTANCE: TOKEN},
+            webhook_url=f"http://127.0.0.1:{port}/",
+            webhook_attempts=3,
+            webhook_retry_s=0.01,
+        )
     )
     box.add_instance(INSTANCE, TOKEN, final_ack=0)
-    async with running_sandbox(box) as url, httpx.AsyncClient(base_url=url) as client:
-        response = await client.post(f"{V1}/send", params={**AUTH, "chatId": CHAT, "message": "x"})
-        await box.webhooks.drain()
-        health = (await client.get("/_sandbox/healthz")).json()
+    with capture_logs() as logs:
+        async with running_sandbox(box) as url, httpx.AsyncClient(base_url=url) as client:
+            response = await client.post(
+                f"{V1}/send", params={**AUTH, "chatId": CHAT, "message": "x"}
+            )
+            await box.webhooks.drain()
+            health = (await client.get("/_sandbox/healthz")).json()
     assert response.status_code == 201
     assert box.webhooks.failed == 1
-    assert health == {"status": "ok", "webhooks": {"delivered": 0, "failed": 1}}
+    assert health == {
+        "status": "ok",
+        "webhooks": {"delivered": 0, "failed": 1, "dropped": 0, "retried": 2, "pending": 0},
+    }
+    failures = [line for line in logs if line["event"] == "webhook.delivery_failed"]
+    assert failures == [
+        {
+            "event": "webhook.delivery_failed",
+            "log_level": "warning",
+            "webhook_event": "message.any",
+            "event_id": failures[0]["event_id"],
+            "reason": "ClientConnectorError",
+            "attempts": 3,
+        }
+    ]
+
+
+async def test_a_receiver_that_recovers_gets_every_webhook(
+    server: tuple[Sandbox, httpx.AsyncClient], receiver: Receiver
+) -> None:
+    """Down for several attempts (503), then up: every event arrives, in order, none is lost,
+    and no task dies with an exception."""
+    box, client = server
+    box.add_instance(INSTANCE, TOKEN, final_ack=3)
+    receiver.fail_next = 4
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        with capture_logs() as logs:
+            for text in ("a", "b"):
+                await client.post(f"{V1}/send", params={**AUTH, "chatId": CHAT, "message": text})
+            events = await receiver.wait_until(lambda ev: len(ev) == 8)
+            await box.webhooks.drain()
+    finally:
+        loop.set_exception_handler(previous)
+    assert sorted(e["event"] for e in events) == ["message.ack"] * 6 + ["message.any"] * 2
+    counts = box.webhooks.counts()
+    assert (counts["delivered"], counts["failed"], counts["dropped"]) == (8, 0, 0)
+    assert counts["retried"] >= 4
+    assert errors == []
+    assert [line for line in logs if line["log_level"] in ("warning", "error")] == []
+
+
+async def test_deliveries_past_the_bound_are_dropped_and_counted() -> None:
+    box = Sandbox(
+        SandboxConfig(
+            instances={INSTANCE: TOKEN},
+            webhook_url="http://127.0.0.1:9/",
+            webhook_max_pending=2,
+            webhook_attempts=1,
+        )
+    )
+    box.add_instance(INSTANCE, TOKEN, final_ack=3)
+    async with running_sandbox(box) as url, httpx.AsyncClient(base_url=url) as client:
+        await client.post(f"{V1}/send", params={**AUTH, "chatId": CHAT, "message": "x"})
+        await box.webhooks.drain()
+    assert box.webhooks.dropped == 4  # message.any and three acks: more than two at once
 
 
 async def test_webhook_set_over_the_admin_api(

@@ -177,9 +177,10 @@ async def test_batch_is_dropped_when_a_revoke_began_before_it_was_admitted() -> 
     admitted: list[int] = []
     first_admitted = asyncio.Event()
 
-    def admit(tp: TopicPartition, record: Any) -> None:
+    def admit(tp: TopicPartition, record: Any) -> bool:
         admitted.append(record.offset)
         first_admitted.set()
+        return True
 
     worker.engine.admit = admit  # type: ignore[method-assign]
     stopping = asyncio.Event()
@@ -246,9 +247,10 @@ async def test_a_partition_is_paused_and_admits_nothing_until_restored(
     admitted: list[int] = []
     admitting = asyncio.Event()
 
-    def admit(tp: TopicPartition, record: Any) -> None:
+    def admit(tp: TopicPartition, record: Any) -> bool:
         admitted.append(record.offset)
         admitting.set()
+        return True
 
     worker.engine.admit = admit  # type: ignore[method-assign]
     worker.on_assigned({TP})
@@ -321,3 +323,21 @@ def test_lag_counts_from_the_first_unfinished_record() -> None:
         tracker.done(offset)
     worker._observe_lag()
     assert _lag(worker) == 5
+
+
+def test_keys_evicted_while_running_are_counted_once() -> None:
+    """Evictions at the key bound during normal running reach the metric, not only a restore's."""
+    worker = _worker(FakeConsumer())
+    state = PartitionState(3600, max_keys=2)
+    worker.engine.states[0] = state
+
+    def evicted_total() -> float | None:
+        return worker.engine.metrics.registry.get_sample_value("gateway_state_evicted_keys_total")
+
+    state.evicted = 3
+    worker._count_evictions()
+    worker._count_evictions()
+    assert evicted_total() == 3
+    state.evicted = 5
+    worker._count_evictions()
+    assert evicted_total() == 5

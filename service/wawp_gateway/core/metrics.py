@@ -131,12 +131,12 @@ class Metrics:
         )
         self.state_keys = Gauge(
             "gateway_state_keys",
-            "Idempotency keys held in memory for the owned partitions.",
+            "Idempotency keys held in the store for the owned partitions.",
             registry=registry,
         )
         self.state_evicted_keys = Counter(
             "gateway_state_evicted_keys",
-            "Idempotency keys forgotten before their retention ended (the memory bound).",
+            "Idempotency keys forgotten before their retention ended (the store's key bound).",
             registry=registry,
         )
         self.webhook_requests = Counter(
@@ -194,7 +194,7 @@ class Metrics:
         self.idempotency_hits = Counter(
             "gateway_idempotency_hits",
             "Commands settled or held by the idempotency store instead of a call, by verdict "
-            "(duplicate, conflict, wait, ambiguous).",
+            "(duplicate, redelivered, conflict, wait, ambiguous).",
             ["verdict"],
             registry=registry,
         )
@@ -249,7 +249,7 @@ class Metrics:
             self.dlq_records_of(reason)
         for reason in ("rate_limited", "4xx", "5xx", "transport"):
             self.retries_of(reason)
-        for verdict in ("duplicate", "conflict", "wait", "ambiguous"):
+        for verdict in ("duplicate", "redelivered", "conflict", "wait", "ambiguous"):
             self.idempotency_hits_of(verdict)
 
     def start_tracker_series(self, ack_names: Iterable[str]) -> None:

@@ -312,14 +312,21 @@ class EngineSettings(Section):
 
 
 class IdempotencySettings(Section):
-    retention_s: float = Field(604_800.0, gt=0)
-    """How long an idempotency record is kept."""
+    retention_s: float = Field(86_400.0, gt=0)
+    """How long an idempotency record is kept (24 hours: a producer's retries and a same-day
+    replay; longer costs disk and hand-over time, not memory)."""
     restore_timeout_s: float = Field(300.0, gt=0)
     """Longest restore of newly assigned partitions' state; past it the worker stops (it must
     not run commands without their records)."""
-    max_keys_per_partition: int = Field(1_000_000, ge=1)
-    """Memory bound of the store: past it the least recently updated keys are forgotten first
-    (logged and counted), as if their retention had ended."""
+    max_keys_per_partition: int = Field(50_000_000, ge=1)
+    """Disk bound of the store per partition: past it the oldest keys are forgotten first
+    (counted), as if their retention had ended."""
+    store_dir: str | None = None
+    """Directory of the worker's on-disk idempotency store (one per worker process: give each
+    pod a volume). Kept across restarts, its checkpoints spare a hand-over most of the state
+    topic. Unset: a temporary directory, removed when the worker exits."""
+    store_memory_mb: int = Field(64, ge=8)
+    """Memory of the on-disk store (read cache and write buffers), for the whole process."""
 
 
 class ReconcileSettings(Section):

@@ -66,7 +66,7 @@ def _route(sandbox: Sandbox, method: str, path: str, query: Mapping[str, str], b
     parts = [unquote(p) for p in path[len(_PREFIX) :].strip("/").split("/")]
     head = parts[0]
     if (method, parts) == ("GET", ["healthz"]):
-        hooks = {"delivered": sandbox.webhooks.delivered, "failed": sandbox.webhooks.failed}
+        hooks = sandbox.webhooks.counts()
         return Reply(200, {"status": "ok", "webhooks": hooks})
     if head == "requests" and len(parts) == 1:
         if method == "DELETE":

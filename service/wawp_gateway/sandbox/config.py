@@ -19,3 +19,7 @@ class SandboxConfig(BaseModel):
     latency_jitter_ms: float = Field(default=0, ge=0)  # plus a random 0..this, per request
     ack_delays_ms: tuple[float, float, float] = (20, 50, 100)  # SERVER, DEVICE, READ after send
     seed: int = 0
+    # Failed webhook posts: attempts in all, and the first back-off (doubling, capped at 60 s).
+    webhook_attempts: int = Field(default=15, ge=1)
+    webhook_retry_s: float = Field(default=2.0, ge=0)
+    webhook_max_pending: int = Field(default=100_000, ge=1)  # deliveries waiting; more dropped

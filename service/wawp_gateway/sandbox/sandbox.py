@@ -17,6 +17,7 @@ from .requestlog import RequestLog, RequestRecord
 from .state import Engine, Instance, SandboxState, SessionStatus, StoredMessage
 from .webhooks import (
     EventBuilder,
+    RetryPolicy,
     WebhookDispatcher,
     WebhookTarget,
     ack_payload,
@@ -42,7 +43,13 @@ class Sandbox:
         self._latency = random.Random(self.config.seed + 2)
         self.log = RequestLog()
         self.inflight = InFlightRequests()
-        self.webhooks = WebhookDispatcher()
+        self.webhooks = WebhookDispatcher(
+            RetryPolicy(
+                attempts=self.config.webhook_attempts,
+                first_delay_s=self.config.webhook_retry_s,
+                max_pending=self.config.webhook_max_pending,
+            )
+        )
         self.ack_delays_ms = self.config.ack_delays_ms
         self._account_tokens = {t.get_secret_value() for t in self.config.account_tokens}
         # Set on shutdown so that "hang" faults let go of their connections.

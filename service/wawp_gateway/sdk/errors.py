@@ -53,8 +53,9 @@ class UnknownTopic(SdkError):
 
 class RequestTimeout(SdkError, TimeoutError):
     """No result arrived in time. The command was (probably) published and may still be
-    executed: look for its result later, or send it again with the same id or idempotency key,
-    which the gateway answers ``duplicate`` instead of sending twice."""
+    executed: look for its result later (it has exactly one), or send a new command with the
+    same idempotency key, which the gateway answers ``duplicate`` instead of sending twice. The
+    same command again (same id) is answered only if it never finished."""
 
     def __init__(self, command_id: str, timeout_s: float) -> None:
         super().__init__(f"no result for command {command_id} within {timeout_s:g} s")

@@ -37,6 +37,7 @@ from wawp_gateway.wawp.transports.factory import transport_for
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
 from wawp_gateway.worker.state.statelog import StateLog
+from wawp_gateway.worker.state.store import open_store
 
 __all__ = [
     "STATE_CONNECTIONS",
@@ -108,6 +109,11 @@ async def build_worker(
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry(), actions=ACTIONS)
         metrics.start_worker_series(reason.value for reason in DlqReason)
+        idempotency = settings.idempotency
+        store = open_store(
+            idempotency.store_dir, idempotency.store_memory_mb, topic=settings.topics.state
+        )
+        stack.callback(store.close)  # last: the worker's own exit still writes checkpoints
         await stack.enter_async_context(watching_loop_lag(metrics.loop_lag.observe))
         producer = build_producer(settings.kafka)
         await start_client(producer, settings.kafka)
@@ -133,6 +139,7 @@ async def build_worker(
             ),
             standing=standing,
             tracing=tracing,
+            store=store,
         )
         port = await stack.enter_async_context(
             serve_probes(

@@ -214,9 +214,10 @@ class Engine:
 
     # -- intake ------------------------------------------------------------------------------
 
-    def admit(self, tp: TopicPartition, record: Any) -> None:
-        """Take one fetched record; it is done once everything it leads to was published."""
-        self.trackers.setdefault(tp, OffsetTracker()).add(record.offset)
+    def admit(self, tp: TopicPartition, record: Any) -> bool:
+        """Take one fetched record; it is done once everything it leads to was published.
+
+        False: not taken, its instance's buffer is full (the caller fetches it again later)."""
         envelope = envelope_of(record)
         received_at, received_mono = self.clock.now(), self.clock.monotonic()
         item = admission(
@@ -224,12 +225,18 @@ class Engine:
             is_known_instance=self.settings.is_known_instance,
             partitions_of=self._partitions_of,
         )
+        held_and_full = False
+        if isinstance(item, OutboundCommand) and self.lanes.instance_is_full(item.instance_id):
+            if not self.pacer.gate(item.instance_id).is_held:
+                return False  # its instance's buffer is at its bound: fetched again later
+            held_and_full = True
+        self.trackers.setdefault(tp, OffsetTracker()).add(record.offset)
         if isinstance(item, Undecodable):
             self._side(tp, envelope, lambda: self.outputs.dead_letter_undecodable(envelope, item))
-            return
+            return True
         if isinstance(item, Reroute):
             self._side(tp, envelope, lambda: forward(self.outputs, self.metrics, envelope, item))
-            return
+            return True
         if isinstance(item, Rejection):
             outcome = rejected(item)
             reply = ReplyInfo.of(item)
@@ -238,12 +245,9 @@ class Engine:
                 envelope,
                 lambda: self._publisher.publish_outcome(envelope, reply, outcome, received_at),
             )
-            return
+            return True
         self._instances_of.setdefault(tp, set()).add(item.instance_id)
-        if (
-            self.lanes.instance_is_full(item.instance_id)
-            and self.pacer.gate(item.instance_id).is_held
-        ):
+        if held_and_full:
             # A held instance must not fill the partition's buffer and stall its neighbours.
             unavailable = _instance_unavailable()
             held = ReplyInfo.of(item)
@@ -252,12 +256,13 @@ class Engine:
                 envelope,
                 lambda: self._publisher.publish_outcome(envelope, held, unavailable, received_at),
             )
-            return
+            return True
         chat = item.params.get("chatId")
         job = Job(tp, envelope, item, received_at, received_mono)
         if self.lanes.add(tp, item.instance_id, chat if isinstance(chat, str) else None, job):
             key = self.lanes.key(tp, item.instance_id, chat if isinstance(chat, str) else None)
             self._lane_tasks[key] = asyncio.create_task(self._run_lane(key, job))
+        return True
 
     def _side(
         self, tp: TopicPartition, envelope: Envelope, publish: Callable[[], Awaitable[None]]

@@ -1,6 +1,7 @@
 """Running one job against its partition's idempotency state, to exactly one published outcome.
 
-The state decides first (docs/contract.md "Idempotency and replay"): a duplicate or a conflict is
+The state decides first (docs/contract.md "Idempotency and replay"): a re-delivered record of a
+finished command is only marked done (its result is out already), a duplicate or a conflict is
 answered from it, a command still running in another lane of this worker is waited for, one an
 earlier owner may have sent is reconciled; anything else is executed, its state records written
 around each call, and concluded: result (and dead letter) published, then the terminal record.
@@ -132,6 +133,8 @@ class Execution:
         if decision.verdict is Verdict.EXECUTE:
             return False
         metrics.idempotency_hits_of(decision.verdict.value).inc()
+        if decision.verdict is Verdict.REDELIVERED:
+            return True  # its result was acknowledged before its terminal record: nothing to do
         if decision.verdict is Verdict.CONFLICT:
             await self._conclude(job, conflict_outcome(), None)
         elif decision.verdict is Verdict.DUPLICATE and entry is not None:

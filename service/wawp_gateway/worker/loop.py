@@ -1,7 +1,8 @@
 """The consumer loop: fetch, hand records to the engine, pause full partitions, commit.
 
 One consumer per process for both input topics. Offsets are committed only up to the highest
-contiguous record whose outputs were acknowledged, periodically, on revoke and on shutdown.
+contiguous record whose outputs were acknowledged, periodically, on revoke and on shutdown. A
+partition is admitted record by record up to its buffer bounds, then paused.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
+from wawp_gateway.worker.state.store import KV
 
 __all__ = ["Worker"]
 
@@ -54,6 +56,7 @@ class Worker:
         state_log: StateLog | None = None,
         standing: GroupStanding | None = None,
         tracing: Tracing | None = None,
+        store: KV | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
         loop); ``build_worker`` always gives one. Without ``tracing`` no span is recorded (the
@@ -76,13 +79,14 @@ class Worker:
         self.engine.on_progress = self._on_progress
         self.engine.standing = standing
         self._standing = standing
-        self._handover = Handover(settings, state_log) if state_log is not None else None
+        self._handover = Handover(settings, state_log, store) if state_log is not None else None
         self._state_log = state_log
         # Partitions whose state is restored and fenced: only their records are admitted.
         self._ready: set[TopicPartition] = set()
         self._taking: dict[asyncio.Task[TakeOver], set[TopicPartition]] = {}
         self._failure: BaseException | None = None
         self._last_expiry = time.monotonic()
+        self._evicted_seen: dict[int, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
         self._last_commit = time.monotonic()
@@ -124,9 +128,7 @@ class Worker:
                         # Fetched before its pause took effect: read again once restored.
                         self._consumer.seek(tp, records[0].offset)
                         continue
-                    for record in records:
-                        self.engine.admit(tp, record)
-                    self._apply_backpressure(tp)
+                    self._admit(tp, records)
             self._observe_lag()
             self._maybe_commit()
             self._maybe_expire()
@@ -152,8 +154,24 @@ class Worker:
 
     # -- backpressure ----------------------------------------------------------------------
 
-    def _apply_backpressure(self, tp: TopicPartition) -> None:
-        if tp not in self._paused and self._must_hold(tp):
+    def _admit(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Admit records while the partition's buffers have room; at a bound, pause it and seek
+        back to the first record left, which is fetched again once it resumes.
+
+        A fetch may return far more records than a buffer holds (aiokafka's max_records bounds
+        a getmany, not a partition): admitted whole, a partition held thousands against a
+        bound of 1,000. Checked before each record, no buffer ever exceeds its bound."""
+        lanes = self.engine.lanes
+        for record in records:
+            if lanes.is_full(tp) or not self.engine.admit(tp, record):
+                self._consumer.seek(tp, record.offset)
+                self._pause(tp)
+                return
+        if self._must_hold(tp):
+            self._pause(tp)
+
+    def _pause(self, tp: TopicPartition) -> None:
+        if tp not in self._paused:
             self._consumer.pause(tp)
             self._paused.add(tp)
             log.info("partition.paused", topic=tp.topic, partition=tp.partition)
@@ -219,6 +237,16 @@ class Worker:
             self._last_expiry = time.monotonic()
             if dropped := self.engine.expire_state():
                 log.info("state.expired", keys=dropped)
+            self._count_evictions()
+
+    def _count_evictions(self) -> None:
+        """``gateway_state_evicted_keys_total``: keys forgotten at the key bound, at a restore
+        or since (each partition's count is its own owner's)."""
+        seen = self._evicted_seen
+        for number, state in self.engine.states.items():
+            if (new := state.evicted - seen.get(number, 0)) > 0:
+                self._metrics.state_evicted_keys.inc(new)
+                seen[number] = state.evicted
 
     def _observe_lag(self) -> None:
         """Records behind the fetch high-watermark, per input topic (``end_offsets`` is wrong on
@@ -261,6 +289,7 @@ class Worker:
             self._paused.discard(tp)
             if tp.partition not in kept:
                 self.engine.states.pop(tp.partition, None)
+                self._evicted_seen.pop(tp.partition, None)
 
     async def _release(self, partitions: set[TopicPartition]) -> None:
         """``released``: this worker starts no more calls for these partitions, so their next
@@ -269,10 +298,18 @@ class Worker:
             return
         numbers = sorted({tp.partition for tp in partitions})
         try:
-            await asyncio.gather(*(self._state_log.release(p) for p in numbers))
+            offsets = await asyncio.gather(*(self._state_log.release(p) for p in numbers))
         except KafkaError as exc:
             # The next owner then waits one session timeout: slower, still safe.
             log.warning("state.release_failed", error=type(exc).__name__)
+            return
+        for number, offset in zip(numbers, offsets, strict=True):
+            # Every record of the partition below it was written here and applied: a later
+            # restore from this store reads on from there.
+            state = self.engine.states.get(number)
+            if state is not None:
+                state.released()
+                state.checkpoint(offset + 1)
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
         self.engine.assign(assigned)
@@ -306,9 +343,9 @@ class Worker:
         self.engine.states.update(taken.states)
         self._metrics.state_restore.observe(taken.seconds)
         self._metrics.state_restored_records.inc(taken.records)
-        evicted = sum(state.evicted for state in taken.states.values())
-        if evicted:
-            self._metrics.state_evicted_keys.inc(evicted)
+        for number in taken.states:
+            self._evicted_seen[number] = 0
+        self._count_evictions()
         owned = self._consumer.assignment()
         tps &= owned
         self._ready |= tps

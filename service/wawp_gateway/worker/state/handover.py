@@ -7,6 +7,10 @@ has stopped starting calls: it knows of the rebalance, or has not heard from the
 that long), then reads the tail again: every call the old owner could still start is then
 visible as ``in_progress``. Every owner writes a marker before it runs anything, so a partition
 with no record before the new owner's own marker never had an owner to wait for.
+
+Where the worker's store kept a checkpoint of the partition (the same store directory across a
+restart, or a partition that comes back), only the changelog after it is read; every restore
+ends with a checkpoint, and so does every ``released``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.kafka import build_reader, start_client
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog, restore
+from wawp_gateway.worker.state.store import KV
 
 __all__ = ["Handover", "TakeOver"]
 
@@ -34,12 +39,15 @@ class TakeOver:
     records: int
     seconds: float
     waited_s: float
+    from_checkpoint: int = 0  # partitions read on from a local checkpoint
 
 
 class Handover:
-    def __init__(self, settings: Settings, state_log: StateLog) -> None:
+    def __init__(self, settings: Settings, state_log: StateLog, store: KV | None = None) -> None:
+        """``store``: where the records live (``store.py``); None keeps them in memory."""
         self._settings = settings
         self._log = state_log
+        self._store = store
 
     async def take(self, partitions: set[int], *, assigned_at: float) -> TakeOver:
         """The restored state of ``partitions`` (numbers of ``wawp.state``), fenced.
@@ -48,15 +56,29 @@ class Handover:
         started = time.monotonic()
         idempotency = self._settings.idempotency
         states = {
-            p: PartitionState(idempotency.retention_s, idempotency.max_keys_per_partition)
+            p: PartitionState(
+                idempotency.retention_s,
+                idempotency.max_keys_per_partition,
+                kv=self._store,
+                partition=p,
+            )
             for p in partitions
         }
+        # Where the store kept a partition's checkpoint, only the changelog's tail is read.
+        starts = {p: start for p in partitions if (start := states[p].resume()) is not None}
+        checkpointed = sum(state.log_records for state in states.values())
         consumer = build_reader(self._settings.kafka)
         await start_client(consumer, self._settings.kafka)
         try:
             async with asyncio.timeout(idempotency.restore_timeout_s):
                 ends = await self._marks(partitions)
-                positions = await restore(consumer, self._log.topic, ends, states, now=time.time())
+                for p, start in list(starts.items()):
+                    if start > ends[p] + 1:  # ahead of the log: the topic was recreated
+                        states[p].forget()
+                        del starts[p]
+                positions = await restore(
+                    consumer, self._log.topic, ends, states, now=time.time(), start=starts
+                )
                 unreleased = {
                     p
                     for p in partitions
@@ -69,7 +91,7 @@ class Handover:
                     log.info("handover.waiting", partitions=sorted(unreleased), wait_s=waited)
                     await asyncio.sleep(waited)
                     tail = await self._marks(unreleased)
-                    await restore(
+                    positions |= await restore(
                         consumer,
                         self._log.topic,
                         tail,
@@ -77,9 +99,12 @@ class Handover:
                         now=time.time(),
                         start={p: positions[p] for p in unreleased},
                     )
+                for p, state in states.items():
+                    state.checkpoint(positions[p])
         finally:
             await consumer.stop()
-        records = sum(state.records for state in states.values())
+        # Changelog records read now (markers included), past any checkpoint.
+        records = sum(state.log_records for state in states.values()) - checkpointed
         seconds = time.monotonic() - started
         evicted = sum(state.evicted for state in states.values())
         log.info(
@@ -90,8 +115,9 @@ class Handover:
             evicted=evicted,
             seconds=round(seconds, 3),
             waited_s=round(waited, 3),
+            from_checkpoint=len(starts),
         )
-        return TakeOver(states, records, seconds, waited)
+        return TakeOver(states, records, seconds, waited, len(starts))
 
     async def _marks(self, partitions: set[int]) -> dict[int, int]:
         ordered = sorted(partitions)

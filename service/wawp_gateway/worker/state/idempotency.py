@@ -11,11 +11,12 @@ import enum
 import hashlib
 import json
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.worker.state.store import KV, MemoryKV
 
 __all__ = [
     "BLOCKING",
@@ -110,6 +111,21 @@ def _pack(event: StateEvent) -> bytes:
     return head + b"".join(_LEN.pack(len(part)) + part for part in tail)
 
 
+def _join(blobs: tuple[bytes, ...]) -> bytes:
+    return b"".join(_LEN.pack(len(blob)) + blob for blob in blobs)
+
+
+def _split(joined: bytes | None) -> list[bytes]:
+    blobs = []
+    offset = 0
+    while joined is not None and offset < len(joined):
+        (size,) = _LEN.unpack_from(joined, offset)
+        offset += _LEN.size
+        blobs.append(joined[offset : offset + size])
+        offset += size
+    return blobs
+
+
 def _unpack(key: str, blob: bytes) -> Entry:
     status, flags, replay, attempts, recorded, first, digest = _HEAD.unpack_from(blob)
     offset = _HEAD.size
@@ -156,6 +172,7 @@ class Entry:
 class Verdict(enum.Enum):
     EXECUTE = "execute"  # call Wawp
     DUPLICATE = "duplicate"  # answer from the entry, no call
+    REDELIVERED = "redelivered"  # this very record again, finished: no call, no answer
     CONFLICT = "conflict"  # another payload holds the key: rejected
     WAIT = "wait"  # the same command runs in another lane of this worker
     AMBIGUOUS = "ambiguous"  # a call of an earlier owner may have reached Wawp
@@ -172,41 +189,93 @@ _CONFLICT = Decision(Verdict.CONFLICT)
 _WAIT = Decision(Verdict.WAIT)
 
 
-def _slot(instance_id: str, key: str) -> str:
-    # One string per key (a tuple would cost another object per entry); keys are scoped per
-    # instance, and the separator cannot occur in an instance id.
-    return f"{instance_id}\x1f{key}"
+def _slot(instance_id: str, key: str) -> bytes:
+    # Keys are scoped per instance, and the separator cannot occur in an instance id.
+    return f"{instance_id}\x1f{key}".encode()
+
+
+_PARTITION = struct.Struct(">H")
+_TIME = struct.Struct(">d")  # big-endian: positive times sort as their bytes
+_META = struct.Struct("<qqqBqq")  # position, log records, records, last status, keys, evicted
+_NO_STATUS = 255
 
 
 class PartitionState:
     """The idempotency records of one ``wawp.state`` partition, and the commands of that
     partition running in this worker now (``begin``/``end``).
 
-    Holds at most ``max_keys`` keys: past that the least recently updated are dropped first,
-    as if their retention had ended (counted in ``evicted``)."""
+    Records live in ``kv`` (``store.py``) under the partition's prefix: each key's latest
+    record (packed), the earlier finished commands of a reused key, and an index by record time
+    for expiry. Holds at most ``max_keys`` keys: past that the oldest are dropped first, as if
+    their retention had ended (counted in ``evicted``)."""
 
-    def __init__(self, retention_s: float, max_keys: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        retention_s: float,
+        max_keys: int = 1_000_000,
+        *,
+        kv: KV | None = None,
+        partition: int = 0,
+    ) -> None:
         self._retention_s = retention_s
         self._max_keys = max_keys
-        # In the order of last update: the oldest first, for expiry and eviction.
-        self._entries: dict[str, bytes] = {}
-        # Finished commands of a key before its latest (a key reused after a failure): a crash
-        # re-delivers them too, and each must be answered from its own outcome. Few keys have any.
-        self._earlier: dict[str, tuple[bytes, ...]] = {}
-        self._running: dict[str, str] = {}
+        self._kv: KV = kv if kv is not None else MemoryKV()
+        prefix = _PARTITION.pack(partition)
+        self._entry_prefix = b"e" + prefix
+        self._earlier_prefix = b"r" + prefix
+        self._time_prefix = b"t" + prefix
+        self._meta_key = b"m" + prefix
+        self._running: dict[bytes, str] = {}
         self.last_status: StateStatus | None = None
         self.records = 0
         # Every record read, markers included: zero means the partition never had an owner.
         self.log_records = 0
         self.evicted = 0
+        self._keys = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._keys
 
     def entries(self) -> Iterator[tuple[str, str, Entry]]:
-        for slot, blob in self._entries.items():
-            instance_id, key = slot.split("\x1f", 1)
+        skip = len(self._entry_prefix)
+        for raw, blob in self._kv.scan(self._entry_prefix):
+            instance_id, key = raw[skip:].decode().split("\x1f", 1)
             yield instance_id, key, _unpack(key, blob)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def resume(self) -> int | None:
+        """Load the partition's last checkpoint: the changelog offset to read on from, or None
+        (no checkpoint: whatever the store holds of it is dropped, read from the beginning)."""
+        meta = self._kv.get(self._meta_key)
+        if meta is None:
+            self.forget()
+            return None
+        # ``evicted`` counts this owner's evictions only (the metric's), not the store's.
+        position, self.log_records, self.records, status, self._keys, _ = _META.unpack(meta)
+        self.last_status = None if status == _NO_STATUS else _STATUSES[status]
+        return int(position)
+
+    def forget(self) -> None:
+        """Drop everything the store holds of this partition."""
+        for prefix in (self._entry_prefix, self._earlier_prefix, self._time_prefix):
+            self._kv.delete_prefix(prefix)
+        batch = self._kv.batch()
+        batch.delete(self._meta_key)
+        self._kv.write(batch)
+        self.last_status, self.records, self.log_records, self._keys = None, 0, 0, 0
+
+    def checkpoint(self, position: int) -> None:
+        """Every changelog record below ``position`` is applied: make it durable, so a restore
+        here reads on from ``position`` only."""
+        status = _NO_STATUS if self.last_status is None else _STATUS_INDEX[self.last_status]
+        batch = self._kv.batch()
+        batch.put(
+            self._meta_key,
+            _META.pack(position, self.log_records, self.records, status, self._keys, self.evicted),
+        )
+        self._kv.write(batch)
+        self._kv.checkpoint()
 
     # -- the changelog -------------------------------------------------------------------------
 
@@ -221,43 +290,65 @@ class PartitionState:
         retention_s = self._retention_s
         if event.recorded_at + retention_s < now:
             return
-        entries = self._entries
+        kv = self._kv
         slot = _slot(event.instance_id, event.key)
+        entry_key = self._entry_prefix + slot
         # Every record carries its command's attempt count and first attempt time, so the
-        # latest one is all a key needs; re-inserting keeps the dict in update order.
-        previous = entries.pop(slot, None)
-        entries[slot] = _pack(event)
-        if previous is not None and previous[0] in _TERMINAL_INDEXES:
-            earlier = _unpack(event.key, previous)
-            if earlier.recorded_at + retention_s >= now and not earlier.same_command(
-                event.command_id, event.replay_count
-            ):
-                kept = self._earlier.get(slot, ())
-                self._earlier[slot] = (previous, *kept)[:_EARLIER_PER_KEY]
-        if len(entries) > self._max_keys:
-            oldest = next(iter(entries))
-            del entries[oldest]
-            self._earlier.pop(oldest, None)
-            self.evicted += 1
+        # latest one is all a key needs.
+        previous = kv.get(entry_key)
+        batch = kv.batch()
+        batch.put(entry_key, _pack(event))
+        batch.put(self._time_prefix + _TIME.pack(event.recorded_at) + slot, b"")
+        if previous is None:
+            self._keys += 1
+        else:
+            previous_at = _HEAD.unpack_from(previous)[4]
+            if previous_at != event.recorded_at:
+                batch.delete(self._time_prefix + _TIME.pack(previous_at) + slot)
+            if previous[0] in _TERMINAL_INDEXES:
+                earlier = _unpack(event.key, previous)
+                if earlier.recorded_at + retention_s >= now and not earlier.same_command(
+                    event.command_id, event.replay_count
+                ):
+                    kept = _split(kv.get(self._earlier_prefix + slot))
+                    batch.put(
+                        self._earlier_prefix + slot,
+                        _join((previous, *kept)[:_EARLIER_PER_KEY]),
+                    )
+        kv.write(batch)
+        if self._keys > self._max_keys:
+            self.evicted += self._drop_oldest(lambda at: True, limit=self._keys - self._max_keys)
 
     def expire(self, now: float) -> int:
         """Drop entries past the retention (the oldest are first)."""
-        dropped = 0
         retention_s = self._retention_s
-        entries = self._entries
-        while entries:
-            slot = next(iter(entries))
-            if _HEAD.unpack_from(entries[slot])[4] + retention_s >= now:
+        return self._drop_oldest(lambda at: at + retention_s < now)
+
+    def _drop_oldest(self, drop: Callable[[float], bool], limit: int | None = None) -> int:
+        kv = self._kv
+        skip = len(self._time_prefix)
+        dropped = 0
+        batch = kv.batch()
+        for raw, _ in kv.scan(self._time_prefix):
+            if limit is not None and dropped >= limit:
                 break
-            del entries[slot]
-            self._earlier.pop(slot, None)
+            (at,) = _TIME.unpack_from(raw, skip)
+            if not drop(at):
+                break
+            slot = raw[skip + _TIME.size :]
+            batch.delete(raw)
+            batch.delete(self._entry_prefix + slot)
+            batch.delete(self._earlier_prefix + slot)
             dropped += 1
+        if dropped:
+            kv.write(batch)
+            self._keys -= dropped
         return dropped
 
     # -- deciding --------------------------------------------------------------------------------
 
     def get(self, instance_id: str, key: str, now: float) -> Entry | None:
-        blob = self._entries.get(_slot(instance_id, key))
+        blob = self._kv.get(self._entry_prefix + _slot(instance_id, key))
         if blob is None:
             return None
         entry = _unpack(key, blob)
@@ -275,7 +366,7 @@ class PartitionState:
         """The key's terminal entry of that very command (a re-delivery), within retention."""
         if entry.status in TERMINAL and entry.same_command(command_id, replay_count):
             return entry
-        for blob in self._earlier.get(_slot(instance_id, key), ()):
+        for blob in _split(self._kv.get(self._earlier_prefix + _slot(instance_id, key))):
             earlier = _unpack(key, blob)
             if (
                 earlier.same_command(command_id, replay_count)
@@ -303,8 +394,9 @@ class PartitionState:
             else None
         )
         if finished is not None:
-            # A re-delivery of a finished command: answered from the state, never re-executed.
-            return Decision(Verdict.DUPLICATE, finished)
+            # A re-delivery of a finished command: its result was acknowledged before its
+            # terminal record was written, so it is neither executed nor answered again.
+            return Decision(Verdict.REDELIVERED, finished)
         running = self._running.get(_slot(instance_id, key))
         if running is not None:
             return _WAIT if running == fingerprint else _CONFLICT

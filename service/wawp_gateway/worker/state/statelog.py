@@ -213,11 +213,13 @@ class StateLog:
             self._observe(seconds)
         add_event("wawp.state written", {"wawp.state.write_seconds": seconds})
 
-    async def release(self, partition: int) -> None:
+    async def release(self, partition: int) -> int:
+        """Write ``released``; its offset."""
         ack = await self._writer.producer_of(partition).send(
             self.topic, _released(time.time()), key=None, partition=partition
         )
-        await ack
+        metadata = await ack
+        return int(metadata.offset)
 
     async def mark(self, partition: int) -> int:
         """Write a marker; its offset (every earlier acknowledged record lies below it)."""
@@ -243,17 +245,23 @@ async def restore(
     now: float,
     start: dict[int, int] | None = None,
 ) -> dict[int, int]:
-    """Read each partition of ``ends`` from ``start`` (default: the beginning) through its end
-    offset (a marker's) into ``states``; return the positions reached (for a later tail read).
+    """Read each partition of ``ends`` from ``start`` (a checkpoint's or an earlier read's
+    position; default: the beginning) through its end offset (a marker's) into ``states``;
+    return the positions reached (for a later tail read, and the checkpoint).
 
     ``consumer`` has no group; it is assigned only these partitions."""
     tps = {TopicPartition(topic, p): p for p in ends}
     consumer.assign(list(tps))
-    for tp, p in tps.items():
-        if start is not None and p in start:
-            consumer.seek(tp, start[p])
-    if start is None:
-        await consumer.seek_to_beginning(*tps)
+    start = start or {}
+    from_start = [tp for tp, p in tps.items() if p in start]
+    if from_start:
+        # A position below the log's start (records past the topic's retention) reads on from
+        # the start: what is gone is older than any record kept.
+        beginnings = await consumer.beginning_offsets(from_start)
+        for tp in from_start:
+            consumer.seek(tp, max(start[tps[tp]], beginnings.get(tp, 0)))
+    if from_beginning := [tp for tp, p in tps.items() if p not in start]:
+        await consumer.seek_to_beginning(*from_beginning)
     pending = {tp for tp, p in tps.items() if await consumer.position(tp) <= ends[p]}
     positions = {p: await consumer.position(tp) for tp, p in tps.items()}
     # Everything a restore allocates besides the store is freed by reference counting, and the
