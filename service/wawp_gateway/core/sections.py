@@ -325,7 +325,7 @@ class IdempotencySettings(Section):
     """Directory of the worker's on-disk idempotency store (one per worker process: give each
     pod a volume). Kept across restarts, its checkpoints spare a hand-over most of the state
     topic. Unset: a temporary directory, removed when the worker exits."""
-    store_memory_mb: int = Field(64, ge=8)
+    store_memory_mb: int = Field(16, ge=8)
     """Memory of the on-disk store (read cache and write buffers), for the whole process."""
 
 
