@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -156,8 +157,40 @@ async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
     """The fence: the earlier owner did not release the partition, and starts one more call
     after the new owner's first read. The new owner waits a session timeout, reads the tail,
     and so answers that command ``outcome_unknown`` instead of sending it a second time."""
+
+    async def history(owners: list[StateLog], partition: int) -> tuple[StateLog, int]:
+        return owners[0], await owners[0].mark(partition)  # an owner was here, never released
+
+    await _fenced(kafka_bootstrap, sandbox_url, unique("fence"), instance, history)
+
+
+async def test_a_late_release_of_an_older_owner_does_not_lift_the_fence(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Any, instance: str
+) -> None:
+    """Owners A and B marked the partition in that order, then A released it late: the last
+    record is ``released``, but B has not released and starts one more call after the new
+    owner's first read. The new owner still waits, and answers ``outcome_unknown``."""
+
+    async def history(owners: list[StateLog], partition: int) -> tuple[StateLog, int]:
+        older, newer = owners
+        await older.mark(partition)
+        await newer.mark(partition)
+        return newer, await older.release(partition)
+
+    await _fenced(kafka_bootstrap, sandbox_url, unique("fence-ab"), instance, history)
+
+
+async def _fenced(
+    kafka_bootstrap: str,
+    sandbox_url: tuple[Sandbox, str],
+    prefix: str,
+    instance: str,
+    history: Callable[[list[StateLog], int], Awaitable[tuple[StateLog, int]]],
+) -> None:
+    """``history`` writes the earlier owners' records; it returns the one still calling and
+    the offset of its last record."""
     sandbox, url = sandbox_url
-    settings = gateway_settings(kafka_bootstrap, url, unique("fence"), POOL)
+    settings = gateway_settings(kafka_bootstrap, url, prefix, POOL)
     await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
     partition = partition_for(instance, PARTITIONS)
     params = {"chatId": normalize_chat_id("447441429009"), "message": "started late"}
@@ -168,18 +201,18 @@ async def test_a_new_owner_waits_out_an_unreleased_partition_and_reads_its_tail(
     await reader.start()
     outputs = OutputCollector(kafka_bootstrap, [settings.topics.results])
     await outputs.start()
-    state_log = StateLog([producer], settings.topics.state)
+    owners = [StateLog([producer], settings.topics.state) for _ in range(2)]
     stopping = asyncio.Event()
     try:
-        earlier_owner = await state_log.mark(partition)  # an owner was here, never released
+        calling, last = await history(owners, partition)
         tp = TopicPartition(settings.topics.state, partition)
         reader.assign([tp])
-        reader.seek(tp, earlier_owner + 1)
+        reader.seek(tp, last + 1)
         async with build_worker(settings) as app:
             run = asyncio.create_task(app.worker.run(stopping))
             # The new owner's marker: its first read ends there, what follows is the tail.
             await asyncio.wait_for(_next_record(reader, tp), DEADLINE_S)
-            await _started_call(state_log, cmd)  # the old owner, still unaware, calls once more
+            await _started_call(calling, cmd)  # still unaware, it calls once more
             await asyncio.wait_for(app.worker.assigned.wait(), DEADLINE_S)
             await producer.send_and_wait(
                 settings.topics.send, json.dumps(cmd).encode(), key=instance.encode()

@@ -477,7 +477,7 @@ def test_last_status_follows_the_last_record() -> None:
     assert state.last_status is S.IN_PROGRESS
     state.apply(record(S.SUCCEEDED), NOW)
     assert state.last_status is S.SUCCEEDED
-    state.released()
+    state.released("owner")
     assert state.last_status is S.RELEASED
     state.apply(record(S.FAILED, key="old", at=NOW - RETENTION - 1), NOW)  # skipped, still last
     assert state.last_status is S.FAILED
@@ -759,7 +759,7 @@ class IdempotencyMachine(RuleBasedStateMachine):
         state = PartitionState(MODEL_RETENTION)
         for event in self.model.log:
             if event is None:
-                state.released()
+                state.released("owner")
             else:
                 state.apply(event, self.now)
         return state
@@ -893,7 +893,7 @@ class IdempotencyMachine(RuleBasedStateMachine):
     def hand_over(self) -> None:
         """A graceful revoke: drained, ``released`` written, the next owner restores."""
         self.model.log.append(None)
-        self.store.released()
+        self.store.released("owner")
         new = self.restore()
         assert new.last_status is S.RELEASED
         self.check_equivalent(self.store, new, skip=set())

@@ -308,7 +308,7 @@ class Worker:
             # restore from this store reads on from there.
             state = self.engine.states.get(number)
             if state is not None:
-                state.released()
+                state.released(self._state_log.owner)
                 state.checkpoint(offset + 1)
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:

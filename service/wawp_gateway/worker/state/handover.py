@@ -1,12 +1,13 @@
 """Taking over partitions: restore their idempotency records, and fence off the last owner.
 
 docs/contract.md "Consumption and hand-over": the embedded broker gives a partition to its new
-owner without waiting for the old owner's revoke. So a new owner whose partition's last state
-record is not ``released`` waits one session timeout after its assignment (by then the old owner
-has stopped starting calls: it knows of the rebalance, or has not heard from the coordinator for
-that long), then reads the tail again: every call the old owner could still start is then
-visible as ``in_progress``. Every owner writes a marker before it runs anything, so a partition
-with no record before the new owner's own marker never had an owner to wait for.
+owner without waiting for the old owner's revoke. So a new owner that finds an earlier owner still
+open (marked and neither released nor fenced: ``owners.py``) waits one session timeout after its
+assignment (by then the old owner has stopped starting calls: it knows of the rebalance, or has
+not heard from the coordinator for that long), then reads the tail again: every call the old
+owner could still start is then visible as ``in_progress``. Every owner writes a marker before
+it runs anything, so a partition with no marker before the new owner's own never had an owner to
+wait for.
 
 Where the worker's store kept a checkpoint of the partition (the same store directory across a
 restart, or a partition that comes back), only the changelog after it is read; every restore
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 import structlog
 
 from wawp_gateway.core.config import Settings
-from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.kafka import build_reader, start_client
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog, restore
@@ -79,16 +79,22 @@ class Handover:
                 positions = await restore(
                     consumer, self._log.topic, ends, states, now=time.time(), start=starts
                 )
-                unreleased = {
-                    p
-                    for p in partitions
-                    if states[p].log_records and states[p].last_status is not StateStatus.RELEASED
-                }
+                # Owners that marked the partition and are neither released nor fenced
+                # (``owners.py``): any of them may still start a call.
+                me = self._log.owner
+                unreleased = {p for p in partitions if states[p].owners.open_besides(me)}
                 waited = 0.0
                 if unreleased:
                     session_s = self._settings.kafka.session_timeout_ms / 1000
                     waited = max(0.0, assigned_at + session_s - time.monotonic())
-                    log.info("handover.waiting", partitions=sorted(unreleased), wait_s=waited)
+                    log.info(
+                        "handover.waiting",
+                        partitions=sorted(unreleased),
+                        owners=sorted(
+                            {o for p in unreleased for o in states[p].owners.open_besides(me)}
+                        ),
+                        wait_s=waited,
+                    )
                     await asyncio.sleep(waited)
                     tail = await self._marks(unreleased)
                     positions |= await restore(
@@ -100,6 +106,7 @@ class Handover:
                         start={p: positions[p] for p in unreleased},
                     )
                 for p, state in states.items():
+                    state.owners.took_over(me, ends[p])
                     state.checkpoint(positions[p])
         finally:
             await consumer.stop()

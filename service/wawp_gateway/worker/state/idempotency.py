@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.worker.state.owners import Owners
 from wawp_gateway.worker.state.store import KV, MemoryKV
 
 __all__ = [
@@ -225,6 +226,8 @@ class PartitionState:
         self._earlier_prefix = b"r" + prefix
         self._time_prefix = b"t" + prefix
         self._meta_key = b"m" + prefix
+        self._owners_key = b"o" + prefix
+        self.owners = Owners()
         self._running: dict[bytes, str] = {}
         self.last_status: StateStatus | None = None
         self.records = 0
@@ -254,6 +257,7 @@ class PartitionState:
         # ``evicted`` counts this owner's evictions only (the metric's), not the store's.
         position, self.log_records, self.records, status, self._keys, _ = _META.unpack(meta)
         self.last_status = None if status == _NO_STATUS else _STATUSES[status]
+        self.owners = Owners.from_bytes(self._kv.get(self._owners_key))
         return int(position)
 
     def forget(self) -> None:
@@ -262,8 +266,10 @@ class PartitionState:
             self._kv.delete_prefix(prefix)
         batch = self._kv.batch()
         batch.delete(self._meta_key)
+        batch.delete(self._owners_key)
         self._kv.write(batch)
         self.last_status, self.records, self.log_records, self._keys = None, 0, 0, 0
+        self.owners = Owners()
 
     def checkpoint(self, position: int) -> None:
         """Every changelog record below ``position`` is applied: make it durable, so a restore
@@ -274,14 +280,16 @@ class PartitionState:
             self._meta_key,
             _META.pack(position, self.log_records, self.records, status, self._keys, self.evicted),
         )
+        batch.put(self._owners_key, self.owners.to_bytes())
         self._kv.write(batch)
         self._kv.checkpoint()
 
     # -- the changelog -------------------------------------------------------------------------
 
-    def released(self) -> None:
+    def released(self, owner: str) -> None:
         self.last_status = StateStatus.RELEASED
         self.records += 1
+        self.owners.released(owner)
 
     def apply(self, event: StateEvent, now: float) -> None:
         """One record, in log order; expired ones are left out."""

@@ -25,6 +25,7 @@ from wawp_gateway.core.contracts import STATE_SCHEMA, StateStatus
 from wawp_gateway.core.tracecontext import kafka_headers
 from wawp_gateway.core.tracing import add_event
 from wawp_gateway.worker.state.idempotency import PartitionState, StateEvent
+from wawp_gateway.worker.state.owners import OWNER_HEADER, new_owner_id, owner_of
 
 __all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]
 
@@ -202,6 +203,9 @@ class StateLog:
         self.topic = topic
         self._writer = CoalescingWriter(producers, topic)
         self._observe = observe
+        # On this process's markers and ``released`` records (``owners.py``).
+        self.owner = new_owner_id()
+        self._owner_headers = [(OWNER_HEADER, self.owner.encode())]
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
@@ -216,7 +220,11 @@ class StateLog:
     async def release(self, partition: int) -> int:
         """Write ``released``; its offset."""
         ack = await self._writer.producer_of(partition).send(
-            self.topic, _released(time.time()), key=None, partition=partition
+            self.topic,
+            _released(time.time()),
+            key=None,
+            partition=partition,
+            headers=self._owner_headers,
         )
         metadata = await ack
         return int(metadata.offset)
@@ -224,7 +232,9 @@ class StateLog:
     async def mark(self, partition: int) -> int:
         """Write a marker; its offset (every earlier acknowledged record lies below it)."""
         producer = self._writer.producer_of(partition)
-        ack = await producer.send(self.topic, None, key=MARKER_KEY, partition=partition)
+        ack = await producer.send(
+            self.topic, None, key=MARKER_KEY, partition=partition, headers=self._owner_headers
+        )
         metadata = await ack
         return int(metadata.offset)
 
@@ -297,11 +307,13 @@ async def _read(
                 state.log_records += 1
                 item = parse_record(record.value)
                 if item is None:
+                    if record.key == MARKER_KEY:
+                        state.owners.marked(owner_of(record.headers), record.offset)
                     continue
                 if isinstance(item, StateEvent):
                     state.apply(item, now)
                 else:
-                    state.released()
+                    state.released(owner_of(record.headers))
             positions[p] = min(records[-1].offset + 1, end + 1)
             if positions[p] > end:
                 pending.discard(tp)
