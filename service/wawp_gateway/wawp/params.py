@@ -7,7 +7,6 @@ lengths) and normalises values. Error messages name the param but never repeat i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from wawp_gateway.core.errors import CommandRejected
+from wawp_gateway.core.jsoncodec import compact
 from wawp_gateway.wawp.catalog import AUTH_PARAMS, ActionSpec, ParamSpec
 from wawp_gateway.wawp.rules import ParamError, apply_rules
 
@@ -104,7 +104,7 @@ def validate_params(spec: ActionSpec, params: Mapping[str, JsonValue]) -> dict[s
             f"params must not contain {', '.join(credentials)}: "
             "credentials come from the gateway's configuration"
         )
-    size = len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(compact(params))
     if size > MAX_PARAMS_BYTES:
         raise _reject(f"params are {size} bytes; at most {MAX_PARAMS_BYTES} are accepted")
     try:

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wawp_gateway.core.jsoncodec import loads
+
 __all__ = [
     "QUOTA_TEXT_MARKER",
     "WawpReply",
@@ -38,7 +40,7 @@ def decode_body(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return raw.decode("utf-8", errors="replace")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from wawp_gateway.core.jsoncodec import compact
 from wawp_gateway.wawp.catalog import ActionSpec
 
 __all__ = ["WireRequest", "build_wire_request", "query_value"]
@@ -67,5 +68,5 @@ def build_wire_request(spec: ActionSpec, params: Mapping[str, Any]) -> WireReque
             query.extend(_query_pairs(key, value))
         elif value is not None:
             body[key] = value
-    encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() if body else None
+    encoded = compact(body) if body else None
     return WireRequest(spec.method, spec.api, path, tuple(query), encoded)

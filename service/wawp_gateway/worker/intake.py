@@ -16,6 +16,7 @@ from pydantic import JsonValue, ValidationError
 
 from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command
 from wawp_gateway.core.errors import CommandRejected
+from wawp_gateway.core.jsoncodec import loads
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.params import validate_params
 
@@ -146,7 +147,7 @@ def decode(
     if envelope.value is None:
         return Undecodable("the record has no value", replay_count)
     try:
-        raw = json.loads(envelope.value, parse_constant=_not_json)
+        raw = loads(envelope.value, parse_constant=_not_json)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError, UnicodeDecodeError and integers longer than
         # Python's int conversion limit (4300 digits), which json raises as a bare ValueError.

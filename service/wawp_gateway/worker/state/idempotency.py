@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.core.jsoncodec import canonical
 from wawp_gateway.worker.state.owners import Owners
 from wawp_gateway.worker.state.store import KV, MemoryKV
 
@@ -49,10 +49,8 @@ _EARLIER_PER_KEY = 8
 
 def fingerprint(instance_id: str, action: str, params: Mapping[str, Any]) -> str:
     """What makes two commands "the same": instance, action and the normalized params."""
-    canonical = json.dumps(
-        [instance_id, action, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    text = canonical([instance_id, action, params])
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
