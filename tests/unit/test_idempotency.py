@@ -23,6 +23,7 @@ from wawp_gateway.worker.state.idempotency import (
     Verdict,
     fingerprint,
 )
+from wawp_gateway.worker.state.store import MemoryKV
 
 S = StateStatus
 NOW = 1_700_000_000.0
@@ -993,3 +994,56 @@ IdempotencyMachine.TestCase.settings = settings(
     max_examples=150, stateful_step_count=50, deadline=None
 )
 TestIdempotencyMachine = IdempotencyMachine.TestCase
+
+
+# -- reads of the store ---------------------------------------------------------------------
+
+
+class CountingKV(MemoryKV):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads += 1
+        return super().get(key)
+
+
+def _run(state: PartitionState, kv: CountingKV, *, at: float) -> int:
+    kv.reads = 0
+    state.decide(
+        instance_id="inst-a",
+        key="key-1",
+        command_id="cmd-1",
+        replay_count=0,
+        fingerprint=FP,
+        now=at,
+    )
+    state.begin("inst-a", "key-1", FP)
+    state.apply(record(StateStatus.IN_PROGRESS, at=at), at)
+    state.apply(record(StateStatus.FAILED, at=at + 1), at + 1)
+    state.end("inst-a", "key-1")
+    return kv.reads
+
+
+def test_a_running_command_reads_its_key_once_and_stores_what_a_restore_would() -> None:
+    kv = CountingKV()
+    state = PartitionState(RETENTION, kv=kv)
+    assert _run(state, kv, at=NOW) == 1
+    assert _run(state, kv, at=NOW + 10) == 1  # the key exists now: still one read
+
+    again = PartitionState(RETENTION)
+    for at in (NOW, NOW + 10):
+        again.apply(record(StateStatus.IN_PROGRESS, at=at), at)
+        again.apply(record(StateStatus.FAILED, at=at + 1), at + 1)
+    assert list(state.entries()) == list(again.entries())
+    assert len(state) == len(again) == 1
+
+
+def test_records_of_a_key_not_run_here_read_the_store() -> None:
+    """A restore applies records of keys nobody runs: each looks up the key's entry."""
+    kv = CountingKV()
+    state = PartitionState(RETENTION, kv=kv)
+    state.apply(record(StateStatus.IN_PROGRESS), NOW)
+    state.apply(record(StateStatus.FAILED, at=NOW + 1), NOW + 1)
+    assert kv.reads == 2
