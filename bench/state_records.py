@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from wawp_gateway.core.contracts import StateStatus
-from wawp_gateway.worker.state.idempotency import StateEvent
+from wawp_gateway.worker.state.entries import StateEvent
 from wawp_gateway.worker.state.statelog import encode_event
 
 __all__ = ["Record", "StateLoad", "changelog"]

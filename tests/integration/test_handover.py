@@ -23,7 +23,8 @@ from wawp_gateway.core.partitioning import partition_for
 from wawp_gateway.sandbox import FaultRule, Sandbox
 from wawp_gateway.wawp.chatid import normalize_chat_id
 from wawp_gateway.worker.app import build_worker
-from wawp_gateway.worker.state.idempotency import StateEvent, fingerprint
+from wawp_gateway.worker.state.entries import StateEvent
+from wawp_gateway.worker.state.idempotency import fingerprint
 from wawp_gateway.worker.state.statelog import StateLog, encode_event, record_key
 
 from .conftest import POOL

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from wawp_gateway.core.contracts import StateStatus
-from wawp_gateway.worker.state.idempotency import PartitionState, StateEvent, Verdict, fingerprint
+from wawp_gateway.worker.state.entries import StateEvent
+from wawp_gateway.worker.state.idempotency import PartitionState, Verdict, fingerprint
 from wawp_gateway.worker.state.store import StoreLocked, open_store
 
 NOW = 1_700_000_000.0

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from wawp_gateway.core.contracts import StateRecord, StateStatus
-from wawp_gateway.worker.state.idempotency import StateEvent
+from wawp_gateway.worker.state.entries import StateEvent
 from wawp_gateway.worker.state.statelog import _released, encode_event, parse_record
 
 NOW = 1_790_000_000.25

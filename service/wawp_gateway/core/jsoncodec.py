@@ -14,7 +14,6 @@ a difference reads as a different command (rejected, never sent twice).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,10 @@ import orjson
 __all__ = ["canonical", "compact", "loads"]
 
 # 19 digits in a row may be an integer beyond 64 bits, which orjson would decode as a float.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# Found by mapping every digit to "0" and anything else to " ": a regular expression took five
+# times as long as orjson's decoding of a whole state record.
+_DIGITS_ONLY = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord(" ") for c in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def loads(raw: bytes, *, parse_constant: Callable[[str], Any] | None = None) -> Any:
@@ -31,7 +33,7 @@ def loads(raw: bytes, *, parse_constant: Callable[[str], Any] | None = None) -> 
 
     ``parse_constant`` is the standard library's (orjson refuses NaN and Infinity, so they
     always reach it)."""
-    if not _LONG_DIGITS.search(raw):
+    if _LONG_RUN not in raw.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

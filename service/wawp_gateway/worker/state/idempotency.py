@@ -16,19 +16,21 @@ from typing import Any
 
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.jsoncodec import canonical
+from wawp_gateway.worker.state.entries import (
+    HEAD,
+    STATUS_INDEX,
+    STATUSES,
+    Entry,
+    StateEvent,
+    join,
+    pack,
+    split,
+    unpack,
+)
 from wawp_gateway.worker.state.owners import Owners
 from wawp_gateway.worker.state.store import KV, MemoryKV
 
-__all__ = [
-    "BLOCKING",
-    "TERMINAL",
-    "Decision",
-    "Entry",
-    "PartitionState",
-    "StateEvent",
-    "Verdict",
-    "fingerprint",
-]
+__all__ = ["BLOCKING", "TERMINAL", "Decision", "PartitionState", "Verdict", "fingerprint"]
 
 TERMINAL = frozenset(
     {
@@ -41,7 +43,8 @@ TERMINAL = frozenset(
 # A key with one of these outcomes answers the same command again with `duplicate`.
 BLOCKING = frozenset({StateStatus.SUCCEEDED, StateStatus.OUTCOME_UNKNOWN})
 
-ErrorTuple = tuple[str, str, bool]  # code, message, retryable
+_TERMINAL_INDEXES = frozenset(STATUS_INDEX[status] for status in TERMINAL)
+_RECENT_KEYS = 4_096  # ~1 MB per partition owned
 # Finished commands remembered per key besides the latest (a key reused after a failure): a
 # crash re-delivers them too, and each must be answered from its own outcome.
 _EARLIER_PER_KEY = 8
@@ -51,121 +54,6 @@ def fingerprint(instance_id: str, action: str, params: Mapping[str, Any]) -> str
     """What makes two commands "the same": instance, action and the normalized params."""
     text = canonical([instance_id, action, params])
     return hashlib.blake2b(text, digest_size=16).hexdigest()
-
-
-@dataclass(slots=True)
-class StateEvent:
-    """One ``wawp.state`` record as the store needs it (times are Unix seconds)."""
-
-    instance_id: str
-    key: str
-    status: StateStatus
-    command_id: str
-    replay_count: int
-    fingerprint: str
-    recorded_at: float
-    attempts: int = 0
-    message_id: str | None = None
-    error: ErrorTuple | None = None
-    first_attempt_at: float | None = None
-
-
-# A key's latest record is held as one ``bytes``: a restore may hold a million keys, and as
-# objects (an Entry, its strings and floats) each cost ~590 bytes and were tracked by the
-# garbage collector; packed, ~280, and a dict of str -> bytes is not tracked at all.
-# Layout: header, then command id (unless it equals the key), message id, error code and text.
-_HEAD = struct.Struct("<BBQHdd16s")  # status, flags, replay, attempts, recorded, first, print
-_LEN = struct.Struct("<I")
-_SAME_ID, _MESSAGE, _ERROR, _RETRYABLE, _FIRST = 1, 2, 4, 8, 16
-_STATUSES = tuple(StateStatus)
-_STATUS_INDEX = {status: index for index, status in enumerate(_STATUSES)}
-_TERMINAL_INDEXES = frozenset(_STATUS_INDEX[status] for status in TERMINAL)
-
-
-def _pack(event: StateEvent) -> bytes:
-    flags = 0
-    tail = []
-    if event.command_id == event.key:
-        flags |= _SAME_ID
-    else:
-        tail.append(event.command_id.encode())
-    if event.message_id is not None:
-        flags |= _MESSAGE
-        tail.append(event.message_id.encode())
-    if event.error is not None:
-        code, message, retryable = event.error
-        flags |= _ERROR | (_RETRYABLE if retryable else 0)
-        tail += (code.encode(), message.encode())
-    if event.first_attempt_at is not None:
-        flags |= _FIRST
-    head = _HEAD.pack(
-        _STATUS_INDEX[event.status],
-        flags,
-        min(event.replay_count, 0xFFFF_FFFF_FFFF_FFFF),
-        min(event.attempts, 0xFFFF),
-        event.recorded_at,
-        event.first_attempt_at or 0.0,
-        bytes.fromhex(event.fingerprint),
-    )
-    return head + b"".join(_LEN.pack(len(part)) + part for part in tail)
-
-
-def _join(blobs: tuple[bytes, ...]) -> bytes:
-    return b"".join(_LEN.pack(len(blob)) + blob for blob in blobs)
-
-
-def _split(joined: bytes | None) -> list[bytes]:
-    blobs = []
-    offset = 0
-    while joined is not None and offset < len(joined):
-        (size,) = _LEN.unpack_from(joined, offset)
-        offset += _LEN.size
-        blobs.append(joined[offset : offset + size])
-        offset += size
-    return blobs
-
-
-def _unpack(key: str, blob: bytes) -> Entry:
-    status, flags, replay, attempts, recorded, first, digest = _HEAD.unpack_from(blob)
-    offset = _HEAD.size
-    parts = []
-    while offset < len(blob):
-        (size,) = _LEN.unpack_from(blob, offset)
-        offset += _LEN.size
-        parts.append(blob[offset : offset + size].decode())
-        offset += size
-    command_id = key if flags & _SAME_ID else parts.pop(0)
-    message_id = parts.pop(0) if flags & _MESSAGE else None
-    error = (parts[0], parts[1], bool(flags & _RETRYABLE)) if flags & _ERROR else None
-    return Entry(
-        status=_STATUSES[status],
-        fingerprint=digest.hex(),
-        command_id=command_id,
-        replay_count=replay,
-        message_id=message_id,
-        error=error,
-        first_attempt_at=first if flags & _FIRST else None,
-        recorded_at=recorded,
-        attempts=attempts,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A key's record, as read back from the store."""
-
-    status: StateStatus
-    fingerprint: str
-    command_id: str
-    replay_count: int
-    message_id: str | None
-    error: ErrorTuple | None
-    first_attempt_at: float | None
-    recorded_at: float
-    attempts: int
-
-    def same_command(self, command_id: str, replay_count: int) -> bool:
-        return self.command_id == command_id and self.replay_count == replay_count
 
 
 class Verdict(enum.Enum):
@@ -229,6 +117,9 @@ class PartitionState:
         # Each running key's stored entry, as last written or looked up (only its runner
         # writes it meanwhile): its records need no read of the store, a third of its cost.
         self._latest: dict[bytes, bytes | None] = {}
+        # The entries written last, whoever runs them: a command's records follow each other
+        # closely in the changelog, so a restore mostly finds the previous one here.
+        self._recent: dict[bytes, bytes | None] = {}
         self._looked_up: tuple[bytes, bytes | None] = (b"", None)
         self.last_status: StateStatus | None = None
         self.records = 0
@@ -243,7 +134,7 @@ class PartitionState:
         skip = len(self._entry_prefix)
         for raw, blob in self._kv.scan(self._entry_prefix):
             instance_id, key = raw[skip:].decode().split("\x1f", 1)
-            yield instance_id, key, _unpack(key, blob)
+            yield instance_id, key, unpack(key, blob)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -256,7 +147,7 @@ class PartitionState:
             return None
         # ``evicted`` counts this owner's evictions only (the metric's), not the store's.
         position, self.log_records, self.records, status, self._keys, _ = _META.unpack(meta)
-        self.last_status = None if status == _NO_STATUS else _STATUSES[status]
+        self.last_status = None if status == _NO_STATUS else STATUSES[status]
         self.owners = Owners.from_bytes(self._kv.get(self._owners_key))
         return int(position)
 
@@ -271,11 +162,12 @@ class PartitionState:
         self.last_status, self.records, self.log_records, self._keys = None, 0, 0, 0
         self.owners = Owners()
         self._latest = dict.fromkeys(self._latest)
+        self._recent.clear()
 
     def checkpoint(self, position: int) -> None:
         """Every changelog record below ``position`` is applied: make it durable, so a restore
         here reads on from ``position`` only."""
-        status = _NO_STATUS if self.last_status is None else _STATUS_INDEX[self.last_status]
+        status = _NO_STATUS if self.last_status is None else STATUS_INDEX[self.last_status]
         batch = self._kv.batch()
         batch.put(
             self._meta_key,
@@ -304,31 +196,39 @@ class PartitionState:
         entry_key = self._entry_prefix + slot
         # Every record carries its command's attempt count and first attempt time, so the
         # latest one is all a key needs.
-        latest = self._latest
-        previous = latest[slot] if slot in latest else kv.get(entry_key)
-        packed = _pack(event)
+        latest, recent = self._latest, self._recent
+        if slot in latest:
+            previous = latest[slot]
+        elif slot in recent:
+            previous = recent[slot]
+        else:
+            previous = kv.get(entry_key)
+        packed = pack(event)
         batch = kv.batch()
         batch.put(entry_key, packed)
         batch.put(self._time_prefix + _TIME.pack(event.recorded_at) + slot, b"")
         if previous is None:
             self._keys += 1
         else:
-            previous_at = _HEAD.unpack_from(previous)[4]
+            previous_at = HEAD.unpack_from(previous)[4]
             if previous_at != event.recorded_at:
                 batch.delete(self._time_prefix + _TIME.pack(previous_at) + slot)
             if previous[0] in _TERMINAL_INDEXES:
-                earlier = _unpack(event.key, previous)
+                earlier = unpack(event.key, previous)
                 if earlier.recorded_at + retention_s >= now and not earlier.same_command(
                     event.command_id, event.replay_count
                 ):
-                    kept = _split(kv.get(self._earlier_prefix + slot))
+                    kept = split(kv.get(self._earlier_prefix + slot))
                     batch.put(
                         self._earlier_prefix + slot,
-                        _join((previous, *kept)[:_EARLIER_PER_KEY]),
+                        join((previous, *kept)[:_EARLIER_PER_KEY]),
                     )
         kv.write(batch)
         if slot in self._running:
             latest[slot] = packed
+        if len(recent) >= _RECENT_KEYS:
+            recent.clear()
+        recent[slot] = packed
         if self._keys > self._max_keys:
             self.evicted += self._drop_oldest(lambda at: True, limit=self._keys - self._max_keys)
 
@@ -354,6 +254,7 @@ class PartitionState:
             batch.delete(self._earlier_prefix + slot)
             if slot in self._latest:
                 self._latest[slot] = None
+            self._recent.pop(slot, None)
             dropped += 1
         if dropped:
             kv.write(batch)
@@ -368,7 +269,7 @@ class PartitionState:
         self._looked_up = (slot, blob)
         if blob is None:
             return None
-        entry = _unpack(key, blob)
+        entry = unpack(key, blob)
         return None if entry.recorded_at + self._retention_s < now else entry
 
     def _finished(
@@ -383,8 +284,8 @@ class PartitionState:
         """The key's terminal entry of that very command (a re-delivery), within retention."""
         if entry.status in TERMINAL and entry.same_command(command_id, replay_count):
             return entry
-        for blob in _split(self._kv.get(self._earlier_prefix + _slot(instance_id, key))):
-            earlier = _unpack(key, blob)
+        for blob in split(self._kv.get(self._earlier_prefix + _slot(instance_id, key))):
+            earlier = unpack(key, blob)
             if (
                 earlier.same_command(command_id, replay_count)
                 and earlier.recorded_at + self._retention_s >= now

@@ -15,13 +15,8 @@ from aiokafka.errors import KafkaError
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus, StateStatus
 from wawp_gateway.worker.intake import OutboundCommand
 from wawp_gateway.worker.pipeline import Clock, Outcome, maybe_sent
-from wawp_gateway.worker.state.idempotency import (
-    Decision,
-    Entry,
-    PartitionState,
-    StateEvent,
-    fingerprint,
-)
+from wawp_gateway.worker.state.entries import Entry, StateEvent
+from wawp_gateway.worker.state.idempotency import Decision, PartitionState, fingerprint
 from wawp_gateway.worker.state.statelog import StateLog, encode_record, record_head, record_key
 
 __all__ = ["JobLedger", "answer_from_state", "conflict_outcome"]

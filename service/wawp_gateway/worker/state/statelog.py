@@ -25,7 +25,8 @@ from wawp_gateway.core.contracts import STATE_SCHEMA, StateStatus
 from wawp_gateway.core.jsoncodec import compact, loads
 from wawp_gateway.core.tracecontext import kafka_headers
 from wawp_gateway.core.tracing import add_event
-from wawp_gateway.worker.state.idempotency import PartitionState, StateEvent
+from wawp_gateway.worker.state.entries import StateEvent
+from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.owners import OWNER_HEADER, new_owner_id, owner_of
 
 __all__ = ["MARKER_KEY", "RestoreStats", "StateLog", "encode_event", "parse_record", "restore"]
