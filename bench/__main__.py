@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
+from bench import profile
 from bench.harness import ProcessGroup
 from bench.measure import Stack
 from bench.report import render, write
@@ -76,6 +77,7 @@ async def _run(args: argparse.Namespace, names: list[str], run_dir: Path) -> int
                 admin=admin,
                 all_instances=[instance_id(i) for i in range(opts.instances)],
                 session_timeout_ms=3000 if opts.quick else 6000,
+                profile=args.profile,
             )
             await admin.register(stack.all_instances, TOKEN)
             shared = Shared()
@@ -140,7 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         help="upstream-0ms: also run the gateway on these HTTP stacks (e.g. httptools,httpx)",
     )
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each gateway process with py-spy; print where its CPU went",
+    )
     args = parser.parse_args(argv)
+    if args.profile:
+        profile.py_spy()  # fails now, naming how to get it, rather than after the first run
     names = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:

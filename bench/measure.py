@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import profile
 from bench.collect import (
     Collector,
     Received,
@@ -62,6 +63,7 @@ class Stack:
     admin: SandboxClient
     all_instances: list[str] = field(default_factory=list)
     session_timeout_ms: int = 6000
+    profile: bool = False  # --profile: py-spy samples every gateway process (bench/profile.py)
 
     def topics(self, scenario: str, spec: SystemSpec) -> Topics:
         return Topics(f"b{self.run_id}.{next(_counter)}.{scenario}.{spec.slug}")
@@ -167,7 +169,26 @@ async def _start(
         run_dir=stack.run_dir,
         session_timeout_ms=stack.session_timeout_ms,
     )
+    if stack.profile and spec.kind == "gateway":
+        out = stack.run_dir / f"profile-{topics.prefix}.txt"
+        _profiles[proc.pid] = (spec.label, profile.attach(stack.group, proc.pid, out), out)
     return proc, collector
+
+
+# The py-spy sampling each profiled system (by its pid): its label, py-spy's process, its file.
+_profiles: dict[int, tuple[str, Proc, Path]] = {}
+
+
+async def _stop(proc: Proc) -> None:
+    """Stop a system; when it was profiled, print where its CPU went once py-spy has written."""
+    proc.stop()
+    profiled = _profiles.pop(proc.pid, None)
+    if profiled is None:
+        return
+    label, sampler, out = profiled
+    await wait_for(lambda: not sampler.alive(), timeout_s=30.0, what="py-spy writing its profile")
+    lines = profile.summary(out) if out.exists() else [f"{out}: py-spy wrote nothing"]
+    print(f"bench: profile of {label}", *lines, sep="\n", file=sys.stderr)
 
 
 async def _until_all(
@@ -262,7 +283,7 @@ async def run_backlog(
             if tail is not None:
                 await _until_all(proc, collector, tail[0], tail[1])
     finally:
-        proc.stop()
+        await _stop(proc)
         await collector.stop()
     received = collector.of(workload.prefix)
     result = _summarize(
@@ -333,7 +354,7 @@ async def run_paced(
             state_write = await _own_quantiles(proc, "gateway_state_write_seconds")
             loop_lag = await _own_quantiles(proc, "gateway_event_loop_lag_seconds")
     finally:
-        proc.stop()
+        await _stop(proc)
         await collector.stop()
     stamps: list[float] = json.loads(times_path.read_text())
     received = collector.of(workload.prefix)
