@@ -110,10 +110,16 @@ _DIGIT_RUN: Final = re.compile(r"\d{6,}")
 
 # quote (not quote_plus) with safe="": every reserved character is escaped, so no server has to
 # guess whether "+" means a space, and yarl's/httpx's re-quoting leaves the string unchanged.
-# Cached because keys and auth values repeat on every call: urlencode was the largest cost the
-# transport added to aiohttp (bench/http_stacks.py).
-# Sized for the values that repeat per instance (ids, tokens) across a few thousand instances.
-_quote: Final = functools.lru_cache(maxsize=16_384)(functools.partial(quote, safe=""))
+# Short values are cached because keys and auth values repeat on every call: urlencode was the
+# largest cost the transport added to aiohttp (bench/http_stacks.py). Sized for the values that
+# repeat per instance (ids, tokens) across a few thousand instances. Longer ones (message texts,
+# up to the params' 64 KiB) are rarely repeated, and a cache of them would hold that much each.
+_quote_short: Final = functools.lru_cache(maxsize=16_384)(functools.partial(quote, safe=""))
+_CACHED_UP_TO = 96
+
+
+def _quote(value: str) -> str:
+    return _quote_short(value) if len(value) <= _CACHED_UP_TO else quote(value, safe="")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
