@@ -174,8 +174,16 @@ class TopicsSettings(Section):
     """Dead letters."""
     state: str = "wawp.state"
     """Idempotency changelog (same partition count as the input topics)."""
+    instances: str = "wawp.instances"
+    """Live instance registry (one partition, compacted)."""
+    sessions: str = "wawp.sessions"
+    """Last session status of each instance (compacted)."""
 
     def all(self) -> tuple[str, ...]:
+        return (*self.partitioned(), *self.compacted())
+
+    def partitioned(self) -> tuple[str, ...]:
+        """The topics created with ``GATEWAY_KAFKA__PARTITIONS`` partitions."""
         return (
             self.send,
             self.command,
@@ -185,6 +193,11 @@ class TopicsSettings(Section):
             self.dlq,
             self.state,
         )
+
+    def compacted(self) -> tuple[str, ...]:
+        """The keyed, last-value-wins topics: one partition, compacted where the broker
+        compacts (docs/contract.md "Instance registry", "Session status")."""
+        return (self.instances, self.sessions)
 
 
 class WawpSettings(Section):
