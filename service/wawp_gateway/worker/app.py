@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason
 from wawp_gateway.core.errors import WawpError
+from wawp_gateway.core.follower import CompactedTopicFollower
 from wawp_gateway.core.kafka import (
     build_consumer,
     build_producer,
@@ -36,6 +37,7 @@ from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transports.factory import transport_for
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
+from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.statelog import StateLog
 from wawp_gateway.worker.state.store import open_store
 
@@ -90,6 +92,7 @@ class WorkerApp:
     metrics: Metrics
     metrics_port: int
     partitions: int
+    sessions: SessionBook
 
 
 @asynccontextmanager
@@ -122,6 +125,18 @@ async def build_worker(
         for state_producer in state_producers:
             await start_client(state_producer, settings.kafka)
             stack.push_async_callback(state_producer.stop)
+        # Session statuses read to their end before the consumer joins: no call of a held
+        # instance, not even the first (docs/contract.md "Live instances and session status").
+        sessions = SessionBook()
+        sessions.watch(metrics)
+        session_follower = CompactedTopicFollower(
+            settings.kafka,
+            settings.topics.sessions,
+            sessions.apply,
+            client_id=f"{settings.kafka.client_id}-sessions",
+        )
+        await session_follower.start()
+        stack.push_async_callback(session_follower.stop)
         consumer = build_consumer(settings.kafka)
         await start_client(consumer, settings.kafka)
         stack.push_async_callback(stop_consumer, consumer)
@@ -140,6 +155,8 @@ async def build_worker(
             standing=standing,
             tracing=tracing,
             store=store,
+            sessions=sessions,
+            catch_up=[session_follower.catch_up],
         )
         port = await stack.enter_async_context(
             serve_probes(
@@ -149,7 +166,7 @@ async def build_worker(
                 is_ready=worker.assigned.is_set,
             )
         )
-        yield WorkerApp(worker, consumer, metrics, port, partitions)
+        yield WorkerApp(worker, consumer, metrics, port, partitions, sessions)
 
 
 def tune_for_service() -> None:

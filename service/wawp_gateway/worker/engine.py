@@ -33,6 +33,7 @@ from wawp_gateway.worker.pacing import CallSlots, GateSettings, Pacer
 from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort
 from wawp_gateway.worker.publishing import Publisher
 from wawp_gateway.worker.retry import RetryPolicy
+from wawp_gateway.worker.sessions import HOLDING_STATUSES, SessionBook
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog
 
@@ -90,8 +91,10 @@ class Engine:
         partitions_of: Callable[[str], int | None],
         state_log: StateLog | None = None,
         tracing: Tracing | None = None,
+        sessions: SessionBook | None = None,
     ) -> None:
-        """Without ``state_log`` the engine keeps no idempotency records."""
+        """Without ``state_log`` the engine keeps no idempotency records; without ``sessions``
+        no instance is held for its session status."""
         self.settings = settings
         self.tracing = tracing or Tracing()
         self.outputs = outputs
@@ -122,7 +125,10 @@ class Engine:
             ),
             clock.monotonic,
             slots=self.call_slots,
+            session_down=sessions.is_down if sessions is not None else lambda _: False,
         )
+        if sessions is not None:
+            sessions.listen(self._session_changed)
         self.lanes: LaneBook[Job, TopicPartition] = LaneBook(
             Limits(engine.max_buffered_per_partition, engine.max_buffered_per_instance)
         )
@@ -147,11 +153,22 @@ class Engine:
         metrics.buffered.set_function(self.lanes.total)
         metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
         metrics.oldest_pending_age.set_function(self._oldest_pending_age)
+        metrics.held_commands.set_function(self._held_commands)
         self._watch_circuits(metrics, set(settings.instances.instances))
 
     def _oldest_pending_age(self) -> float:
         oldest = min((job.received_mono for job in self.lanes.heads()), default=None)
         return 0.0 if oldest is None else max(0.0, self.clock.monotonic() - oldest)
+
+    def _held_commands(self) -> int:
+        return sum(self.lanes.buffered_for(i) for i in self.pacer.held_instances())
+
+    def _session_changed(self, instance_id: str, status: str | None) -> None:
+        self.pacer.session_changed(
+            instance_id,
+            down=status in HOLDING_STATUSES,
+            working=status == "WORKING",
+        )
 
     def _watch_circuits(self, metrics: Metrics, listed: set[str]) -> None:
         """``gateway_circuit_open``, read at scrape time: one series per listed instance and
@@ -159,12 +176,12 @@ class Engine:
 
         def held(instance: str) -> Callable[[], float]:
             # One gate lookup per series: a scrape reads every listed instance.
-            return lambda: float(self.pacer.is_held(instance))
+            return lambda: float(self.pacer.circuit_is_open(instance))
 
         for instance in listed:
             metrics.circuit_open.labels(instance).set_function(held(instance))
         metrics.circuit_open.labels("other").set_function(
-            lambda: float(any(i not in listed for i in self.pacer.held_instances()))
+            lambda: float(any(i not in listed for i in self.pacer.open_circuits()))
         )
 
     # -- ownership ---------------------------------------------------------------------------
@@ -183,6 +200,8 @@ class Engine:
         """No new call for ``partitions``; wait for their in-flight work at most ``bound_s``,
         cancel the rest (a POST cut off mid-call is reported outcome_unknown)."""
         self._owned -= partitions
+        # Held commands wait for no bound: they make no call, and the next owner holds them.
+        self.pacer.refuse(None, owners=set(partitions))
         tasks = [t for k, t in self._lane_tasks.items() if k[0] in partitions]
         tasks += [t for t, tp in self._side_tasks.items() if tp in partitions]
         await self._wait_or_cancel(tasks, bound_s)
@@ -199,6 +218,7 @@ class Engine:
     async def stop(self, grace_s: float) -> None:
         """Start no new command or call; let in-flight ones finish within ``grace_s``."""
         self._stopping = True
+        self.pacer.refuse(None)  # held commands are left for the next owner at once
         await self._wait_or_cancel([*self._lane_tasks.values(), *self._side_tasks], grace_s)
         self.pacer.close()
 

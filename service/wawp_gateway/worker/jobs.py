@@ -34,7 +34,8 @@ from wawp_gateway.worker.state.ledger import JobLedger
 
 __all__ = ["CallContext", "CallFlag", "Job", "JobCalls", "JobPacer", "SlotReturning"]
 
-# Answers that say the instance itself is not working (they open its circuit).
+# Answers that say the instance's session is down: they hold it at once (docs/contract.md
+# "Live instances and session status").
 _SESSION_DOWN_CODES = frozenset({"session_not_working"})
 
 
@@ -162,22 +163,27 @@ class JobPacer:
         bypass = command.spec.bypasses_circuit
         # The usual case when busy: every slot taken, the instance free. Queue for a slot, then
         # take the turn with it; only an instance that is not free makes its commands wait in
-        # its gate (which takes their slot once their turn is due).
-        await context.call_slots.take()
-        try:
-            context.check_may_call(self._job.tp)  # the partition may have gone while it queued
-        except CallRefused:
+        # its gate (which takes their slot once their turn is due). A held instance's commands
+        # go straight to the gate: they must not queue for a slot they would hand back.
+        if not gate.holds(bypass):
+            await context.call_slots.take()
+            try:
+                context.check_may_call(self._job.tp)  # the partition may have gone meanwhile
+            except CallRefused:
+                context.call_slots.release()
+                raise
+            if gate.try_acquire(bypass=bypass, holding_slot=True):
+                self._gate = gate
+                return True
             context.call_slots.release()
-            raise
-        if gate.try_acquire(bypass=bypass, holding_slot=True):
-            self._gate = gate
-            return True
-        context.call_slots.release()
         timeout = give_up_at - context.clock.monotonic()
         if timeout <= 0:
             return False
         try:
-            waited = await asyncio.wait_for(gate.acquire(bypass=bypass), timeout)
+            # In this task (no wait_for task): from the ownership check to the waiter's place in
+            # the gate nothing awaits, so a revoke or stop either refused it above or finds it.
+            async with asyncio.timeout(timeout):
+                waited = await gate.acquire(bypass=bypass, owner=self._job.tp)
         except TimeoutError:
             return False
         self._gate = gate
@@ -202,9 +208,9 @@ class JobPacer:
             gate.circuit.record_success()
         elif isinstance(error, WawpRateLimited):
             gate.pause(error.retry_after_s or self._context.policy.backoff_initial_s)
-        elif isinstance(error, WawpNotProcessed | WawpMaybeProcessed) or (
-            error.code in _SESSION_DOWN_CODES
-        ):
+        elif error.code in _SESSION_DOWN_CODES:
+            gate.circuit.trip(self._context.clock.monotonic())
+        elif isinstance(error, WawpNotProcessed | WawpMaybeProcessed):
             gate.circuit.record_failure(self._context.clock.monotonic())
         else:
             gate.circuit.record_neutral()

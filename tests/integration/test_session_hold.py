@@ -1,0 +1,123 @@
+"""Sends held while an instance's session is down (docs/contract.md "Live instances and session
+status"), end to end: the sandbox posts ``session.status`` to the real receiver, the receiver
+writes ``wawp.sessions``, the worker follows it and holds the instance's sends in their lanes;
+a ``WORKING`` status releases them in order, paced by the instance's bucket."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.sessions import SessionBook
+
+from .harness import (
+    DEADLINE_S,
+    LIMITED_BURST,
+    LIMITED_RATE_PER_MINUTE,
+    Gateway,
+    command,
+    receiving_and_tracking,
+)
+from .test_engine import arrivals, assert_within_rate
+
+CHATS = tuple(f"4474414291{n:02d}@c.us" for n in range(5))
+HELD_COMMANDS = 50
+
+
+async def status_reached(book: SessionBook, instance: str, status: str) -> None:
+    """Until the worker has read ``status`` as the instance's last one."""
+    reached = asyncio.Event()
+
+    def heard(instance_id: str, new: str | None) -> None:
+        if instance_id == instance and new == status:
+            reached.set()
+
+    stop = book.listen(heard)
+    try:
+        if book.status_of(instance) != status:
+            await asyncio.wait_for(reached.wait(), DEADLINE_S)
+    finally:
+        stop()
+
+
+def held_gauge(gateway: Gateway) -> float:
+    value = gateway.app.metrics.registry.get_sample_value("gateway_held_commands")
+    return value or 0.0
+
+
+async def held_at_least(gateway: Gateway, count: int) -> None:
+    """Until the worker reports ``count`` held commands (a gauge: polled, with a deadline)."""
+    async with asyncio.timeout(DEADLINE_S):
+        while held_gauge(gateway) < count:  # noqa: ASYNC110 (a gauge of the worker: polled)
+            await asyncio.sleep(0.02)  # polling a gauge: no event to wait on
+
+
+def text_of(record: Any) -> str | None:
+    for key, value in record.query:
+        if key == "message":
+            return str(value)
+    return None
+
+
+async def test_a_stopped_instance_is_held_until_working_then_released_in_order(
+    gateway: Gateway, sandbox: Sandbox, limited_instance: str, neighbour_of: Any
+) -> None:
+    held = limited_instance
+    other = neighbour_of(held)  # the same partition: it must not wait behind the held one
+    sends = gateway.settings.topics.send
+    async with receiving_and_tracking(gateway.settings, sandbox):
+        sandbox.set_session_status(held, "STOPPED")  # posted to the receiver by the sandbox
+        await status_reached(gateway.app.sessions, held, "STOPPED")
+        assert gateway.app.metrics.registry.get_sample_value(
+            "gateway_instance_sessions", {"status": "STOPPED"}
+        )
+
+        cmds = [
+            command(held, "sendText", {"chatId": CHATS[i % 5], "message": f"h{i}"})
+            for i in range(HELD_COMMANDS)
+        ]
+        for cmd in cmds:
+            await gateway.publish(cmd, topic=sends)
+        # Alone in its lane, so it waits at the head, where its deadline is watched.
+        late = command(
+            held,
+            "sendText",
+            {"chatId": "447441429199@c.us", "message": "late"},
+            not_after=(datetime.now(UTC) + timedelta(seconds=1)).isoformat(),
+        )
+        await gateway.publish(late, topic=sends)
+        await held_at_least(gateway, HELD_COMMANDS)
+
+        # Meanwhile: its neighbour's sends go, and so do its own session actions.
+        others = [
+            command(other, "sendText", {"chatId": CHATS[i % 5], "message": f"o{i}"})
+            for i in range(10)
+        ]
+        for cmd in others:
+            await gateway.publish(cmd, topic=sends)
+        info = await gateway.run(command(held, "getSessionInfo", {}))
+        assert info["status"] == "succeeded", info
+        assert info["response"]["status"] == "STOPPED"
+        for cmd in others:
+            assert (await gateway.outputs.result(cmd["id"]))["status"] == "succeeded"
+
+        # The send whose not_after passed while it was held: expired, with no call.
+        expired = await gateway.outputs.result(late["id"])
+        assert expired["status"] == "expired", expired
+        assert expired["attempts"] == 0
+        assert arrivals(sandbox, held) == []  # nothing sent while STOPPED
+        assert held_gauge(gateway) >= HELD_COMMANDS
+
+        sandbox.set_session_status(held, "WORKING")
+        results = [await gateway.outputs.result(c["id"]) for c in cmds]
+
+    assert [r["status"] for r in results] == ["succeeded"] * HELD_COMMANDS
+    calls = arrivals(sandbox, held)
+    assert len(calls) == HELD_COMMANDS  # each once, and never the expired one
+    for n, chat in enumerate(CHATS):
+        in_chat = [text_of(r) for r in calls if ("chatId", chat) in r.query]
+        assert in_chat == [f"h{i}" for i in range(n, HELD_COMMANDS, 5)]
+    assert_within_rate([r.at for r in calls], LIMITED_RATE_PER_MINUTE, LIMITED_BURST)
+    assert held_gauge(gateway) == 0
