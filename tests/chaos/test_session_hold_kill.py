@@ -1,7 +1,7 @@
 """A worker killed with kill -9 while it holds an instance's sends (its session STOPPED): the
 next owner of the partition reads the status before its first call, holds the re-delivered
 sends too, and releases them when ``WORKING`` arrives. Nothing is sent twice, nothing is lost,
-every command has exactly one result (docs/contract.md "Live instances and session status")."""
+every command has exactly one result (docs/contract.md "Held instances")."""
 
 from __future__ import annotations
 

@@ -1,14 +1,18 @@
-"""Sends held while an instance's session is down (docs/contract.md "Live instances and session
-status"), end to end: the sandbox posts ``session.status`` to the real receiver, the receiver
-writes ``wawp.sessions``, the worker follows it and holds the instance's sends in their lanes;
-a ``WORKING`` status releases them in order, paced by the instance's bucket."""
+"""Sends held while an instance's session is down (docs/contract.md "Held instances"), end to
+end: the sandbox posts ``session.status`` to the real receiver, the receiver writes
+``wawp.sessions``, the worker follows it and holds the instance's sends in their lanes; a
+``WORKING`` status releases them in order, paced by the instance's bucket."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from wawp_gateway.core.kafka import create_topics
+from wawp_gateway.core.sections import ShutdownSettings
 from wawp_gateway.sandbox import Sandbox
 from wawp_gateway.worker.sessions import SessionBook
 
@@ -16,9 +20,12 @@ from .harness import (
     DEADLINE_S,
     LIMITED_BURST,
     LIMITED_RATE_PER_MINUTE,
+    PARTITIONS,
     Gateway,
     command,
+    gateway_settings,
     receiving_and_tracking,
+    running_gateway,
 )
 from .test_engine import arrivals, assert_within_rate
 
@@ -121,3 +128,51 @@ async def test_a_stopped_instance_is_held_until_working_then_released_in_order(
         assert in_chat == [f"h{i}" for i in range(n, HELD_COMMANDS, 5)]
     assert_within_rate([r.at for r in calls], LIMITED_RATE_PER_MINUTE, LIMITED_BURST)
     assert held_gauge(gateway) == 0
+
+
+async def test_a_stop_gives_held_commands_up_at_once_and_the_next_worker_holds_them(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], instance: str, unique: Any
+) -> None:
+    """Held commands made no call: a stop does not wait its grace for them, commits below them,
+    and the next worker gets them again, holds them, and releases them on WORKING, once each."""
+    sandbox, url = sandbox_url
+    grace_s = 30.0
+    settings = gateway_settings(
+        kafka_bootstrap,
+        url,
+        unique("hold-stop"),
+        [instance],
+        shutdown=ShutdownSettings(grace_s=grace_s),
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    cmds = [
+        command(instance, "sendText", {"chatId": CHATS[i % 3], "message": f"s{i}"})
+        for i in range(12)
+    ]
+    async with receiving_and_tracking(settings, sandbox):
+        async with running_gateway(settings, sandbox, create=False) as first:
+            sandbox.set_session_status(instance, "STOPPED")
+            await status_reached(first.app.sessions, instance, "STOPPED")
+            for cmd in cmds:
+                await first.publish(cmd, topic=settings.topics.send)
+            await held_at_least(first, len(cmds))
+            stopping = time.monotonic()
+        stopped_in = time.monotonic() - stopping
+        assert stopped_in < grace_s / 2, f"the stop waited {stopped_in:.1f} s for held commands"
+        assert arrivals(sandbox, instance) == []
+
+        async with running_gateway(settings, sandbox, create=False) as second:
+            await status_reached(second.app.sessions, instance, "STOPPED")
+            await held_at_least(second, len(cmds))
+            sandbox.set_session_status(instance, "WORKING")
+            results = [await second.outputs.result(c["id"]) for c in cmds]
+            await second.outputs.wait_for(lambda seen: len(seen.results) >= len(cmds))
+            counts = Counter(
+                {cid: len(found) for cid, found in second.outputs.seen.results.items()}
+            )
+
+    assert [r["status"] for r in results] == ["succeeded"] * len(cmds)
+    assert counts == Counter({c["id"]: 1 for c in cmds})
+    assert Counter(text_of(r) for r in arrivals(sandbox, instance)) == Counter(
+        {f"s{i}": 1 for i in range(len(cmds))}
+    )

@@ -1,6 +1,5 @@
 """The receiver's ``session.status`` events: the status written to the sessions topic, and the
-answer given only once both records were acknowledged (docs/contract.md "Live instances and
-session status")."""
+answer given only once both records were acknowledged (docs/contract.md "Held instances")."""
 
 from __future__ import annotations
 

@@ -118,8 +118,9 @@ GATEWAY_CODES: Final[tuple[CodeDoc, ...]] = (
         (_R.FAILED,),
         _D.RETRIES_EXHAUSTED,
         True,
-        "The instance was held (circuit open after failures, a long `Retry-After`) past "
-        "`GATEWAY_RETRY__MAX_ELAPSED_S`.",
+        "The instance was held (its session status not `WORKING`, circuit open after "
+        "failures, a long `Retry-After`) past `GATEWAY_RETRY__MAX_ELAPSED_S`, or its buffer "
+        "was full while held.",
         "Repair the instance's session (scan the QR code, restart it), then `dlq replay`.",
     ),
     CodeDoc(
@@ -200,7 +201,9 @@ WAWP_CODES: Final[tuple[CodeDoc, ...]] = (
         (_R.FAILED,),
         _D.PERMANENT,
         False,
-        "The instance's WhatsApp session is not connected; the instance's circuit opens.",
+        "The instance's WhatsApp session is not connected; the instance is held at once "
+        "(its circuit opens) until a `WORKING` status arrives or a trial after the cool-down "
+        "succeeds.",
         "Repair the session (`startSession`, scan the QR code), then `dlq replay`.",
     ),
     CodeDoc(

@@ -62,7 +62,7 @@ class WebhookEvent:
     event: str
     event_id: str | None
     body: bytes
-    # session.status only (docs/contract.md "Live instances and session status"): the payload's
+    # session.status only (docs/contract.md "Held instances"): the payload's
     # status and the envelope's timestamp (Unix milliseconds), as sent.
     status: Any = None
     timestamp: Any = None

@@ -1,6 +1,6 @@
 """The ``wawp.sessions`` record of a ``session.status`` event.
 
-docs/contract.md "Live instances and session status": the receiver writes the status of every
+docs/contract.md "Held instances": the receiver writes the status of every
 ``session.status`` event, keyed by instance, acknowledged together with the event itself; the
 workers hold an instance's commands while its last status is not ``WORKING``. An event whose
 status is missing or unknown is still published on the events topic; it just writes no status
@@ -40,7 +40,7 @@ def session_record(event: WebhookEvent, received_at: datetime) -> bytes | None:
             "session_status.skipped",
             instance_id=event.instance,
             event_id=event.event_id,
-            reason="; ".join(str(e["msg"]) for e in exc.errors())[:200],
+            why="; ".join(str(e["msg"]) for e in exc.errors())[:200],
         )
         return None
     return record.model_dump_json(by_alias=True).encode()

@@ -126,7 +126,7 @@ async def build_worker(
             await start_client(state_producer, settings.kafka)
             stack.push_async_callback(state_producer.stop)
         # Session statuses read to their end before the consumer joins: no call of a held
-        # instance, not even the first (docs/contract.md "Live instances and session status").
+        # instance, not even the first (docs/contract.md "Held instances").
         sessions = SessionBook()
         sessions.watch(metrics)
         session_follower = CompactedTopicFollower(

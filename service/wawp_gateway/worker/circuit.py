@@ -95,7 +95,7 @@ class Circuit:
 
     def trip(self, now: float) -> None:
         """Wawp answered that the instance's session is not working: open now, whatever the
-        count (docs/contract.md "Live instances and session status")."""
+        count (docs/contract.md "Held instances")."""
         self._failures = max(self._failures + 1, self._threshold)
         self._state = CircuitState.OPEN
         self._opened_at = now

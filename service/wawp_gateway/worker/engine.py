@@ -48,7 +48,7 @@ def _instance_unavailable() -> Outcome:
         attempts=0,
         error=ErrorInfo(
             code="instance_unavailable",
-            message="the instance is held (circuit open) and its buffer is full",
+            message="the instance is held (session down or circuit open) and its buffer is full",
             retryable=True,
         ),
         dlq_reason=DlqReason.RETRIES_EXHAUSTED,

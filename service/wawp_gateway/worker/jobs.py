@@ -35,7 +35,7 @@ from wawp_gateway.worker.state.ledger import JobLedger
 __all__ = ["CallContext", "CallFlag", "Job", "JobCalls", "JobPacer", "SlotReturning"]
 
 # Answers that say the instance's session is down: they hold it at once (docs/contract.md
-# "Live instances and session status").
+# "Held instances").
 _SESSION_DOWN_CODES = frozenset({"session_not_working"})
 
 

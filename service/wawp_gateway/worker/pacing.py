@@ -6,8 +6,8 @@ first and ignore the 429 pause and the open circuit. A grant comes with one of t
 call slots (``CallSlots``), taken once the turn is due: an instance waiting for its tokens, its
 circuit or a Retry-After holds none of them, so it cannot crowd the others out.
 
-An instance whose session is reported down is held the same way (docs/contract.md "Live
-instances and session status"): its calls wait in the gate, but session and auth ones, until a
+An instance whose session is reported down is held the same way (docs/contract.md "Held
+instances"): its calls wait in the gate, but session and auth ones, until a
 ``WORKING`` status lifts the hold; then they go in their order, paced by the bucket.
 
 The rate is checked twice. The grant takes a token (it orders and paces the queue), and the call

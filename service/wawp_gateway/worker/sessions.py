@@ -2,7 +2,7 @@
 
 The webhook receiver writes one record per ``session.status`` event, keyed by instance; the
 worker reads the topic from the beginning before its first call and follows it
-(docs/contract.md "Live instances and session status"). An instance whose last status is
+(docs/contract.md "Held instances"). An instance whose last status is
 ``STOPPED``, ``STARTING``, ``SCAN_QR_CODE`` or ``FAILED`` is held: its commands but session and
 auth ones wait in their lanes. No record (or a tombstone) means working.
 """
@@ -66,10 +66,10 @@ class SessionBook:
         except ValueError as exc:
             # Skipped, not fatal: the topic is the gateway's own, but a bad record must not
             # stop every worker from reading the records after it.
-            log.warning("session_record.skipped", instance_id=key, reason=str(exc)[:200])
+            log.warning("session_record.skipped", instance_id=key, why=str(exc)[:200])
             return
         if instance_id != key:
-            log.warning("session_record.skipped", instance_id=key, reason="key is not its instance")
+            log.warning("session_record.skipped", instance_id=key, why="key is not its instance")
             return
         self._set(key, status)
 
