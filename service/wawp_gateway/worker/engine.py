@@ -21,6 +21,7 @@ from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.worker.admission import Reroute, admission, envelope_of, forward, rejected
 from wawp_gateway.worker.execution import Execution
@@ -90,9 +91,16 @@ class Engine:
         partitions_of: Callable[[str], int | None],
         state_log: StateLog | None = None,
         tracing: Tracing | None = None,
+        registry: InstanceRegistry | None = None,
     ) -> None:
-        """Without ``state_log`` the engine keeps no idempotency records."""
+        """Without ``state_log`` the engine keeps no idempotency records; without ``registry``
+        the instances are the file's alone."""
         self.settings = settings
+        self.registry = registry or InstanceRegistry(
+            settings.instances,
+            default_token=settings.wawp.access_token,
+            allow_unlisted=settings.allow_unlisted_instances,
+        )
         self.tracing = tracing or Tracing()
         self.outputs = outputs
         self.metrics = metrics
@@ -114,7 +122,7 @@ class Engine:
         # circuit, Retry-After, a retry's back-off) holds none, so it cannot crowd others out.
         self.call_slots = CallSlots(engine.max_in_flight)
         self.pacer = Pacer(
-            settings.limits_for,
+            self.registry.limits_for,
             GateSettings(
                 circuit_threshold=engine.circuit_threshold,
                 circuit_cooldown_s=engine.circuit_cooldown_s,
@@ -148,6 +156,12 @@ class Engine:
         metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
         metrics.oldest_pending_age.set_function(self._oldest_pending_age)
         self._watch_circuits(metrics, set(settings.instances.instances))
+        self.registry.on_change(self._instance_changed)
+
+    def _instance_changed(self, instance_id: str) -> None:
+        # A removed instance keeps its gate: its waiting commands are rejected at their turn.
+        if self.registry.is_known(instance_id):
+            self.pacer.retune(instance_id)
 
     def _oldest_pending_age(self) -> float:
         oldest = min((job.received_mono for job in self.lanes.heads()), default=None)
@@ -222,7 +236,7 @@ class Engine:
         received_at, received_mono = self.clock.now(), self.clock.monotonic()
         item = admission(
             envelope,
-            is_known_instance=self.settings.is_known_instance,
+            is_known_instance=self.registry.admits,
             partitions_of=self._partitions_of,
         )
         held_and_full = False

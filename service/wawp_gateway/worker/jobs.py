@@ -18,12 +18,14 @@ from aiokafka import TopicPartition
 
 from wawp_gateway.core.errors import (
     CallRefused,
+    CommandRejected,
     WawpError,
     WawpMaybeProcessed,
     WawpNotProcessed,
     WawpRateLimited,
 )
 from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import add_event
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import Envelope, OutboundCommand
@@ -62,6 +64,8 @@ class CallContext(Protocol):
     def clock(self) -> Clock: ...
     @property
     def policy(self) -> RetryPolicy: ...
+    @property
+    def registry(self) -> InstanceRegistry: ...
 
     def check_may_call(self, tp: TopicPartition) -> None:
         """Raise ``CallRefused`` when no call may start for ``tp``."""
@@ -163,6 +167,7 @@ class JobPacer:
         # The usual case when busy: every slot taken, the instance free. Queue for a slot, then
         # take the turn with it; only an instance that is not free makes its commands wait in
         # its gate (which takes their slot once their turn is due).
+        _check_still_configured(context, command)
         await context.call_slots.take()
         try:
             context.check_may_call(self._job.tp)  # the partition may have gone while it queued
@@ -171,6 +176,7 @@ class JobPacer:
             raise
         if gate.try_acquire(bypass=bypass, holding_slot=True):
             self._gate = gate
+            self._check_granted(command)
             return True
         context.call_slots.release()
         timeout = give_up_at - context.clock.monotonic()
@@ -188,7 +194,17 @@ class JobPacer:
         except CallRefused:
             gate.release_unused_turn()
             raise
+        self._check_granted(command)
         return True
+
+    def _check_granted(self, command: OutboundCommand) -> None:
+        """The last look at the registry before a granted call: an instance removed while the
+        command waited for its turn makes no call (docs/contract.md "Instance registry")."""
+        try:
+            _check_still_configured(self._context, command)
+        except CommandRejected:
+            self.turn_unused(command)
+            raise
 
     def turn_unused(self, command: OutboundCommand) -> None:
         self.release_slot()
@@ -225,6 +241,15 @@ class SlotReturning:
             return await self._wawp.call(spec, params, instance_id=instance_id)
         finally:
             self._pacer.release_slot()
+
+
+def _check_still_configured(context: CallContext, command: OutboundCommand) -> None:
+    if not context.registry.is_known(command.instance_id):
+        raise CommandRejected(
+            "unknown_instance",
+            "instance was removed from the registry before the call",
+            dlq_reason="unknown_instance",
+        )
 
 
 def _retry_reason(error: WawpError) -> str:

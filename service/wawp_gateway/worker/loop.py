@@ -25,6 +25,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs
@@ -57,6 +58,7 @@ class Worker:
         standing: GroupStanding | None = None,
         tracing: Tracing | None = None,
         store: KV | None = None,
+        registry: InstanceRegistry | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
         loop); ``build_worker`` always gives one. Without ``tracing`` no span is recorded (the
@@ -75,6 +77,7 @@ class Worker:
             partitions_of=self._partition_count,
             state_log=state_log,
             tracing=tracing,
+            registry=registry,
         )
         self.engine.on_progress = self._on_progress
         self.engine.standing = standing

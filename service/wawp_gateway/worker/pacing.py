@@ -237,6 +237,15 @@ class Gate:
         self.circuit.record_neutral()
         self._wakeup.set()
 
+    def retune(self, rate_per_minute: float, burst: int) -> None:
+        """New limits from the registry, applied to the live buckets: calls already granted
+        stand, and no fresh burst comes with the change (``TokenBucket.retune``)."""
+        now = self._now()
+        self.bucket.retune(rate_per_minute, burst, now)
+        if self._send_bucket is not None:
+            self._send_bucket.retune(rate_per_minute, burst, now)
+        self._wakeup.set()  # the head's wait was computed with the old rate
+
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -288,6 +297,12 @@ class Pacer:
                 send_bucket=TokenBucket(rate, burst, now, full=False),
             )
         return gate
+
+    def retune(self, instance_id: str) -> None:
+        """The instance's limits changed: its live gate (if any) takes them now."""
+        gate = self._gates.get(instance_id)
+        if gate is not None:
+            gate.retune(*self._limits(instance_id))
 
     def forget(self, instance_ids: set[str]) -> None:
         """Drop gates of instances whose partitions this worker no longer owns."""
