@@ -236,8 +236,13 @@ def _refusal(**overrides: Any) -> ConfigError:
 
 
 def test_no_instance_and_not_allow_unlisted_is_refused() -> None:
-    """A gateway with nothing to serve refuses to start, naming the instances file."""
-    assert _refusal(wawp={"access_token": TOKEN}).setting == "GATEWAY_INSTANCES_FILE"
+    """A gateway with nothing to serve (no instance in the file nor in the registry topic)
+    refuses to start, naming the instances file."""
+    settings = load_settings(wawp={"access_token": TOKEN})  # the registry may list some
+    with pytest.raises(ConfigError) as caught:
+        settings.refuse_without_instances(0)
+    assert caught.value.setting == "GATEWAY_INSTANCES_FILE"
+    settings.refuse_without_instances(1)
 
 
 def test_an_instance_without_any_token_is_refused(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from wawp_gateway.core.looplag import watching_loop_lag
 from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.core.tracing import Tracing
@@ -46,6 +47,7 @@ __all__ = [
     "MeteredWawp",
     "WorkerApp",
     "build_worker",
+    "following_registry",
     "run_worker",
     "tune_for_service",
 ]
@@ -96,6 +98,29 @@ class WorkerApp:
 
 
 @asynccontextmanager
+async def following_registry(settings: Settings) -> AsyncIterator[InstanceRegistry]:
+    """The instance registry, ``wawp.instances`` read to its end and followed."""
+    registry = InstanceRegistry(
+        settings.instances,
+        default_token=settings.wawp.access_token,
+        allow_unlisted=settings.allow_unlisted_instances,
+    )
+    follower = CompactedTopicFollower(
+        settings.kafka,
+        settings.topics.instances,
+        registry.apply,
+        client_id=f"{settings.kafka.client_id}-instances",
+    )
+    await follower.start()
+    try:
+        registry.follow_with(follower.catch_up)
+        settings.refuse_without_instances(sum(1 for e in registry.entries() if e.enabled))
+        yield registry
+    finally:
+        await follower.stop()
+
+
+@asynccontextmanager
 async def build_worker(
     settings: Settings, *, wawp: WawpPort | None = None, tracing: Tracing | None = None
 ) -> AsyncIterator[WorkerApp]:
@@ -107,8 +132,11 @@ async def build_worker(
     tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
+        # Read to its end before the first call and followed from then on: a worker taking
+        # over a partition knows every instance (docs/contract.md "Instance registry").
+        registry = await stack.enter_async_context(following_registry(settings))
         transport = transport_for(settings.wawp)
-        client = WawpClient(settings.wawp, transport, settings.token_for, tracing)
+        client = WawpClient(settings.wawp, transport, registry.token_for, tracing)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry(), actions=ACTIONS)
         metrics.start_worker_series(reason.value for reason in DlqReason)
@@ -157,6 +185,7 @@ async def build_worker(
             store=store,
             sessions=sessions,
             catch_up=[session_follower.catch_up],
+            registry=registry,
         )
         port = await stack.enter_async_context(
             serve_probes(

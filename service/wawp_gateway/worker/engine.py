@@ -21,6 +21,7 @@ from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.worker.admission import Reroute, admission, envelope_of, forward, rejected
 from wawp_gateway.worker.execution import Execution
@@ -33,7 +34,7 @@ from wawp_gateway.worker.pacing import CallSlots, GateSettings, Pacer
 from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort
 from wawp_gateway.worker.publishing import Publisher
 from wawp_gateway.worker.retry import RetryPolicy
-from wawp_gateway.worker.sessions import HOLDING_STATUSES, SessionBook
+from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog
 
@@ -92,10 +93,18 @@ class Engine:
         state_log: StateLog | None = None,
         tracing: Tracing | None = None,
         sessions: SessionBook | None = None,
+        registry: InstanceRegistry | None = None,
     ) -> None:
         """Without ``state_log`` the engine keeps no idempotency records; without ``sessions``
-        no instance is held for its session status."""
+        no instance is held for its session status; without ``registry`` the instances are the
+        file's alone."""
         self.settings = settings
+        self._sessions = sessions
+        self.registry = registry or InstanceRegistry(
+            settings.instances,
+            default_token=settings.wawp.access_token,
+            allow_unlisted=settings.allow_unlisted_instances,
+        )
         self.tracing = tracing or Tracing()
         self.outputs = outputs
         self.metrics = metrics
@@ -117,7 +126,7 @@ class Engine:
         # circuit, Retry-After, a retry's back-off) holds none, so it cannot crowd others out.
         self.call_slots = CallSlots(engine.max_in_flight)
         self.pacer = Pacer(
-            settings.limits_for,
+            self.registry.limits_for,
             GateSettings(
                 circuit_threshold=engine.circuit_threshold,
                 circuit_cooldown_s=engine.circuit_cooldown_s,
@@ -125,7 +134,7 @@ class Engine:
             ),
             clock.monotonic,
             slots=self.call_slots,
-            session_down=sessions.is_down if sessions is not None else lambda _: False,
+            session_down=self._session_holds,
         )
         if sessions is not None:
             sessions.listen(self._session_changed)
@@ -155,6 +164,17 @@ class Engine:
         metrics.oldest_pending_age.set_function(self._oldest_pending_age)
         metrics.held_commands.set_function(self._held_commands)
         self._watch_circuits(metrics, set(settings.instances.instances))
+        self.registry.on_change(self._instance_changed)
+
+    def _instance_changed(self, instance_id: str) -> None:
+        # A removed instance keeps its gate: its waiting commands are rejected at their turn.
+        if self.registry.is_known(instance_id):
+            self.pacer.retune(instance_id)
+        # A removed instance is held no longer: its waiting commands reach their turn and are
+        # rejected there (a re-added one is held again if its session is still down).
+        self.pacer.session_changed(
+            instance_id, down=self._session_holds(instance_id), working=False
+        )
 
     def _oldest_pending_age(self) -> float:
         oldest = min((job.received_mono for job in self.lanes.heads()), default=None)
@@ -163,10 +183,21 @@ class Engine:
     def _held_commands(self) -> int:
         return sum(self.lanes.buffered_for(i) for i in self.pacer.held_instances())
 
+    def _session_holds(self, instance_id: str) -> bool:
+        """Whether the instance's last session status holds its commands (docs/contract.md
+        "Held instances"); an instance no longer configured is not held, so that its waiting
+        commands are rejected at their turn."""
+        sessions = self._sessions
+        return (
+            sessions is not None
+            and sessions.is_down(instance_id)
+            and self.registry.is_known(instance_id)
+        )
+
     def _session_changed(self, instance_id: str, status: str | None) -> None:
         self.pacer.session_changed(
             instance_id,
-            down=status in HOLDING_STATUSES,
+            down=self._session_holds(instance_id),
             working=status == "WORKING",
         )
 
@@ -242,7 +273,7 @@ class Engine:
         received_at, received_mono = self.clock.now(), self.clock.monotonic()
         item = admission(
             envelope,
-            is_known_instance=self.settings.is_known_instance,
+            is_known_instance=self.registry.admits,
             partitions_of=self._partitions_of,
         )
         held_and_full = False

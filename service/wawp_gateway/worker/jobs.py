@@ -18,12 +18,14 @@ from aiokafka import TopicPartition
 
 from wawp_gateway.core.errors import (
     CallRefused,
+    CommandRejected,
     WawpError,
     WawpMaybeProcessed,
     WawpNotProcessed,
     WawpRateLimited,
 )
 from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import add_event
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import Envelope, OutboundCommand
@@ -63,6 +65,8 @@ class CallContext(Protocol):
     def clock(self) -> Clock: ...
     @property
     def policy(self) -> RetryPolicy: ...
+    @property
+    def registry(self) -> InstanceRegistry: ...
 
     def check_may_call(self, tp: TopicPartition) -> None:
         """Raise ``CallRefused`` when no call may start for ``tp``."""
@@ -165,6 +169,7 @@ class JobPacer:
         # take the turn with it; only an instance that is not free makes its commands wait in
         # its gate (which takes their slot once their turn is due). A held instance's commands
         # go straight to the gate: they must not queue for a slot they would hand back.
+        _check_still_configured(context, command)
         if not gate.holds(bypass):
             await context.call_slots.take()
             try:
@@ -174,6 +179,7 @@ class JobPacer:
                 raise
             if gate.try_acquire(bypass=bypass, holding_slot=True):
                 self._gate = gate
+                self._check_granted(command)
                 return True
             context.call_slots.release()
         timeout = give_up_at - context.clock.monotonic()
@@ -194,7 +200,17 @@ class JobPacer:
         except CallRefused:
             gate.release_unused_turn()
             raise
+        self._check_granted(command)
         return True
+
+    def _check_granted(self, command: OutboundCommand) -> None:
+        """The last look at the registry before a granted call: an instance removed while the
+        command waited for its turn makes no call (docs/contract.md "Instance registry")."""
+        try:
+            _check_still_configured(self._context, command)
+        except CommandRejected:
+            self.turn_unused(command)
+            raise
 
     def turn_unused(self, command: OutboundCommand) -> None:
         self.release_slot()
@@ -231,6 +247,15 @@ class SlotReturning:
             return await self._wawp.call(spec, params, instance_id=instance_id)
         finally:
             self._pacer.release_slot()
+
+
+def _check_still_configured(context: CallContext, command: OutboundCommand) -> None:
+    if not context.registry.is_known(command.instance_id):
+        raise CommandRejected(
+            "unknown_instance",
+            "instance was removed from the registry before the call",
+            dlq_reason="unknown_instance",
+        )
 
 
 def _retry_reason(error: WawpError) -> str:

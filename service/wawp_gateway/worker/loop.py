@@ -25,6 +25,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs
@@ -60,6 +61,7 @@ class Worker:
         store: KV | None = None,
         sessions: SessionBook | None = None,
         catch_up: Sequence[Callable[[], Awaitable[None]]] = (),
+        registry: InstanceRegistry | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
         loop); ``build_worker`` always gives one. Without ``tracing`` no span is recorded (the
@@ -80,6 +82,7 @@ class Worker:
             state_log=state_log,
             tracing=tracing,
             sessions=sessions,
+            registry=registry,
         )
         self._catch_up = tuple(catch_up)
         self.engine.on_progress = self._on_progress

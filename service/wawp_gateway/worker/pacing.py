@@ -279,6 +279,15 @@ class Gate:
             self._wakeup.set()
         return refused
 
+    def retune(self, rate_per_minute: float, burst: int) -> None:
+        """New limits from the registry, applied to the live buckets: calls already granted
+        stand, and no fresh burst comes with the change (``TokenBucket.retune``)."""
+        now = self._now()
+        self.bucket.retune(rate_per_minute, burst, now)
+        if self._send_bucket is not None:
+            self._send_bucket.retune(rate_per_minute, burst, now)
+        self._wakeup.set()  # the head's wait was computed with the old rate
+
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -357,6 +366,12 @@ class Pacer:
             else (g for i, g in self._gates.items() if i in instance_ids)
         )
         return sum(gate.refuse(owners) for gate in list(gates))
+
+    def retune(self, instance_id: str) -> None:
+        """The instance's limits changed: its live gate (if any) takes them now."""
+        gate = self._gates.get(instance_id)
+        if gate is not None:
+            gate.retune(*self._limits(instance_id))
 
     def forget(self, instance_ids: set[str]) -> None:
         """Drop gates of instances whose partitions this worker no longer owns."""
