@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wawp_gateway.core.kafka import create_topics
-from wawp_gateway.core.sections import ShutdownSettings
+from wawp_gateway.core.sections import EngineSettings, ShutdownSettings
 from wawp_gateway.sandbox import Sandbox
 from wawp_gateway.worker.sessions import SessionBook
 
@@ -176,3 +176,53 @@ async def test_a_stop_gives_held_commands_up_at_once_and_the_next_worker_holds_t
     assert Counter(text_of(r) for r in arrivals(sandbox, instance)) == Counter(
         {f"s{i}": 1 for i in range(len(cmds))}
     )
+
+
+async def test_a_held_instance_at_its_buffer_bound_stalls_no_neighbour(
+    kafka_bootstrap: str,
+    sandbox_url: tuple[Sandbox, str],
+    instance: str,
+    neighbour_of: Any,
+    unique: Any,
+) -> None:
+    """Its share of the buffer full, a held instance's further commands fail at once
+    (instance_unavailable) and the partition keeps moving for the other instances."""
+    sandbox, url = sandbox_url
+    share = 10
+    neighbour = neighbour_of(instance)
+    settings = gateway_settings(
+        kafka_bootstrap,
+        url,
+        unique("hold-full"),
+        [instance, neighbour],
+        engine=EngineSettings(
+            max_buffered_per_instance=share, circuit_threshold=3, circuit_cooldown_s=1.0
+        ),
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    held = [
+        command(instance, "sendText", {"chatId": CHATS[i % 5], "message": f"f{i}"})
+        for i in range(share + 5)
+    ]
+    others = [
+        command(neighbour, "sendText", {"chatId": CHATS[i % 5], "message": f"n{i}"})
+        for i in range(10)
+    ]
+    async with (
+        receiving_and_tracking(settings, sandbox),
+        running_gateway(settings, sandbox, create=False) as gw,
+    ):
+        sandbox.set_session_status(instance, "STOPPED")
+        await status_reached(gw.app.sessions, instance, "STOPPED")
+        for cmd in [*held, *others]:
+            await gw.publish(cmd, topic=settings.topics.send)
+        for cmd in others:
+            assert (await gw.outputs.result(cmd["id"]))["status"] == "succeeded"
+        over = [await gw.outputs.result(c["id"]) for c in held[share:]]
+        assert [(r["status"], r["error"]["code"]) for r in over] == [
+            ("failed", "instance_unavailable")
+        ] * 5
+        assert arrivals(sandbox, instance) == []
+        sandbox.set_session_status(instance, "WORKING")
+        released = [await gw.outputs.result(c["id"]) for c in held[:share]]
+    assert [r["status"] for r in released] == ["succeeded"] * share

@@ -200,6 +200,10 @@ class Engine:
             down=self._session_holds(instance_id),
             working=status == "WORKING",
         )
+        # A partition paused for this instance's full buffer may go on now that it is held.
+        for tp, instances in list(self._instances_of.items()):
+            if instance_id in instances:
+                self.on_progress(tp)
 
     def _watch_circuits(self, metrics: Metrics, listed: set[str]) -> None:
         """``gateway_circuit_open``, read at scrape time: one series per listed instance and
@@ -381,9 +385,17 @@ class Engine:
         return offsets
 
     def has_full_instance(self, tp: TopicPartition) -> bool:
-        """Whether an instance of ``tp`` has used up its buffer (the partition must wait)."""
+        """Whether an instance of ``tp`` has used up its buffer (the partition must wait). A
+        held one does not count: its further commands fail at once (``admit``), and waiting
+        for it would stall every other instance of the partition for as long as it is held."""
         instances = self._instances_of.get(tp)
-        return instances is not None and self.lanes.any_instance_full(instances)
+        if instances is None or not self.lanes.any_instance_full(instances):
+            return False
+        pacer = self.pacer
+        return any(
+            instance is None or not pacer.is_held(instance)
+            for instance in self.lanes.full_among(instances)
+        )
 
     def expire_state(self) -> int:
         """Forget idempotency records past their retention."""
