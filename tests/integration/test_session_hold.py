@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wawp_gateway.core.kafka import create_topics
-from wawp_gateway.core.sections import EngineSettings, ShutdownSettings
+from wawp_gateway.core.sections import EngineSettings, RetrySettings, ShutdownSettings
 from wawp_gateway.sandbox import Sandbox
 from wawp_gateway.worker.sessions import SessionBook
 
@@ -226,3 +226,78 @@ async def test_a_held_instance_at_its_buffer_bound_stalls_no_neighbour(
         sandbox.set_session_status(instance, "WORKING")
         released = [await gw.outputs.result(c["id"]) for c in held[:share]]
     assert [r["status"] for r in released] == ["succeeded"] * share
+
+
+async def test_a_command_held_past_the_elapsed_cap_fails_instance_unavailable(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], instance: str, unique: Any
+) -> None:
+    """GATEWAY_RETRY__MAX_ELAPSED_S applies while held: failed, instance_unavailable, no call,
+    dead-lettered as retries_exhausted (replayable)."""
+    sandbox, url = sandbox_url
+    settings = gateway_settings(
+        kafka_bootstrap,
+        url,
+        unique("hold-cap"),
+        [instance],
+        retry=RetrySettings(max_attempts=4, max_elapsed_s=1, backoff_initial_s=0.01),
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    cmds = [
+        command(instance, "sendText", {"chatId": CHATS[i % 2], "message": f"c{i}"})
+        for i in range(4)
+    ]
+    async with (
+        receiving_and_tracking(settings, sandbox),
+        running_gateway(settings, sandbox, create=False) as gw,
+    ):
+        sandbox.set_session_status(instance, "FAILED")
+        await status_reached(gw.app.sessions, instance, "FAILED")
+        for cmd in cmds:
+            await gw.publish(cmd, topic=settings.topics.send)
+        results = [await gw.outputs.result(c["id"]) for c in cmds]
+        letters = [await gw.outputs.dlq_for(c["id"]) for c in cmds]
+        sandbox.set_session_status(instance, "WORKING")
+
+    assert [(r["status"], r["error"]["code"], r["attempts"]) for r in results] == [
+        ("failed", "instance_unavailable", 0)
+    ] * len(cmds)
+    assert [dict(d.headers)["dlq-reason"] for d in letters] == [b"retries_exhausted"] * len(cmds)
+    assert arrivals(sandbox, instance) == []
+
+
+async def test_session_actions_go_while_held_sends_fill_the_instance_bound(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], instance: str, unique: Any
+) -> None:
+    """More held lanes than GATEWAY_ENGINE__MAX_IN_FLIGHT_PER_INSTANCE: a session action of the
+    held instance still goes at once (the command that repairs it is never kept out)."""
+    sandbox, url = sandbox_url
+    settings = gateway_settings(
+        kafka_bootstrap,
+        url,
+        unique("hold-bound"),
+        [instance],
+        engine=EngineSettings(
+            max_in_flight_per_instance=2, circuit_threshold=3, circuit_cooldown_s=1.0
+        ),
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+    sends = [
+        command(instance, "sendText", {"chatId": CHATS[i], "message": f"b{i}"}) for i in range(4)
+    ]
+    async with (
+        receiving_and_tracking(settings, sandbox),
+        running_gateway(settings, sandbox, create=False) as gw,
+    ):
+        sandbox.set_session_status(instance, "SCAN_QR_CODE")
+        await status_reached(gw.app.sessions, instance, "SCAN_QR_CODE")
+        for cmd in sends:
+            await gw.publish(cmd, topic=settings.topics.send)
+        await held_at_least(gw, len(sends))
+        info = await gw.run(command(instance, "getSessionInfo", {}))
+        assert info["status"] == "succeeded", info
+        assert info["response"]["status"] == "SCAN_QR_CODE"
+        started = await gw.run(command(instance, "startSession", {}))
+        assert started["status"] == "succeeded", started
+        # startSession made the sandbox post STARTING, then WORKING: the sends go.
+        results = [await gw.outputs.result(c["id"]) for c in sends]
+    assert [r["status"] for r in results] == ["succeeded"] * len(sends)

@@ -309,7 +309,8 @@ class EngineSettings(Section):
     """Wawp calls in flight at once in one worker (at most GATEWAY_WAWP__MAX_CONNECTIONS); a
     command waiting for its instance (rate limit, circuit, Retry-After, back-off) holds none."""
     max_in_flight_per_instance: int = Field(16, ge=1)
-    """Commands of one instance processed at once: a slow instance cannot take every slot."""
+    """Commands of one instance processed at once: a slow instance cannot take every slot. Its
+    session and auth actions have as many again of their own (held sends never keep them out)."""
     max_buffered_per_partition: int = Field(1000, ge=1)
     """Fetched commands waiting per partition; the partition is paused when it is full."""
     max_buffered_per_instance: int = Field(500, ge=1)

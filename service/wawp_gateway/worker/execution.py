@@ -73,7 +73,10 @@ class Execution:
         self._state_log = state_log
         self._done = done
         self._key_done: dict[tuple[str, str], asyncio.Event] = {}
-        self._instance_slots: dict[str, asyncio.Semaphore] = {}
+        # Per instance and kind: its session and auth actions have slots of their own, so sends
+        # held for a session that is down (each holding a slot while it waits) never keep out
+        # the command that repairs it (docs/contract.md "Held instances").
+        self._instance_slots: dict[tuple[str, bool], asyncio.Semaphore] = {}
 
     async def run(self, job: Job) -> bool:
         """Run one command and publish its outcome; False when it was refused (not started)."""
@@ -87,9 +90,10 @@ class Execution:
                 return True
             ledger.begin()
         try:
-            instance_slots = self._instance_slots.get(command.instance_id)
+            kind = (command.instance_id, command.spec.bypasses_circuit)
+            instance_slots = self._instance_slots.get(kind)
             if instance_slots is None:
-                instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
+                instance_slots = self._instance_slots[kind] = asyncio.Semaphore(
                     self._settings.engine.max_in_flight_per_instance
                 )
             outcome: Outcome | None
