@@ -53,7 +53,7 @@ class Topics:
         return self.name("results")
 
     def all(self) -> list[str]:
-        return [self.name(r) for r in ("send", "command", "results", "dlq", "state")]
+        return [self.name(r) for r in ("send", "command", "results", "dlq", "state", "instances")]
 
 
 async def make_topics(bootstrap: str, topics: Topics) -> None:
@@ -182,6 +182,7 @@ def launch(
         "GATEWAY_TOPICS__STATE": topics.name("state"),
         "GATEWAY_TOPICS__EVENTS": topics.name("events"),
         "GATEWAY_TOPICS__DELIVERY": topics.name("delivery"),
+        "GATEWAY_TOPICS__INSTANCES": topics.name("instances"),
         "GATEWAY_WAWP__BASE_URL": sandbox_url + "/wp-json/awp/v1",
         "GATEWAY_WAWP__V2_BASE_URL": sandbox_url,
         "GATEWAY_WAWP__ACCESS_TOKEN": TOKEN,

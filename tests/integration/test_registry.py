@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 from examples import CHAT
 from wawp_gateway.cli.instances import list_instances, put_instance, remove_instance
 from wawp_gateway.core.config import RegistryClientSettings
+from wawp_gateway.core.contracts import SessionRecord
 from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.sandbox import Sandbox
 
@@ -158,7 +160,8 @@ async def test_after_rm_a_command_is_rejected_unknown_instance(
 
 
 async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: Sandbox) -> None:
-    """ls: the file's instances and the topic's, their limits, source and token as set/default."""
+    """ls: the file's instances and the topic's, their limits, source, token as set/default and
+    the last session status."""
     settings = gateway.settings
     instance_id = f"LS{uuid.uuid4().hex[:12].upper()}"
     token = f"ls-{uuid.uuid4().hex}"
@@ -170,6 +173,12 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
         burst=3,
         access_token=SecretStr(token),
     )
+    session = SessionRecord(instance_id=instance_id, status="STOPPED", at=datetime.now(UTC))
+    await gateway.producer.send_and_wait(
+        settings.topics.sessions,
+        session.model_dump_json(by_alias=True).encode(),
+        key=instance_id.encode(),
+    )
     rows = await list_instances(
         RegistryClientSettings(
             kafka=settings.kafka, topics=settings.topics, instances=settings.instances
@@ -179,7 +188,7 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
 
     assert by_id[instance_id].rate_per_minute == 42
     assert (by_id[instance_id].burst, by_id[instance_id].source) == (3, "topic")
-    assert (by_id[instance_id].token, by_id[instance_id].session) == ("set", "-")
+    assert (by_id[instance_id].token, by_id[instance_id].session) == ("set", "STOPPED")
     listed = next(iter(settings.instances.instances))
     assert (by_id[listed].source, by_id[listed].token) == ("file", "default")
     assert token not in repr(rows)
