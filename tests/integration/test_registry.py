@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
@@ -17,10 +18,14 @@ from examples import CHAT
 from wawp_gateway.cli.instances import list_instances, put_instance, remove_instance
 from wawp_gateway.core.config import RegistryClientSettings
 from wawp_gateway.core.contracts import SessionRecord
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.instances import InstancesConfig
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.app import build_worker
 
-from .harness import DEADLINE_S, TEST_TOKEN, Gateway, command
+from .harness import DEADLINE_S, PARTITIONS, TEST_TOKEN, Gateway, command, gateway_settings
 
 REPETITIONS = 100
 
@@ -192,3 +197,24 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
     listed = next(iter(settings.instances.instances))
     assert (by_id[listed].source, by_id[listed].token) == ("file", "default")
     assert token not in repr(rows)
+
+
+async def test_a_worker_with_no_instance_anywhere_refuses_to_start(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Callable[[str], str]
+) -> None:
+    """No instance in the file nor in the registry topic: refused, naming the instances file;
+    one ``instances put`` later the same configuration starts."""
+    settings = gateway_settings(kafka_bootstrap, sandbox_url[1], unique("empty"), []).model_copy(
+        update={"instances": InstancesConfig()}
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+
+    with pytest.raises(ConfigError) as refused:
+        async with build_worker(settings):
+            pass
+    await put_instance(settings.kafka, settings.topics.instances, "ONLYINTOPIC")
+    async with build_worker(settings) as app:
+        known = app.worker.engine.registry.is_known("ONLYINTOPIC")
+
+    assert refused.value.setting == "GATEWAY_INSTANCES_FILE"
+    assert known
