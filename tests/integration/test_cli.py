@@ -69,8 +69,9 @@ def test_check_config_names_the_bad_setting(tmp_path: Path) -> None:
     instances.write_text('[instances.ABC123DEF456]\nrate_per_minute = 30\naccess_token = "x"\n')
     good = run("check-config", env=_env(GATEWAY_INSTANCES_FILE=str(instances)))
 
-    assert no_instances.returncode == 2
-    assert "GATEWAY_INSTANCES_FILE" in no_instances.stderr
+    # No instance in the file: the registry topic may list some, so only a warning.
+    assert no_instances.returncode == 0, no_instances.stderr
+    assert "warning: no instance in GATEWAY_INSTANCES_FILE" in no_instances.stdout
     assert bad_timing.returncode == 2
     assert "GATEWAY_KAFKA__SESSION_TIMEOUT_MS" in bad_timing.stderr
     assert good.returncode == 0, good.stderr

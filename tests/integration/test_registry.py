@@ -7,18 +7,25 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from examples import CHAT
 from wawp_gateway.cli.instances import list_instances, put_instance, remove_instance
 from wawp_gateway.core.config import RegistryClientSettings
+from wawp_gateway.core.contracts import SessionRecord
+from wawp_gateway.core.errors import ConfigError
+from wawp_gateway.core.instances import InstancesConfig
+from wawp_gateway.core.kafka import create_topics
 from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.sandbox import Sandbox
+from wawp_gateway.worker.app import build_worker
 
-from .harness import DEADLINE_S, TEST_TOKEN, Gateway, command
+from .harness import DEADLINE_S, PARTITIONS, TEST_TOKEN, Gateway, command, gateway_settings
 
 REPETITIONS = 100
 
@@ -158,7 +165,8 @@ async def test_after_rm_a_command_is_rejected_unknown_instance(
 
 
 async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: Sandbox) -> None:
-    """ls: the file's instances and the topic's, their limits, source and token as set/default."""
+    """ls: the file's instances and the topic's, their limits, source, token as set/default and
+    the last session status."""
     settings = gateway.settings
     instance_id = f"LS{uuid.uuid4().hex[:12].upper()}"
     token = f"ls-{uuid.uuid4().hex}"
@@ -170,6 +178,12 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
         burst=3,
         access_token=SecretStr(token),
     )
+    session = SessionRecord(instance_id=instance_id, status="STOPPED", at=datetime.now(UTC))
+    await gateway.producer.send_and_wait(
+        settings.topics.sessions,
+        session.model_dump_json(by_alias=True).encode(),
+        key=instance_id.encode(),
+    )
     rows = await list_instances(
         RegistryClientSettings(
             kafka=settings.kafka, topics=settings.topics, instances=settings.instances
@@ -179,7 +193,28 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
 
     assert by_id[instance_id].rate_per_minute == 42
     assert (by_id[instance_id].burst, by_id[instance_id].source) == (3, "topic")
-    assert (by_id[instance_id].token, by_id[instance_id].session) == ("set", "-")
+    assert (by_id[instance_id].token, by_id[instance_id].session) == ("set", "STOPPED")
     listed = next(iter(settings.instances.instances))
     assert (by_id[listed].source, by_id[listed].token) == ("file", "default")
     assert token not in repr(rows)
+
+
+async def test_a_worker_with_no_instance_anywhere_refuses_to_start(
+    kafka_bootstrap: str, sandbox_url: tuple[Sandbox, str], unique: Callable[[str], str]
+) -> None:
+    """No instance in the file nor in the registry topic: refused, naming the instances file;
+    one ``instances put`` later the same configuration starts."""
+    settings = gateway_settings(kafka_bootstrap, sandbox_url[1], unique("empty"), []).model_copy(
+        update={"instances": InstancesConfig()}
+    )
+    await create_topics(settings.kafka, settings.topics.all(), partitions=PARTITIONS)
+
+    with pytest.raises(ConfigError) as refused:
+        async with build_worker(settings):
+            pass
+    await put_instance(settings.kafka, settings.topics.instances, "ONLYINTOPIC")
+    async with build_worker(settings) as app:
+        known = app.worker.engine.registry.is_known("ONLYINTOPIC")
+
+    assert refused.value.setting == "GATEWAY_INSTANCES_FILE"
+    assert known

@@ -245,6 +245,14 @@ def test_no_instance_and_not_allow_unlisted_is_refused() -> None:
     settings.refuse_without_instances(1)
 
 
+def test_check_config_warns_when_only_the_registry_can_list_instances() -> None:
+    from wawp_gateway.core.checks import config_warnings
+
+    warnings = config_warnings(load_settings(wawp={"access_token": TOKEN}))
+    assert any("no instance in GATEWAY_INSTANCES_FILE" in w for w in warnings)
+    assert not any("no instance" in w for w in config_warnings(_open_settings()))
+
+
 def test_an_instance_without_any_token_is_refused(tmp_path: Path) -> None:
     """An instance with neither its own token nor the default is refused."""
     path = _write(tmp_path, "[instances.ABC123DEF456]\nrate_per_minute = 30\n")

@@ -77,11 +77,14 @@ GATEWAY_CODES: Final[tuple[CodeDoc, ...]] = (
     ),
     CodeDoc(
         ErrorCode.UNKNOWN_INSTANCE,
-        (_R.REJECTED,),
+        (_R.REJECTED, _R.FAILED),
         _D.UNKNOWN_INSTANCE,
         False,
-        "`instance_id` is not configured and unlisted instances are not allowed.",
-        "Add the instance to the instances file (or fix the id), then `dlq replay` the letters.",
+        "`instance_id` is neither in the instances file nor in the registry (or was removed "
+        "before the command's call; `failed` when it had made calls and would retry), and "
+        "unlisted instances are not allowed.",
+        "`wawp-gateway instances put ID` (or add it to the instances file, or fix the id), "
+        "then `dlq replay` the letters.",
     ),
     CodeDoc(
         ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -264,8 +267,8 @@ DLQ_REASONS: Final[tuple[ReasonDoc, ...]] = (
     ),
     ReasonDoc(
         _D.UNKNOWN_INSTANCE,
-        "The instance is not configured.",
-        "Succeeds once the instance is configured.",
+        "The instance is not configured (file or registry), or was removed before the call.",
+        "Succeeds once the instance is configured (`instances put`).",
     ),
     ReasonDoc(
         _D.AUTH,

@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason
-from wawp_gateway.core.errors import WawpError
-from wawp_gateway.core.follower import CompactedTopicFollower
+from wawp_gateway.core.errors import ConfigError, WawpError
+from wawp_gateway.core.follower import CompactedTopicFollower, TopicMissing
 from wawp_gateway.core.kafka import (
     build_consumer,
     build_producer,
@@ -111,7 +111,10 @@ async def following_registry(settings: Settings) -> AsyncIterator[InstanceRegist
         registry.apply,
         client_id=f"{settings.kafka.client_id}-instances",
     )
-    await follower.start()
+    try:
+        await follower.start()
+    except TopicMissing as exc:
+        raise ConfigError("GATEWAY_TOPICS__INSTANCES", exc.problem) from None
     try:
         registry.follow_with(follower.catch_up)
         settings.refuse_without_instances(sum(1 for e in registry.entries() if e.enabled))
