@@ -12,6 +12,7 @@ Tokens stay ``SecretStr``: nothing here logs or prints a record's value.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -50,6 +51,7 @@ class InstanceRegistry:
         *,
         default_token: SecretStr | None = None,
         allow_unlisted: bool = False,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._file = instances
         self._default_token = default_token
@@ -58,6 +60,9 @@ class InstanceRegistry:
         self._records: dict[str, InstanceRecord | None] = {}
         self._listeners: list[Callable[[str], None]] = []
         self._catch_up: Callable[[], Awaitable[None]] | None = None
+        # Start of the latest finished catch-up: every record acknowledged before it is applied.
+        self._caught_up_since = float("-inf")
+        self._now = now
 
     # -- the topic --------------------------------------------------------------------------
 
@@ -149,14 +154,21 @@ class InstanceRegistry:
         registry can catch up (``confirm`` decides later, in the command's lane)."""
         return self._catch_up is not None or self.is_known(instance_id)
 
-    async def confirm(self, instance_id: str) -> bool:
+    async def confirm(self, instance_id: str, *, received_at: float) -> bool:
         """``is_known``, after reading the topic to its end when the instance is not known
-        yet: a command published after its ``instances put`` was acknowledged finds it."""
+        yet: a command published after its ``instances put`` was acknowledged finds it.
+
+        ``received_at`` (``time.monotonic()``) is when the command was fetched: a catch-up
+        begun after that has read every record acknowledged before it was published, so a
+        flood of commands for an unknown instance costs one catch-up, not one each."""
         if self.is_known(instance_id):
             return True
         if self._catch_up is None:
             return False
-        await self._catch_up()
+        if self._caught_up_since < received_at:
+            started = self._now()
+            await self._catch_up()
+            self._caught_up_since = max(self._caught_up_since, started)
         return self.is_known(instance_id)
 
     def limits_for(self, instance_id: str) -> tuple[float, int]:
