@@ -151,3 +151,20 @@ async def test_confirm_catches_up_before_it_says_unknown() -> None:
     # Received after it began: the registry is read to its end again.
     assert await registry.confirm("NEVER", received_at=10.5) is False
     assert catch_ups == 2
+
+
+def test_a_session_record_round_trips_and_knows_only_wawps_statuses() -> None:
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from wawp_gateway.core.contracts import SessionRecord, SessionStatus
+
+    record = SessionRecord(
+        instance_id="ABC", status=SessionStatus.STOPPED, at=datetime.now(UTC), event_id="evt_1"
+    )
+    body = json.loads(record.to_bytes())
+    assert (body["schema"], body["status"]) == ("wawp.session.v1", "STOPPED")
+    assert SessionRecord.model_validate_json(record.to_bytes()) == record
+    with pytest.raises(ValidationError):
+        SessionRecord.model_validate({**body, "status": "SLEEPING"})
