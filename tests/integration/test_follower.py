@@ -90,14 +90,14 @@ async def test_catch_up_sees_every_acknowledged_record(
     kafka: KafkaSettings, producer: AIOKafkaProducer, topic: str
 ) -> None:
     """Read-your-writes: after a multi-record batch is acknowledged, catch_up returns only once
-    its last record is applied, 30 times over (batches of 1 to 7 records, tombstones too)."""
+    its last record is applied, 20 times over (batches of 1 to 7 records, tombstones too)."""
     table = _Table()
     # A follower with long polls lags behind the writer: catch_up has to close the gap.
     lagging = kafka.model_copy(update={"fetch_max_wait_ms": 300})
     follower = CompactedTopicFollower(lagging, topic, table.apply, client_id="test-follower")
     await asyncio.wait_for(follower.start(), DEADLINE_S)
     try:
-        for n in range(30):
+        for n in range(20):
             size = n % 7 + 1
             batch: list[tuple[str, bytes | None]] = [(f"k{n}-{i}", b"x") for i in range(size - 1)]
             batch.append((f"last{n}", str(n).encode()))

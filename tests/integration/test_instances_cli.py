@@ -87,4 +87,7 @@ def test_put_ls_rm_round_trip_never_shows_the_token(
     assert "NOT_SET_ANYWHERE" in outputs[-1].stderr
     shown = "".join(o.stdout + o.stderr for o in outputs)
     assert token not in shown
-    assert "NEWINST" in outputs[2].stdout
+    assert outputs[0].stdout == "NEWINST: enabled, rate 30/min, burst default, token set\n"
+    table = [line.split() for line in outputs[2].stdout.splitlines()]
+    assert table[0] == ["INSTANCE", "RATE/MIN", "BURST", "ENABLED", "SOURCE", "TOKEN", "SESSION"]
+    assert ["NEWINST", "30", "2", "yes", "topic", "set", "-"] in table

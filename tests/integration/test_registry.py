@@ -181,7 +181,7 @@ async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: S
     session = SessionRecord(instance_id=instance_id, status="STOPPED", at=datetime.now(UTC))
     await gateway.producer.send_and_wait(
         settings.topics.sessions,
-        session.model_dump_json(by_alias=True).encode(),
+        session.to_bytes(),
         key=instance_id.encode(),
     )
     rows = await list_instances(

@@ -125,21 +125,46 @@ def test_entries_list_both_sources_sorted() -> None:
 
 
 async def test_confirm_catches_up_before_it_says_unknown() -> None:
-    """Read-your-writes: an instance unknown so far is looked for again after a catch-up."""
-    registry = _registry()
+    """Read-your-writes: an instance unknown so far is looked for again after a catch-up; one
+    catch-up begun after a command was received answers for it (and for every command
+    received before it)."""
+    clock = [10.0]
+    registry = InstanceRegistry(FILE, default_token=DEFAULT, now=lambda: clock[0])
     catch_ups = 0
 
     async def catch_up() -> None:
         nonlocal catch_ups
         catch_ups += 1
         registry.apply("LATE", _record("LATE"))  # what the topic's end held
+        clock[0] += 1.0
 
     assert registry.admits("LATE") is False  # not followed: decided at once
     registry.follow_with(catch_up)
     assert registry.admits("LATE") is True
-    assert await registry.confirm("FILE1") is True
+    assert await registry.confirm("FILE1", received_at=9.0) is True
     assert catch_ups == 0  # a known instance costs nothing
-    assert await registry.confirm("LATE") is True
+    assert await registry.confirm("LATE", received_at=9.5) is True
     assert catch_ups == 1
-    assert await registry.confirm("NEVER") is False
+    # Received before that catch-up began (at 10): decided without another one.
+    assert await registry.confirm("NEVER", received_at=9.9) is False
+    assert catch_ups == 1
+    # Received after it began: the registry is read to its end again.
+    assert await registry.confirm("NEVER", received_at=10.5) is False
     assert catch_ups == 2
+
+
+def test_a_session_record_round_trips_and_knows_only_wawps_statuses() -> None:
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from wawp_gateway.core.contracts import SessionRecord, SessionStatus
+
+    record = SessionRecord(
+        instance_id="ABC", status=SessionStatus.STOPPED, at=datetime.now(UTC), event_id="evt_1"
+    )
+    body = json.loads(record.to_bytes())
+    assert (body["schema"], body["status"]) == ("wawp.session.v1", "STOPPED")
+    assert SessionRecord.model_validate_json(record.to_bytes()) == record
+    with pytest.raises(ValidationError):
+        SessionRecord.model_validate({**body, "status": "SLEEPING"})

@@ -216,10 +216,10 @@ def _cmd_put(args: argparse.Namespace) -> int:
     except KafkaError as exc:
         return _kafka_failed(exc)
     token = "set" if record.access_token is not None else "default"
+    rate = "default" if record.rate_per_minute is None else f"{record.rate_per_minute:g}"
     print(
         f"{record.instance_id}: {'enabled' if record.enabled else 'disabled'}, "
-        f"rate {record.rate_per_minute or 'default'}/min, burst {record.burst or 'default'}, "
-        f"token {token}"
+        f"rate {rate}/min, burst {record.burst or 'default'}, token {token}"
     )
     return 0
 

@@ -343,6 +343,10 @@ class SessionRecord(BaseModel):
     at: AwareDatetime = Field(description="When Wawp reported the status.")
     event_id: str | None = Field(None, description="The session.status event's id.")
 
+    def to_bytes(self) -> bytes:
+        """The record's value as written to ``wawp.sessions``."""
+        return self.model_dump_json(by_alias=True).encode()
+
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of each topic value, keyed by the file name under ``schemas/``."""

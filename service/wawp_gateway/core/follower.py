@@ -18,7 +18,6 @@ for the next one; all callers of one round share its fetch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -120,7 +119,7 @@ class CompactedTopicFollower:
         except BaseException:
             await self.stop()
             raise
-        log.info("follower.caught_up", topic=self._topic, offsets=self._offsets())
+        log.debug("follower.caught_up", topic=self._topic, offsets=self._offsets())
 
     async def catch_up(self) -> None:
         """Return once every record acknowledged before this call has been applied."""
@@ -136,8 +135,7 @@ class CompactedTopicFollower:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})  # neither its failure nor its cancellation is ours
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()

@@ -12,6 +12,7 @@ Tokens stay ``SecretStr``: nothing here logs or prints a record's value.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -50,14 +51,23 @@ class InstanceRegistry:
         *,
         default_token: SecretStr | None = None,
         allow_unlisted: bool = False,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._file = instances
         self._default_token = default_token
         self._allow_unlisted = allow_unlisted
         # The topic's last word per instance: a record (maybe disabled) or None (tombstone).
         self._records: dict[str, InstanceRecord | None] = {}
+        # What every lookup reads (once per command and call): the file's entries with the
+        # topic's over them, kept up to date by `apply`; removed instances are absent.
+        self._entries: dict[str, InstanceEntry] = {
+            instance_id: self._file_entry(instance_id) for instance_id in instances.instances
+        }
         self._listeners: list[Callable[[str], None]] = []
         self._catch_up: Callable[[], Awaitable[None]] | None = None
+        # Start of the latest finished catch-up: every record acknowledged before it is applied.
+        self._caught_up_since = float("-inf")
+        self._now = now
 
     # -- the topic --------------------------------------------------------------------------
 
@@ -86,6 +96,11 @@ class InstanceRegistry:
                 )
                 return
             self._records[key] = record
+        entry = self._topic_entry(key)
+        if entry is None:
+            self._entries.pop(key, None)
+        else:
+            self._entries[key] = entry
         after = self._limits_or_none(key)
         if after != before:
             log.info(
@@ -110,36 +125,35 @@ class InstanceRegistry:
 
     def entry(self, instance_id: str) -> InstanceEntry | None:
         """The instance as configured, enabled or not; None when neither source names it."""
-        defaults = self._file.defaults
-        if instance_id in self._records:
-            record = self._records[instance_id]
-            if record is None:
-                return None
-            return InstanceEntry(
-                instance_id,
-                record.rate_per_minute or defaults.rate_per_minute,
-                record.burst or defaults.burst,
-                record.access_token,
-                record.enabled,
-                "topic",
-            )
-        own = self._file.instances.get(instance_id)
-        if own is None:
+        return self._entries.get(instance_id)
+
+    def _topic_entry(self, instance_id: str) -> InstanceEntry | None:
+        record = self._records[instance_id]
+        if record is None:
             return None
-        limits = self._file.limits_for(instance_id)
+        defaults = self._file.defaults
         return InstanceEntry(
-            instance_id, limits.rate_per_minute, limits.burst, own.access_token, True, "file"
+            instance_id,
+            record.rate_per_minute or defaults.rate_per_minute,
+            record.burst or defaults.burst,
+            record.access_token,
+            record.enabled,
+            "topic",
         )
 
+    def _file_entry(self, instance_id: str) -> InstanceEntry:
+        limits = self._file.limits_for(instance_id)
+        token = self._file.instances[instance_id].access_token
+        return InstanceEntry(instance_id, limits.rate_per_minute, limits.burst, token, True, "file")
+
     def entries(self) -> Iterator[InstanceEntry]:
-        """Every instance either source names (removed ones left out), sorted by id."""
-        for instance_id in sorted({*self._file.instances, *self._records}):
-            entry = self.entry(instance_id)
-            if entry is not None:
-                yield entry
+        """Every instance either source names, disabled ones too (removed ones left out),
+        sorted by id."""
+        for instance_id in sorted(self._entries):
+            yield self._entries[instance_id]
 
     def is_known(self, instance_id: str) -> bool:
-        entry = self.entry(instance_id)
+        entry = self._entries.get(instance_id)
         if entry is not None:
             return entry.enabled
         return self._allow_unlisted and instance_id not in self._records
@@ -149,14 +163,21 @@ class InstanceRegistry:
         registry can catch up (``confirm`` decides later, in the command's lane)."""
         return self._catch_up is not None or self.is_known(instance_id)
 
-    async def confirm(self, instance_id: str) -> bool:
+    async def confirm(self, instance_id: str, *, received_at: float) -> bool:
         """``is_known``, after reading the topic to its end when the instance is not known
-        yet: a command published after its ``instances put`` was acknowledged finds it."""
+        yet: a command published after its ``instances put`` was acknowledged finds it.
+
+        ``received_at`` (``time.monotonic()``) is when the command was fetched: a catch-up
+        begun after that has read every record acknowledged before it was published, so a
+        flood of commands for an unknown instance costs one catch-up, not one each."""
         if self.is_known(instance_id):
             return True
         if self._catch_up is None:
             return False
-        await self._catch_up()
+        if self._caught_up_since < received_at:
+            started = self._now()
+            await self._catch_up()
+            self._caught_up_since = max(self._caught_up_since, started)
         return self.is_known(instance_id)
 
     def limits_for(self, instance_id: str) -> tuple[float, int]:
@@ -168,13 +189,13 @@ class InstanceRegistry:
 
     def token_for(self, instance_id: str) -> SecretStr | None:
         """The instance's own token, else the default; None for an instance not allowed."""
-        entry = self.entry(instance_id)
+        entry = self._entries.get(instance_id)
         if entry is not None and entry.enabled:
             return entry.access_token or self._default_token
         return self._default_token if self.is_known(instance_id) else None
 
     def _limits_or_none(self, instance_id: str) -> tuple[float, int] | None:
-        entry = self.entry(instance_id)
+        entry = self._entries.get(instance_id)
         if entry is None or not entry.enabled:
             return None
         return entry.rate_per_minute, entry.burst

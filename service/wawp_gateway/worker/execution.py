@@ -97,7 +97,7 @@ class Execution:
                     self._settings.engine.max_in_flight_per_instance
                 )
             outcome: Outcome | None
-            if await self._instance_confirmed(command.instance_id):
+            if await self._instance_confirmed(command.instance_id, job.received_mono):
                 async with instance_slots:
                     outcome = await self._execute(job, ledger)
             else:
@@ -120,12 +120,12 @@ class Execution:
         )
         return True
 
-    async def _instance_confirmed(self, instance_id: str) -> bool:
+    async def _instance_confirmed(self, instance_id: str, received_mono: float) -> bool:
         """Whether the registry knows the instance, having read its topic to the end first
         when it did not (docs/contract.md "Instance registry": read your writes)."""
         try:
             async with asyncio.timeout(self._settings.kafka.request_timeout_ms / 1000):
-                return await self._context.registry.confirm(instance_id)
+                return await self._context.registry.confirm(instance_id, received_at=received_mono)
         except (GatewayError, KafkaError, TimeoutError) as exc:
             # The registry cannot be read to its end now: the command is rejected (and
             # dead-lettered, so it can be replayed) rather than held without a bound.
