@@ -43,7 +43,7 @@ def session_record(event: WebhookEvent, received_at: datetime) -> bytes | None:
             why="; ".join(str(e["msg"]) for e in exc.errors())[:200],
         )
         return None
-    return record.model_dump_json(by_alias=True).encode()
+    return record.to_bytes()
 
 
 def _reported_at(timestamp: object) -> datetime | None:
