@@ -111,6 +111,8 @@ def _env(
         "STATE": f"{prefix}.state",
         "EVENTS": f"{prefix}.events",
         "DELIVERY": f"{prefix}.delivery",
+        "INSTANCES": f"{prefix}.instances",
+        "SESSIONS": f"{prefix}.sessions",
     }
     return {
         "GATEWAY_KAFKA__BOOTSTRAP_SERVERS": bootstrap,

@@ -53,7 +53,9 @@ class Topics:
         return self.name("results")
 
     def all(self) -> list[str]:
-        return [self.name(r) for r in ("send", "command", "results", "dlq", "state")]
+        # The instance registry and the session statuses too: a worker follows both from start.
+        roles = ("send", "command", "results", "dlq", "state", "instances", "sessions")
+        return [self.name(r) for r in roles]
 
 
 async def make_topics(bootstrap: str, topics: Topics) -> None:
@@ -182,6 +184,8 @@ def launch(
         "GATEWAY_TOPICS__STATE": topics.name("state"),
         "GATEWAY_TOPICS__EVENTS": topics.name("events"),
         "GATEWAY_TOPICS__DELIVERY": topics.name("delivery"),
+        "GATEWAY_TOPICS__INSTANCES": topics.name("instances"),
+        "GATEWAY_TOPICS__SESSIONS": topics.name("sessions"),
         "GATEWAY_WAWP__BASE_URL": sandbox_url + "/wp-json/awp/v1",
         "GATEWAY_WAWP__V2_BASE_URL": sandbox_url,
         "GATEWAY_WAWP__ACCESS_TOKEN": TOKEN,

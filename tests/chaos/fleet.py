@@ -32,7 +32,17 @@ from .harness import TOKEN, ChaosSize
 
 def topic_names(prefix: str) -> dict[str, str]:
     """``GATEWAY_TOPICS__<NAME>`` suffix -> this run's topic."""
-    names = ("SEND", "COMMAND", "RESULTS", "EVENTS", "DELIVERY", "DLQ", "STATE")
+    names = (
+        "SEND",
+        "COMMAND",
+        "RESULTS",
+        "EVENTS",
+        "DELIVERY",
+        "DLQ",
+        "STATE",
+        "INSTANCES",
+        "SESSIONS",
+    )
     return {name: f"{prefix}.{name.lower()}" for name in names}
 
 

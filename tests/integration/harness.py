@@ -56,6 +56,8 @@ def topics_for(prefix: str) -> TopicsSettings:
         delivery=f"{prefix}.delivery",
         dlq=f"{prefix}.dlq",
         state=f"{prefix}.state",
+        instances=f"{prefix}.instances",
+        sessions=f"{prefix}.sessions",
     )
 
 

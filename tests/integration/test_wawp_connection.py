@@ -330,7 +330,17 @@ async def test_the_worker_process_goes_through_the_proxy_and_never_logs_its_pass
     assert TEST_TOKEN.encode() not in output
 
 
-_TOPIC_NAMES = ("send", "command", "results", "events", "delivery", "dlq", "state")
+_TOPIC_NAMES = (
+    "send",
+    "command",
+    "results",
+    "events",
+    "delivery",
+    "dlq",
+    "state",
+    "instances",
+    "sessions",
+)
 
 
 async def _publish_and_collect(

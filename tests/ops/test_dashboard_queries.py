@@ -3,8 +3,9 @@ gateway (worker, webhook receiver, tracker) under a workload that must feed each
 
 The workload has three parts. A stalled instance: its first send hangs (released at the end), the
 sends queued behind it fill its buffer, so its partition pauses and lags and the gauges of work in
-progress stay up. An instance whose session is STOPPED: its failed sends open its circuit, and
-with a long cool-down and nothing more sent to it the circuit stays open. Traffic: rounds of
+progress stay up. An instance whose session is STOPPED: its first send's session_not_working
+opens its circuit (a long cool-down keeps it open), then its session is reported FAILED through
+the receiver and one more send waits, held. Traffic: rounds of
 commands of several actions ending in every status, with retries, a rate-limited burst, a
 duplicate, dead letters, and sends acknowledged up to READ or only to SERVER (an ack timeout),
 one round per scrape of the worker so that each counter moves between two samples.
@@ -39,7 +40,7 @@ from integration.harness import (
 )
 from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
 from wawp_gateway.core.partitioning import partition_for
-from wawp_gateway.core.sections import EngineSettings, WawpSettings
+from wawp_gateway.core.sections import EngineSettings, RetrySettings, WawpSettings
 from wawp_gateway.ops.rows import panel_queries
 from wawp_gateway.sandbox import FaultRule, Sandbox, SandboxConfig, running_sandbox
 
@@ -204,11 +205,16 @@ async def _traffic(
         )
 
 
-async def _open_circuit(gw: Gateway, roles: Instances) -> None:
-    for i in range(CIRCUIT_THRESHOLD):
-        cmd = command(roles.down, "sendText", {**valid_params("sendText"), "message": f"d{i}"})
-        result = await gw.run(cmd, topic=gw.settings.topics.send)
-        assert (result["status"], result["error"]["code"]) == ("failed", "session_not_working")
+async def _hold_down_instance(gw: Gateway, sandbox: Sandbox, roles: Instances) -> None:
+    """One session_not_working answer opens the circuit at once; then a FAILED status through
+    the receiver, and a send that waits, held, for the rest of the test."""
+    params = valid_params("sendText")
+    cmd = command(roles.down, "sendText", {**params, "message": "d0"})
+    result = await gw.run(cmd, topic=gw.settings.topics.send)
+    assert (result["status"], result["error"]["code"]) == ("failed", "session_not_working")
+    sandbox.set_session_status(roles.down, "FAILED")
+    held = command(roles.down, "sendText", {**params, "message": "held"})
+    await gw.publish(held, topic=gw.settings.topics.send)
 
 
 async def _check_every_panel(prom: PrometheusServer) -> tuple[list[str], list[str]]:
@@ -274,6 +280,10 @@ async def test_every_dashboard_query_returns_data_under_a_known_workload(
                 circuit_cooldown_s=600,
                 max_buffered_per_instance=STALLED_SENDS,
             ),
+            # Longer than the test: the held send stays held while the panels are checked.
+            retry=RetrySettings(
+                max_attempts=4, max_elapsed_s=600, backoff_initial_s=0.01, backoff_max_s=0.05
+            ),
         )
         # gateway_settings' `instances` is the list of ids: the limits are replaced afterwards.
         limits = InstancesConfig(
@@ -305,7 +315,7 @@ async def test_every_dashboard_query_returns_data_under_a_known_workload(
                     # Given: a stalled partition, an open circuit, traffic going on
                     for cmd in stalled:
                         await gw.publish(cmd, topic=settings.topics.send)
-                    await _open_circuit(gw, roles)
+                    await _hold_down_instance(gw, sandbox, roles)
                     traffic = asyncio.create_task(_traffic(gw, sandbox, roles, prom, done))
                     up = await _wait_for(
                         prom,

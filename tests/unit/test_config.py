@@ -57,6 +57,8 @@ FIXED_NAMES: list[tuple[str, str, str, Any]] = [
     ("GATEWAY_TOPICS__DELIVERY", "t.delivery", "topics.delivery", "t.delivery"),
     ("GATEWAY_TOPICS__DLQ", "t.dlq", "topics.dlq", "t.dlq"),
     ("GATEWAY_TOPICS__STATE", "t.state", "topics.state", "t.state"),
+    ("GATEWAY_TOPICS__INSTANCES", "t.instances", "topics.instances", "t.instances"),
+    ("GATEWAY_TOPICS__SESSIONS", "t.sessions", "topics.sessions", "t.sessions"),
     (
         "GATEWAY_WAWP__BASE_URL",
         "http://127.0.0.1:8081/wp-json/awp/v1",
@@ -140,6 +142,8 @@ def test_defaults_match_the_architecture() -> None:
         "wawp.delivery",
         "wawp.dlq",
         "wawp.state",
+        "wawp.instances",
+        "wawp.sessions",
     )
     assert settings.wawp.base_url == "https://wawp.net/wp-json/awp/v1"
     assert settings.wawp.v2_base_url == "https://api.wawp.net"
@@ -232,8 +236,21 @@ def _refusal(**overrides: Any) -> ConfigError:
 
 
 def test_no_instance_and_not_allow_unlisted_is_refused() -> None:
-    """A gateway with nothing to serve refuses to start, naming the instances file."""
-    assert _refusal(wawp={"access_token": TOKEN}).setting == "GATEWAY_INSTANCES_FILE"
+    """A gateway with nothing to serve (no instance in the file nor in the registry topic)
+    refuses to start, naming the instances file."""
+    settings = load_settings(wawp={"access_token": TOKEN})  # the registry may list some
+    with pytest.raises(ConfigError) as caught:
+        settings.refuse_without_instances(0)
+    assert caught.value.setting == "GATEWAY_INSTANCES_FILE"
+    settings.refuse_without_instances(1)
+
+
+def test_check_config_warns_when_only_the_registry_can_list_instances() -> None:
+    from wawp_gateway.core.checks import config_warnings
+
+    warnings = config_warnings(load_settings(wawp={"access_token": TOKEN}))
+    assert any("no instance in GATEWAY_INSTANCES_FILE" in w for w in warnings)
+    assert not any("no instance" in w for w in config_warnings(_open_settings()))
 
 
 def test_an_instance_without_any_token_is_refused(tmp_path: Path) -> None:
@@ -349,4 +366,13 @@ def test_the_state_topic_keeps_records_twice_the_idempotency_retention() -> None
     from wawp_gateway.core.sections import IdempotencySettings, TopicsSettings
 
     configs = topic_configs(TopicsSettings(), IdempotencySettings(retention_s=3600))
-    assert configs == {"wawp.state": {"cleanup.policy": "delete", "retention.ms": "7200000"}}
+    assert configs["wawp.state"] == {"cleanup.policy": "delete", "retention.ms": "7200000"}
+
+
+def test_the_registry_and_session_topics_are_compacted() -> None:
+    from wawp_gateway.core.kafka import topic_configs
+    from wawp_gateway.core.sections import IdempotencySettings, TopicsSettings
+
+    configs = topic_configs(TopicsSettings(), IdempotencySettings())
+    assert configs["wawp.instances"] == {"cleanup.policy": "compact"}
+    assert configs["wawp.sessions"] == {"cleanup.policy": "compact"}

@@ -16,6 +16,7 @@ from wawp_gateway.core.metrics import OTHER, STATUS_CLASSES, Metrics, status_cla
 from wawp_gateway.tracker.delivery import ACK_NAMES, ack_name
 from wawp_gateway.wawp.catalog import ACTIONS
 from wawp_gateway.webhook.checks import Outcome
+from wawp_gateway.worker.sessions import SESSION_STATUSES
 from wawp_gateway.worker.state.idempotency import Verdict
 
 ACTION_VALUES = frozenset(ACTIONS) | {OTHER}
@@ -37,6 +38,7 @@ DOMAINS: dict[tuple[str, str], frozenset[str] | str] = {
     ("gateway_idempotency_hits", "verdict"): frozenset(v.value for v in Verdict),
     ("gateway_circuit_open", "instance"): "GATEWAY_INSTANCES_FILE, plus other",
     ("gateway_tracked_sends", "result"): frozenset({"delivered", "ack_timeout", "failed"}),
+    ("gateway_instance_sessions", "status"): frozenset(SESSION_STATUSES) | {OTHER},
 }
 
 

@@ -136,3 +136,59 @@ def test_nonsense_limits_are_refused(rate: float, burst: int) -> None:
     """A rate must be positive and a burst at least 1."""
     with pytest.raises(ValueError, match="rate_per_minute"):
         TokenBucket(rate, burst, 0.0, full=True)
+
+
+@given(rates, bursts, rates, bursts, st.booleans(), steps, steps)
+def test_a_retuned_bucket_keeps_the_new_bound_and_grants_no_fresh_burst(
+    rate: float,
+    burst: int,
+    new_rate: float,
+    new_burst: int,
+    full: bool,
+    before: list,
+    after: list,
+) -> None:
+    """After ``retune`` at time c: every window holds at most new_burst + new_rate * T / 60
+    calls, and [c, b] at most min(L, new_burst) + new_rate * (b - c) / 60, where L is the old
+    bucket's level at c (its whole tokens plus the part of the next one already earned):
+    calls already granted stand, and a change never hands out tokens the bucket did not hold."""
+    changed = 100.0
+    bucket = TokenBucket(rate, burst, 0.0, full=full)
+    drive(bucket, 0.0, before)
+    probe = TokenBucket(rate, burst, 0.0, full=full)
+    drive(probe, 0.0, before)
+    whole = 0
+    while probe.wait_time(changed, ignore_pause=True) == 0:
+        probe.take(changed)
+        whole += 1
+    level = whole + 1 - probe.wait_time(changed, ignore_pause=True) / (60 / rate)
+
+    bucket.retune(new_rate, new_burst, changed)
+    calls = [t for t in drive(bucket, changed, after)]
+
+    most_in_a_window(calls, lambda a, b: new_burst + new_rate * (b - a) / 60)
+    for n, b in enumerate(calls, start=1):
+        assert n <= min(level, new_burst) + new_rate * (b - changed) / 60 + TOLERANCE
+
+
+def test_a_lower_rate_is_paid_from_the_next_token() -> None:
+    """A bucket drained at 60/min and retuned to 6/min: its next token is 10 s off, not 1."""
+    bucket = TokenBucket(60, 5, 0.0, full=True)
+    for _ in range(5):
+        bucket.take(0.0)
+    assert bucket.wait_time(0.0) == pytest.approx(1.0)
+    bucket.retune(6, 5, 0.0)
+    assert bucket.wait_time(0.0) == pytest.approx(10.0)
+
+
+def test_a_retune_to_a_larger_burst_grants_no_more_than_the_bucket_held() -> None:
+    """Two tokens left of a burst of 5; the burst raised to 50: still two at once."""
+    bucket = TokenBucket(60, 5, 0.0, full=True)
+    for _ in range(3):
+        bucket.take(0.0)
+    bucket.retune(600, 50, 0.0)
+    granted = 0
+    while bucket.wait_time(0.0) == 0:
+        bucket.take(0.0)
+        granted += 1
+    assert granted == 2

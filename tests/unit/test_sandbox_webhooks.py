@@ -154,6 +154,30 @@ async def test_session_changes_post_session_status(
     assert statuses == [(INSTANCE, s) for s in ("STOPPED", "STARTING", "WORKING", "FAILED")]
 
 
+async def test_every_session_action_posts_each_status_it_passes_through(
+    server: tuple[Sandbox, httpx.AsyncClient], receiver: Receiver
+) -> None:
+    """A new session posts STOPPED; logout and restart post every status they go through."""
+    _, client = server
+    created = await client.post(f"{V1}/createSession", params={"access_token": TOKEN})
+    new_id = created.json()["instance_id"]
+    auth = {"instance_id": new_id, "access_token": TOKEN}
+    for path in ("/session/start", "/session/logout", "/session/restart"):
+        await client.post(V1 + path, params=auth)
+
+    events = await receiver.wait_until(lambda ev: len(_of(ev, "session.status")) == 6)
+
+    assert [e["payload"]["status"] for e in _of(events, "session.status")] == [
+        "STOPPED",
+        "STARTING",
+        "WORKING",
+        "SCAN_QR_CODE",
+        "STARTING",
+        "WORKING",
+    ]
+    assert {e["session"] for e in _of(events, "session.status")} == {new_id}
+
+
 async def test_stop_at_a_level_or_error(
     server: tuple[Sandbox, httpx.AsyncClient], receiver: Receiver
 ) -> None:

@@ -299,6 +299,46 @@ async def test_a_failed_restore_stops_the_worker(monkeypatch: pytest.MonkeyPatch
     assert consumer.paused() == {TP}
 
 
+async def test_the_followed_topics_are_read_to_their_end_before_a_partition_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A takeover first catches the session statuses up, then restores: a status written just
+    before the assignment holds the partition's first call."""
+    steps: list[str] = []
+    caught_up = asyncio.Event()
+
+    async def catch_up() -> None:
+        steps.append("catch_up")
+        await caught_up.wait()
+        steps.append("caught_up")
+
+    async def take(self: Handover, partitions: set[int], *, assigned_at: float) -> TakeOver:
+        steps.append("take")
+        return TakeOver({p: PartitionState(60) for p in partitions}, 0, 0.0, 0.0)
+
+    monkeypatch.setattr(Handover, "take", take)
+    consumer = _SeekingConsumer()
+    state_log = StateLog([object()], "wawp.state")  # type: ignore[arg-type]
+    worker = Worker(
+        Settings(wawp=WawpSettings(access_token="t"), allow_unlisted_instances=True),  # type: ignore[arg-type]
+        consumer=consumer,  # type: ignore[arg-type]
+        producer=object(),  # type: ignore[arg-type]
+        wawp=FakeWawp([ok_reply()]),
+        metrics=Metrics(CollectorRegistry()),
+        clock=ManualClock(),
+        state_log=state_log,
+        catch_up=[catch_up],
+    )
+    worker.on_assigned({TP})
+    for _ in range(5):
+        await asyncio.sleep(0)  # sleep-ok: lets the takeover task run, waits for nothing
+    assert steps == ["catch_up"]
+    assert not worker.assigned.is_set()
+    caught_up.set()
+    await asyncio.wait_for(worker.assigned.wait(), DEADLINE_S)
+    assert steps == ["catch_up", "caught_up", "take"]
+
+
 class _HighwaterConsumer(FakeConsumer):
     def highwater(self, tp: TopicPartition) -> int | None:
         return 20

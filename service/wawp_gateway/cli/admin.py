@@ -43,15 +43,12 @@ def _cmd_actions(args: argparse.Namespace) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
-    from wawp_gateway.core.kafka import create_topics, topic_configs
+    from wawp_gateway.core.kafka import create_gateway_topics
 
     settings = load_client_settings()
     created = asyncio.run(
-        create_topics(
-            settings.kafka,
-            settings.topics.all(),
-            partitions=args.partitions,
-            configs=topic_configs(settings.topics, settings.idempotency),
+        create_gateway_topics(
+            settings.kafka, settings.topics, settings.idempotency, partitions=args.partitions
         )
     )
     for name in settings.topics.all():

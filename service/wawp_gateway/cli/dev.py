@@ -21,7 +21,7 @@ from wawp_gateway.core.broker import port_is_free, start_embedded_broker
 from wawp_gateway.core.config import load_settings
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.instances import InstanceConfig, InstancesConfig
-from wawp_gateway.core.kafka import create_topics, topic_configs
+from wawp_gateway.core.kafka import create_gateway_topics
 from wawp_gateway.core.logs import configure_logging
 from wawp_gateway.core.sections import LogSettings
 
@@ -169,11 +169,7 @@ async def run_dev(
     server = asyncio.create_task(serve(sandbox, HOST, sandbox_port))
     tracing = Tracing.from_environ(os.environ, service="wawp-gateway-dev")
     try:
-        await create_topics(
-            settings.kafka,
-            settings.topics.all(),
-            configs=topic_configs(settings.topics, settings.idempotency),
-        )
+        await create_gateway_topics(settings.kafka, settings.topics, settings.idempotency)
         receiver = ReceiverSettings(
             kafka=settings.kafka, topics=settings.topics, webhook=settings.webhook, log=settings.log
         )

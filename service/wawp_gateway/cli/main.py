@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import structlog
 
 from wawp_gateway import __version__
-from wawp_gateway.cli import admin, dlq, processes, send
+from wawp_gateway.cli import admin, dlq, instances, processes, send
 from wawp_gateway.core.errors import ConfigError, KafkaRefused
 from wawp_gateway.core.logs import configure_logging
 from wawp_gateway.core.sections import LogSettings
@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     processes.add_parsers(sub)
     send.add_parser(sub)
     dlq.add_parser(sub)
+    instances.add_parser(sub)
     admin.add_parsers(sub)
     return parser
 

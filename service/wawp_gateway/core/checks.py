@@ -56,6 +56,11 @@ def config_warnings(settings: Settings) -> list[str]:
         warnings.append(
             "GATEWAY_KAFKA__HEARTBEAT_INTERVAL_MS should be at most a third of the session timeout"
         )
+    if not settings.instances.instances and not settings.allow_unlisted_instances:
+        warnings.append(
+            "no instance in GATEWAY_INSTANCES_FILE: a worker starts only once "
+            f"{settings.topics.instances} lists one (`wawp-gateway instances put`)"
+        )
     warnings += _wawp_connection_warnings(settings)
     return warnings + kafka_security_warnings(kafka)
 

@@ -77,11 +77,14 @@ GATEWAY_CODES: Final[tuple[CodeDoc, ...]] = (
     ),
     CodeDoc(
         ErrorCode.UNKNOWN_INSTANCE,
-        (_R.REJECTED,),
+        (_R.REJECTED, _R.FAILED),
         _D.UNKNOWN_INSTANCE,
         False,
-        "`instance_id` is not configured and unlisted instances are not allowed.",
-        "Add the instance to the instances file (or fix the id), then `dlq replay` the letters.",
+        "`instance_id` is neither in the instances file nor in the registry (or was removed "
+        "before the command's call; `failed` when it had made calls and would retry), and "
+        "unlisted instances are not allowed.",
+        "`wawp-gateway instances put ID` (or add it to the instances file, or fix the id), "
+        "then `dlq replay` the letters.",
     ),
     CodeDoc(
         ErrorCode.IDEMPOTENCY_CONFLICT,
@@ -118,8 +121,9 @@ GATEWAY_CODES: Final[tuple[CodeDoc, ...]] = (
         (_R.FAILED,),
         _D.RETRIES_EXHAUSTED,
         True,
-        "The instance was held (circuit open after failures, a long `Retry-After`) past "
-        "`GATEWAY_RETRY__MAX_ELAPSED_S`.",
+        "The instance was held (its session status not `WORKING`, circuit open after "
+        "failures, a long `Retry-After`) past `GATEWAY_RETRY__MAX_ELAPSED_S`, or its buffer "
+        "was full while held.",
         "Repair the instance's session (scan the QR code, restart it), then `dlq replay`.",
     ),
     CodeDoc(
@@ -200,7 +204,9 @@ WAWP_CODES: Final[tuple[CodeDoc, ...]] = (
         (_R.FAILED,),
         _D.PERMANENT,
         False,
-        "The instance's WhatsApp session is not connected; the instance's circuit opens.",
+        "The instance's WhatsApp session is not connected; the instance is held at once "
+        "(its circuit opens) until a `WORKING` status arrives or a trial after the cool-down "
+        "succeeds.",
         "Repair the session (`startSession`, scan the QR code), then `dlq replay`.",
     ),
     CodeDoc(
@@ -261,8 +267,8 @@ DLQ_REASONS: Final[tuple[ReasonDoc, ...]] = (
     ),
     ReasonDoc(
         _D.UNKNOWN_INSTANCE,
-        "The instance is not configured.",
-        "Succeeds once the instance is configured.",
+        "The instance is not configured (file or registry), or was removed before the call.",
+        "Succeeds once the instance is configured (`instances put`).",
     ),
     ReasonDoc(
         _D.AUTH,

@@ -38,10 +38,12 @@ from wawp_gateway.core.sections import (
 __all__ = [
     "ClientSettings",
     "ReceiverSettings",
+    "RegistryClientSettings",
     "Settings",
     "TrackerProcessSettings",
     "load_client_settings",
     "load_receiver_settings",
+    "load_registry_settings",
     "load_settings",
     "load_tracker_settings",
 ]
@@ -64,6 +66,30 @@ class _ProcessSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretsDirSource(settings_cls)
+
+
+def _with_instances_file(data: Any) -> Any:
+    """``instances`` filled from ``instances_file``, when that is set and it is not given."""
+    if isinstance(data, Mapping) and data.get("instances_file") and "instances" not in data:
+        path = Path(str(data["instances_file"]))
+        try:
+            loaded = InstancesConfig.from_toml(path)
+        except OSError as exc:
+            raise SettingError(
+                "GATEWAY_INSTANCES_FILE", f"cannot read instances file {path}: {exc.strerror}"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingError(
+                "GATEWAY_INSTANCES_FILE", f"instances file {path} is not valid TOML: {exc}"
+            ) from None
+        except ValidationError as exc:
+            first = exc.errors(include_input=False, include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise SettingError(
+                "GATEWAY_INSTANCES_FILE", f"instances file {path}: {where}: {first['msg']}"
+            ) from None
+        return {**data, "instances": loaded}
+    return data
 
 
 class Settings(_ProcessSettings):
@@ -97,35 +123,10 @@ class Settings(_ProcessSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_instances_file(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("instances_file") and "instances" not in data:
-            path = Path(str(data["instances_file"]))
-            try:
-                loaded = InstancesConfig.from_toml(path)
-            except OSError as exc:
-                raise SettingError(
-                    "GATEWAY_INSTANCES_FILE", f"cannot read instances file {path}: {exc.strerror}"
-                ) from None
-            except tomllib.TOMLDecodeError as exc:
-                raise SettingError(
-                    "GATEWAY_INSTANCES_FILE", f"instances file {path} is not valid TOML: {exc}"
-                ) from None
-            except ValidationError as exc:
-                first = exc.errors(include_input=False, include_url=False)[0]
-                where = ".".join(str(part) for part in first["loc"])
-                raise SettingError(
-                    "GATEWAY_INSTANCES_FILE", f"instances file {path}: {where}: {first['msg']}"
-                ) from None
-            return {**data, "instances": loaded}
-        return data
+        return _with_instances_file(data)
 
     @model_validator(mode="after")
     def _instances_are_usable(self) -> Self:
-        if not self.instances.instances and not self.allow_unlisted_instances:
-            raise SettingError(
-                "GATEWAY_INSTANCES_FILE",
-                "no instance configured: list instances in GATEWAY_INSTANCES_FILE "
-                "or set GATEWAY_ALLOW_UNLISTED_INSTANCES=true",
-            )
         for instance_id, cfg in self.instances.instances.items():
             if cfg.access_token is None and self.wawp.access_token is None:
                 raise SettingError(
@@ -147,6 +148,16 @@ class Settings(_ProcessSettings):
                 f"must be at most GATEWAY_WAWP__MAX_CONNECTIONS ({self.wawp.max_connections})",
             )
         return self
+
+    def refuse_without_instances(self, listed: int) -> None:
+        """A worker with nothing to serve refuses to start: ``listed`` instances are known
+        once the registry (the file and ``wawp.instances``) has been read."""
+        if listed == 0 and not self.allow_unlisted_instances:
+            raise ConfigError(
+                "GATEWAY_INSTANCES_FILE",
+                "no instance configured: list instances in GATEWAY_INSTANCES_FILE or with "
+                "`wawp-gateway instances put`, or set GATEWAY_ALLOW_UNLISTED_INSTANCES=true",
+            )
 
     def limits_for(self, instance_id: str) -> tuple[float, int]:
         limits = self.instances.limits_for(instance_id)
@@ -173,6 +184,25 @@ class ClientSettings(_ProcessSettings):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicsSettings = TopicsSettings()
     idempotency: IdempotencySettings = IdempotencySettings()  # sizes wawp.state's retention
+
+
+class RegistryClientSettings(_ProcessSettings):
+    """What ``wawp-gateway instances`` needs: Kafka, the topics and, for ``ls``, the instances
+    file (its tokens are never shown)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    instances_file: Path | None = None
+    instances: InstancesConfig = InstancesConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_instances_file(cls, data: Any) -> Any:
+        return _with_instances_file(data)
 
 
 class ReceiverSettings(_ProcessSettings):
@@ -217,6 +247,10 @@ def load_settings(**overrides: Any) -> Settings:
 
 def load_client_settings(**overrides: Any) -> ClientSettings:
     return _load(ClientSettings, overrides)
+
+
+def load_registry_settings(**overrides: Any) -> RegistryClientSettings:
+    return _load(RegistryClientSettings, overrides)
 
 
 def load_receiver_settings(**overrides: Any) -> ReceiverSettings:

@@ -7,24 +7,39 @@ These are edge types: the worker parses a command once and hands a typed ``Outbo
 from __future__ import annotations
 
 import enum
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_serializer,
+    field_validator,
+)
 
 __all__ = [
     "COMMAND_SCHEMA",
     "DELIVERY_SCHEMA",
+    "INSTANCE_SCHEMA",
     "RESULT_SCHEMA",
+    "SESSION_SCHEMA",
     "Command",
     "DeliveryRecord",
     "DlqHeaders",
     "DlqReason",
     "ErrorCode",
     "ErrorInfo",
+    "InstanceRecord",
     "Result",
     "ResultStatus",
+    "SessionRecord",
+    "SessionStatus",
     "StateRecord",
     "StateStatus",
 ]
@@ -33,6 +48,8 @@ COMMAND_SCHEMA: Final = "wawp.command.v1"
 RESULT_SCHEMA: Final = "wawp.result.v1"
 DELIVERY_SCHEMA: Final = "wawp.delivery.v1"
 STATE_SCHEMA: Final = "wawp.state.v1"
+INSTANCE_SCHEMA: Final = "wawp.instance.v1"
+SESSION_SCHEMA: Final = "wawp.session.v1"
 
 CommandId = Annotated[str, Field(min_length=1, max_length=128)]
 # RFC 3339 starts "YYYY-MM-DDTHH:MM"; pydantic alone would also take Unix timestamps (numbers or
@@ -265,6 +282,72 @@ class WebhookEnvelope(BaseModel):
     environment: dict[str, Any] | None = None
 
 
+InstanceId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class InstanceRecord(BaseModel):
+    """Value of ``wawp.instances`` (key = ``instance_id``): one instance of the live registry
+    (docs/contract.md "Instance registry"). A tombstone or ``enabled: false`` removes it.
+
+    ``access_token`` is a secret: it stays a ``SecretStr`` in memory, and only ``to_kafka``
+    writes its value (the record on the topic is where it lives)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    schema_: Literal["wawp.instance.v1"] = Field(INSTANCE_SCHEMA, alias="schema")
+    instance_id: InstanceId
+    rate_per_minute: float | None = Field(
+        None, gt=0, description="Calls per minute; null: the instances file's [defaults]."
+    )
+    burst: int | None = Field(
+        None, ge=1, description="Calls an idle instance may make at once; null: [defaults]."
+    )
+    access_token: SecretStr | None = Field(
+        None, description="Wawp token of this instance (secret); null: the default token."
+    )
+    enabled: bool = True
+    updated_at: AwareDatetime | None = None
+
+    @field_serializer("access_token", when_used="json")
+    def _token_hidden(self, token: SecretStr | None) -> str | None:
+        # A plain model_dump_json() never carries the secret: logs and dead letters stay clean.
+        return None if token is None else "**********"
+
+    def to_kafka(self) -> bytes:
+        """The record's value as written to the topic: the only place the token leaves memory."""
+        body = self.model_dump(mode="json", by_alias=True)
+        if self.access_token is not None:
+            body["access_token"] = self.access_token.get_secret_value()
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+class SessionStatus(enum.StrEnum):
+    """A Wawp session's status (``session.status`` webhooks)."""
+
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    SCAN_QR_CODE = "SCAN_QR_CODE"
+    WORKING = "WORKING"
+    FAILED = "FAILED"
+
+
+class SessionRecord(BaseModel):
+    """Value of ``wawp.sessions`` (key = ``instance_id``): the last session status the webhook
+    receiver saw for an instance (docs/contract.md "Session status")."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    schema_: Literal["wawp.session.v1"] = Field(SESSION_SCHEMA, alias="schema")
+    instance_id: InstanceId
+    status: SessionStatus
+    at: AwareDatetime = Field(description="When Wawp reported the status.")
+    event_id: str | None = Field(None, description="The session.status event's id.")
+
+    def to_bytes(self) -> bytes:
+        """The record's value as written to ``wawp.sessions``."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of each topic value, keyed by the file name under ``schemas/``."""
     return {
@@ -274,4 +357,18 @@ def json_schemas() -> dict[str, dict[str, Any]]:
         "state.v1.json": StateRecord.model_json_schema(by_alias=True, mode="serialization"),
         "dlq-headers.v1.json": DlqHeaders.model_json_schema(mode="serialization"),
         "event.v1.json": WebhookEnvelope.model_json_schema(),
+        "instance.v1.json": _instance_schema(),
+        "session.v1.json": SessionRecord.model_json_schema(by_alias=True, mode="serialization"),
     }
+
+
+def _instance_schema() -> dict[str, Any]:
+    schema = InstanceRecord.model_json_schema(by_alias=True, mode="validation")
+    # On the topic the token is a plain string (SecretStr is an in-memory guard only).
+    schema["properties"]["access_token"] = {
+        "anyOf": [{"type": "string", "minLength": 1, "writeOnly": True}, {"type": "null"}],
+        "default": None,
+        "description": "Wawp token of this instance (secret); null: the default token.",
+        "title": "Access Token",
+    }
+    return schema

@@ -24,10 +24,12 @@ from wawp_gateway.core.sections import IdempotencySettings, KafkaSettings, Topic
 
 __all__ = [
     "build_consumer",
+    "build_follower",
     "build_producer",
     "build_reader",
     "check_partitions",
     "connection_options",
+    "create_gateway_topics",
     "create_topics",
     "ssl_context",
     "start_client",
@@ -145,6 +147,21 @@ def build_reader(kafka: KafkaSettings) -> AIOKafkaConsumer:
     )
 
 
+def build_follower(kafka: KafkaSettings, *, client_id: str) -> AIOKafkaConsumer:
+    """A consumer outside any group that reads a keyed topic from its beginning and follows it
+    (core/follower.py). An offset gone to retention restarts it at the earliest one."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        **connection_options(kafka),
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=kafka.fetch_max_wait_ms,
+        request_timeout_ms=kafka.request_timeout_ms,
+    )
+
+
 def build_consumer(kafka: KafkaSettings, *, group_id: str | None = None) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
@@ -186,7 +203,29 @@ def topic_configs(
     partition, and records past the retention are skipped anyway). Never compaction: the
     gateway's correctness must not depend on it, and the embedded broker has none."""
     retention_ms = int(idempotency.retention_s * 2 * 1000)
-    return {topics.state: {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}}
+    configs = {topics.state: {"cleanup.policy": "delete", "retention.ms": str(retention_ms)}}
+    # The registry and the session status keep the last record per key. Compaction only bounds
+    # their size: readers apply every record in order, so a broker without it is still correct.
+    for name in topics.compacted():
+        configs[name] = {"cleanup.policy": "compact"}
+    return configs
+
+
+async def create_gateway_topics(
+    kafka: KafkaSettings,
+    topics: TopicsSettings,
+    idempotency: IdempotencySettings,
+    *,
+    partitions: int | None = None,
+) -> list[str]:
+    """Create every gateway topic (``topics create``): the partitioned ones with ``partitions``
+    (default ``GATEWAY_KAFKA__PARTITIONS``), the compacted ones with one partition."""
+    configs = topic_configs(topics, idempotency)
+    created = await create_topics(
+        kafka, topics.partitioned(), partitions=partitions, configs=configs
+    )
+    created += await create_topics(kafka, topics.compacted(), partitions=1, configs=configs)
+    return created
 
 
 async def create_topics(

@@ -205,6 +205,20 @@ class Metrics:
             ["instance"],
             registry=registry,
         )
+        self.instance_sessions = Gauge(
+            "gateway_instance_sessions",
+            "Instances by their last session status on wawp.sessions (WORKING, STOPPED, "
+            "STARTING, SCAN_QR_CODE, FAILED; any other status as other). Every worker reads the "
+            "whole topic: aggregate with max, not sum.",
+            ["status"],
+            registry=registry,
+        )
+        self.held_commands = Gauge(
+            "gateway_held_commands",
+            "Commands of this worker waiting for a held instance (session status not WORKING, "
+            "a session_not_working answer, or an open circuit).",
+            registry=registry,
+        )
         self.tracked_sends = Counter(
             "gateway_tracked_sends",
             "Succeeded sends the tracker followed to an end: delivered (DEVICE ack within the ack "

@@ -174,8 +174,16 @@ class TopicsSettings(Section):
     """Dead letters."""
     state: str = "wawp.state"
     """Idempotency changelog (same partition count as the input topics)."""
+    instances: str = "wawp.instances"
+    """Live instance registry (one partition, compacted)."""
+    sessions: str = "wawp.sessions"
+    """Last session status of each instance (compacted)."""
 
     def all(self) -> tuple[str, ...]:
+        return (*self.partitioned(), *self.compacted())
+
+    def partitioned(self) -> tuple[str, ...]:
+        """The topics created with ``GATEWAY_KAFKA__PARTITIONS`` partitions."""
         return (
             self.send,
             self.command,
@@ -185,6 +193,11 @@ class TopicsSettings(Section):
             self.dlq,
             self.state,
         )
+
+    def compacted(self) -> tuple[str, ...]:
+        """The keyed, last-value-wins topics: one partition, compacted where the broker
+        compacts (docs/contract.md "Instance registry", "Session status")."""
+        return (self.instances, self.sessions)
 
 
 class WawpSettings(Section):
@@ -296,7 +309,8 @@ class EngineSettings(Section):
     """Wawp calls in flight at once in one worker (at most GATEWAY_WAWP__MAX_CONNECTIONS); a
     command waiting for its instance (rate limit, circuit, Retry-After, back-off) holds none."""
     max_in_flight_per_instance: int = Field(16, ge=1)
-    """Commands of one instance processed at once: a slow instance cannot take every slot."""
+    """Commands of one instance processed at once: a slow instance cannot take every slot. Its
+    session and auth actions have as many again of their own (held sends never keep them out)."""
     max_buffered_per_partition: int = Field(1000, ge=1)
     """Fetched commands waiting per partition; the partition is paused when it is full."""
     max_buffered_per_instance: int = Field(500, ge=1)

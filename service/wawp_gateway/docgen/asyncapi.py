@@ -17,7 +17,9 @@ from wawp_gateway import __version__
 from wawp_gateway.core.contracts import (
     Command,
     DeliveryRecord,
+    InstanceRecord,
     Result,
+    SessionRecord,
     StateRecord,
     WebhookEnvelope,
 )
@@ -66,6 +68,19 @@ def _broker(topics: TopicsSettings) -> KafkaBroker:
             StateRecord,
         ),
         (topics.events, "Wawp webhook bodies, unchanged, keyed by instance_id.", WebhookEnvelope),
+        (
+            topics.instances,
+            "Live instance registry, keyed by instance_id, one partition, compacted: written by "
+            "`wawp-gateway instances put|rm` (a null value removes the instance), read to its "
+            "end by every worker before its first call and followed. access_token is a secret.",
+            InstanceRecord,
+        ),
+        (
+            topics.sessions,
+            "Last session status of each instance, keyed by instance_id, compacted: written by "
+            "the webhook receiver for every session.status event, followed by every worker.",
+            SessionRecord,
+        ),
     )
     for topic, description, schema in outputs:
         broker.publisher(topic, title=f"{topic}:publish", description=description, schema=schema)

@@ -237,6 +237,22 @@ SEND_ROWS: tuple[RowSpec, ...] = (
                 8,
             ),
             PanelSpec(
+                "Instances by session status",
+                "Instances by the last session status Wawp reported (wawp.sessions). Every "
+                "worker reads all of them, so the highest count is the right one.",
+                (Query("max by (status) (gateway_instance_sessions)", "{{status}}"),),
+                "short",
+                8,
+            ),
+            PanelSpec(
+                "Held commands",
+                "Commands waiting for a held instance (session not WORKING, a "
+                "session_not_working answer, an open circuit), all workers.",
+                (Query("sum(gateway_held_commands)", "held"),),
+                "short",
+                8,
+            ),
+            PanelSpec(
                 "Paused partitions",
                 "Input partitions paused for back-pressure, all workers.",
                 (Query("sum(gateway_paused_partitions)", "paused"),),

@@ -51,6 +51,7 @@ def _create_session(sandbox: Sandbox, call: Call) -> Reply:
     instance = sandbox.add_instance(instance_id, call.token, status="STOPPED")
     name = call.params.get("name")
     instance.name = name if isinstance(name, str) and name else instance_id
+    sandbox.change_status(instance, "STOPPED", new=True)  # a new session is a status change
     body = {"instance_id": instance_id, "session_name": instance.name, "server_name": "sandbox-1"}
     return Reply(200, body)
 

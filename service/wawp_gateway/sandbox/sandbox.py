@@ -95,12 +95,16 @@ class Sandbox:
         instance = self.state.instances[instance_id]
         self.change_status(instance, status)
 
-    def change_status(self, instance: Instance, *statuses: SessionStatus) -> None:
-        """Walk through `statuses` in order; each real change is one `session.status` event."""
+    def change_status(
+        self, instance: Instance, *statuses: SessionStatus, new: bool = False
+    ) -> None:
+        """Walk through `statuses` in order; each real change is one `session.status` event
+        (`new`: the instance was just created, so its first status is a change too)."""
         steps: list[tuple[float, EventBuilder]] = []
         for status in statuses:
-            if status == instance.status:
+            if status == instance.status and not new:
                 continue
+            new = False
             instance.status = status
             payload = {"name": instance.instance_id, "status": status}
             steps.append((0.0, functools.partial(envelope, instance, "session.status", payload)))

@@ -3,7 +3,9 @@
 ``POST /webhooks/wawp[/{instance_id}]``: authenticated (query ``secret`` and/or
 ``X-Webhook-Hmac``), bounded, published byte for byte and answered 200 only once the broker
 acknowledged it; re-deliveries of an ``id`` within the window are answered without publishing
-again. ``/metrics``, ``/healthz`` and ``/readyz`` are served on the same port.
+again. A ``session.status`` event also writes the instance's status to the sessions topic, and
+is answered 200 only once both records were acknowledged. ``/metrics``, ``/healthz`` and
+``/readyz`` are served on the same port.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -22,6 +25,7 @@ from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import metrics_payload
 from wawp_gateway.core.sections import WebhookSettings
 from wawp_gateway.webhook.checks import (
+    SESSION_STATUS_EVENT,
     Outcome,
     Refused,
     WebhookEvent,
@@ -31,6 +35,7 @@ from wawp_gateway.webhook.checks import (
 )
 from wawp_gateway.webhook.dedupe import Deadlines, DedupeWindow
 from wawp_gateway.webhook.publisher import Publish, PublishFailed
+from wawp_gateway.webhook.sessions import session_record
 
 __all__ = ["WebhookReceiver"]
 
@@ -57,11 +62,15 @@ class WebhookReceiver:
         *,
         clock: Callable[[], float] = time.monotonic,
         reach_broker: Callable[[], Awaitable[bool]] | None = None,
+        sessions_topic: str | None = None,
     ) -> None:
         """``reach_broker``: asked by /readyz after a failed publish, so that readiness comes back
-        with the broker even when no traffic arrives (an unready pod gets none)."""
+        with the broker even when no traffic arrives (an unready pod gets none).
+        ``sessions_topic``: where ``session.status`` events write the instance's status (None:
+        nowhere)."""
         self._settings = settings
         self._topic = topic
+        self._sessions_topic = sessions_topic
         self._reach_broker = reach_broker
         self._publish = publish
         self._metrics = metrics
@@ -151,9 +160,17 @@ class WebhookReceiver:
                     return 503, "unavailable"
                 return 200, "duplicate"
         # Published here, not in a helper coroutine: one frame less to resume on every ack.
-        ack = self._deadlines.watch(
-            self._publish(self._topic, event.instance.encode(), event.body, event.headers)
-        )
+        instance = event.instance.encode()
+        published = self._publish(self._topic, instance, event.body, event.headers)
+        if event.event == SESSION_STATUS_EVENT and self._sessions_topic is not None:
+            status = session_record(event, datetime.now(UTC))
+            if status is not None:
+                # Both acknowledged before the 200; either failing is a 503 and a re-delivery
+                # (the event may then be published twice: events are at-least-once).
+                published = _both(
+                    published, self._publish(self._sessions_topic, instance, status, [])
+                )
+        ack = self._deadlines.watch(published)
         if key is not None:
             self._pending[key] = ack  # re-deliveries meanwhile wait for this one's answer
         try:
@@ -197,6 +214,31 @@ class WebhookReceiver:
                 start, body = _answer(503, "not_ready") if not self.ready else _answer(200, "ready")
             await send(start)
             await send(body)
+
+
+def _both(first: asyncio.Future[None], second: asyncio.Future[None]) -> asyncio.Future[None]:
+    """Done when both are, failed as soon as either fails (the other is left to finish)."""
+    both: asyncio.Future[None] = first.get_loop().create_future()
+
+    def settle(one: asyncio.Future[None]) -> None:
+        if not one.cancelled():
+            one.exception()  # retrieved, also when the answer is decided already
+        if both.done():
+            return
+        for future in (first, second):  # both may be done by now: any failure wins
+            if future.done() and future.cancelled():
+                both.cancel()
+                return
+            if future.done() and (error := future.exception()) is not None:
+                both.set_exception(error)
+                return
+        if first.done() and second.done():
+            both.set_result(None)
+
+    first.add_done_callback(settle)
+    second.add_done_callback(settle)
+    # A deadline that fails ``both`` leaves the records to the publisher (they may still land).
+    return both
 
 
 def _route(path: str) -> str | None:

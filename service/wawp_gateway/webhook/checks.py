@@ -19,6 +19,7 @@ from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.sections import WebhookSettings
 
 __all__ = [
+    "SESSION_STATUS_EVENT",
     "Headers",
     "Outcome",
     "Refused",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 Headers = list[tuple[str, bytes]]
+
+SESSION_STATUS_EVENT = "session.status"
 
 Outcome = Literal[
     "published",
@@ -59,6 +62,10 @@ class WebhookEvent:
     event: str
     event_id: str | None
     body: bytes
+    # session.status only (docs/contract.md "Held instances"): the payload's
+    # status and the envelope's timestamp (Unix milliseconds), as sent.
+    status: Any = None
+    timestamp: Any = None
 
     @property
     def headers(self) -> Headers:
@@ -113,12 +120,17 @@ def parse_event(body: bytes, path_instance: str | None) -> WebhookEvent:
     if not isinstance(instance, str) or not instance:
         raise Refused(400, "bad_request", "no instance: neither the path nor 'session' names one")
     event_id = data.get("id")
-    return WebhookEvent(
+    parsed = WebhookEvent(
         instance=instance,
         event=event,
         event_id=event_id if isinstance(event_id, str) and event_id else None,
         body=body,
     )
+    if event == SESSION_STATUS_EVENT:
+        payload = data.get("payload")
+        parsed.status = payload.get("status") if isinstance(payload, dict) else None
+        parsed.timestamp = data.get("timestamp")
+    return parsed
 
 
 def _loads(body: bytes) -> Any:

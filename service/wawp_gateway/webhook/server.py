@@ -62,6 +62,7 @@ async def running_webhook(
             KafkaPublisher(producer),
             metrics,
             reach_broker=lambda: metadata_refreshed(producer),
+            sessions_topic=settings.topics.sessions,
         )
         # Client addresses are not used, so proxy headers are not read either.
         async with serving(receiver, sock, name="webhook server", proxy_headers=False):

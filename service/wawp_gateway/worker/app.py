@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason
-from wawp_gateway.core.errors import WawpError
+from wawp_gateway.core.errors import ConfigError, WawpError
+from wawp_gateway.core.follower import CompactedTopicFollower, TopicMissing
 from wawp_gateway.core.kafka import (
     build_consumer,
     build_producer,
@@ -26,6 +27,7 @@ from wawp_gateway.core.looplag import watching_loop_lag
 from wawp_gateway.core.membership import GroupStanding, stop_consumer
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.core.tracing import Tracing
@@ -36,6 +38,7 @@ from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transports.factory import transport_for
 from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.pipeline import SystemClock, WawpPort
+from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.statelog import StateLog
 from wawp_gateway.worker.state.store import open_store
 
@@ -44,6 +47,7 @@ __all__ = [
     "MeteredWawp",
     "WorkerApp",
     "build_worker",
+    "following_registry",
     "run_worker",
     "tune_for_service",
 ]
@@ -90,6 +94,33 @@ class WorkerApp:
     metrics: Metrics
     metrics_port: int
     partitions: int
+    sessions: SessionBook
+
+
+@asynccontextmanager
+async def following_registry(settings: Settings) -> AsyncIterator[InstanceRegistry]:
+    """The instance registry, ``wawp.instances`` read to its end and followed."""
+    registry = InstanceRegistry(
+        settings.instances,
+        default_token=settings.wawp.access_token,
+        allow_unlisted=settings.allow_unlisted_instances,
+    )
+    follower = CompactedTopicFollower(
+        settings.kafka,
+        settings.topics.instances,
+        registry.apply,
+        client_id=f"{settings.kafka.client_id}-instances",
+    )
+    try:
+        await follower.start()
+    except TopicMissing as exc:
+        raise ConfigError("GATEWAY_TOPICS__INSTANCES", exc.problem) from None
+    try:
+        registry.follow_with(follower.catch_up)
+        settings.refuse_without_instances(sum(1 for e in registry.entries() if e.enabled))
+        yield registry
+    finally:
+        await follower.stop()
 
 
 @asynccontextmanager
@@ -104,8 +135,11 @@ async def build_worker(
     tracing = tracing or Tracing()
     async with AsyncExitStack() as stack:
         partitions = await check_partitions(settings.kafka, settings.topics)
+        # Read to its end before the first call and followed from then on: a worker taking
+        # over a partition knows every instance (docs/contract.md "Instance registry").
+        registry = await stack.enter_async_context(following_registry(settings))
         transport = transport_for(settings.wawp)
-        client = WawpClient(settings.wawp, transport, settings.token_for, tracing)
+        client = WawpClient(settings.wawp, transport, registry.token_for, tracing)
         stack.push_async_callback(client.aclose)
         metrics = Metrics(CollectorRegistry(), actions=ACTIONS)
         metrics.start_worker_series(reason.value for reason in DlqReason)
@@ -122,6 +156,18 @@ async def build_worker(
         for state_producer in state_producers:
             await start_client(state_producer, settings.kafka)
             stack.push_async_callback(state_producer.stop)
+        # Session statuses read to their end before the consumer joins: no call of a held
+        # instance, not even the first (docs/contract.md "Held instances").
+        sessions = SessionBook()
+        sessions.watch(metrics)
+        session_follower = CompactedTopicFollower(
+            settings.kafka,
+            settings.topics.sessions,
+            sessions.apply,
+            client_id=f"{settings.kafka.client_id}-sessions",
+        )
+        await session_follower.start()
+        stack.push_async_callback(session_follower.stop)
         consumer = build_consumer(settings.kafka)
         await start_client(consumer, settings.kafka)
         stack.push_async_callback(stop_consumer, consumer)
@@ -140,6 +186,9 @@ async def build_worker(
             standing=standing,
             tracing=tracing,
             store=store,
+            sessions=sessions,
+            catch_up=[session_follower.catch_up],
+            registry=registry,
         )
         port = await stack.enter_async_context(
             serve_probes(
@@ -149,7 +198,7 @@ async def build_worker(
                 is_ready=worker.assigned.is_set,
             )
         )
-        yield WorkerApp(worker, consumer, metrics, port, partitions)
+        yield WorkerApp(worker, consumer, metrics, port, partitions, sessions)
 
 
 def tune_for_service() -> None:

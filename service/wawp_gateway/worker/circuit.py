@@ -3,7 +3,10 @@
 It opens after ``threshold`` consecutive answers that say the instance is not working (session
 not working, or Wawp did not / may not have processed the call); while open, that instance's
 send lanes wait. After ``cooldown_s`` one real command is let through (half-open, no hidden
-probe call); its success closes the circuit, its failure opens it again.
+probe call); its success closes the circuit, its failure opens it again. A
+``session_not_working`` answer opens it at once (``trip``): Wawp said the session is down, no
+need to count. Such an opening also ends when a ``WORKING`` session status arrives
+(``session_working``); one opened by failing calls waits for its trial.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class CircuitState(enum.Enum):
 
 class Circuit:
     __slots__ = (
+        "_by_session",
         "_cooldown_s",
         "_failures",
         "_opened_at",
@@ -41,6 +45,7 @@ class Circuit:
         self._state = CircuitState.CLOSED
         self._opened_at = 0.0
         self._trial = False
+        self._by_session = False
 
     @property
     def state(self) -> CircuitState:
@@ -74,6 +79,7 @@ class Circuit:
 
     def record_success(self) -> None:
         self._failures = 0
+        self._by_session = False
         self._state = CircuitState.CLOSED
         self._trial = False
         self._changed()
@@ -86,6 +92,21 @@ class Circuit:
             self._opened_at = now
             self._trial = False
         self._changed()
+
+    def trip(self, now: float) -> None:
+        """Wawp answered that the instance's session is not working: open now, whatever the
+        count (docs/contract.md "Held instances")."""
+        self._failures = max(self._failures + 1, self._threshold)
+        self._state = CircuitState.OPEN
+        self._opened_at = now
+        self._trial = False
+        self._by_session = True
+        self._changed()
+
+    def session_working(self) -> None:
+        """A ``WORKING`` status arrived: close a circuit a session answer opened."""
+        if self._by_session and self._state is not CircuitState.CLOSED:
+            self.record_success()
 
     def record_neutral(self) -> None:
         """An answer that says nothing about the instance's health (e.g. a 400 for bad params):

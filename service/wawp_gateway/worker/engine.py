@@ -21,6 +21,7 @@ from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Attributes, Tracing
 from wawp_gateway.worker.admission import Reroute, admission, envelope_of, forward, rejected
 from wawp_gateway.worker.execution import Execution
@@ -33,6 +34,7 @@ from wawp_gateway.worker.pacing import CallSlots, GateSettings, Pacer
 from wawp_gateway.worker.pipeline import Clock, Outcome, WawpPort
 from wawp_gateway.worker.publishing import Publisher
 from wawp_gateway.worker.retry import RetryPolicy
+from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog
 
@@ -47,7 +49,7 @@ def _instance_unavailable() -> Outcome:
         attempts=0,
         error=ErrorInfo(
             code="instance_unavailable",
-            message="the instance is held (circuit open) and its buffer is full",
+            message="the instance is held (session down or circuit open) and its buffer is full",
             retryable=True,
         ),
         dlq_reason=DlqReason.RETRIES_EXHAUSTED,
@@ -90,9 +92,19 @@ class Engine:
         partitions_of: Callable[[str], int | None],
         state_log: StateLog | None = None,
         tracing: Tracing | None = None,
+        sessions: SessionBook | None = None,
+        registry: InstanceRegistry | None = None,
     ) -> None:
-        """Without ``state_log`` the engine keeps no idempotency records."""
+        """Without ``state_log`` the engine keeps no idempotency records; without ``sessions``
+        no instance is held for its session status; without ``registry`` the instances are the
+        file's alone."""
         self.settings = settings
+        self._sessions = sessions
+        self.registry = registry or InstanceRegistry(
+            settings.instances,
+            default_token=settings.wawp.access_token,
+            allow_unlisted=settings.allow_unlisted_instances,
+        )
         self.tracing = tracing or Tracing()
         self.outputs = outputs
         self.metrics = metrics
@@ -114,7 +126,7 @@ class Engine:
         # circuit, Retry-After, a retry's back-off) holds none, so it cannot crowd others out.
         self.call_slots = CallSlots(engine.max_in_flight)
         self.pacer = Pacer(
-            settings.limits_for,
+            self.registry.limits_for,
             GateSettings(
                 circuit_threshold=engine.circuit_threshold,
                 circuit_cooldown_s=engine.circuit_cooldown_s,
@@ -122,7 +134,10 @@ class Engine:
             ),
             clock.monotonic,
             slots=self.call_slots,
+            session_down=self._session_holds,
         )
+        if sessions is not None:
+            sessions.listen(self._session_changed)
         self.lanes: LaneBook[Job, TopicPartition] = LaneBook(
             Limits(engine.max_buffered_per_partition, engine.max_buffered_per_instance)
         )
@@ -147,11 +162,48 @@ class Engine:
         metrics.buffered.set_function(self.lanes.total)
         metrics.state_keys.set_function(lambda: sum(len(s) for s in self.states.values()))
         metrics.oldest_pending_age.set_function(self._oldest_pending_age)
+        metrics.held_commands.set_function(self._held_commands)
         self._watch_circuits(metrics, set(settings.instances.instances))
+        self.registry.on_change(self._instance_changed)
+
+    def _instance_changed(self, instance_id: str) -> None:
+        # A removed instance keeps its gate: its waiting commands are rejected at their turn.
+        if self.registry.is_known(instance_id):
+            self.pacer.retune(instance_id)
+        # A removed instance is held no longer: its waiting commands reach their turn and are
+        # rejected there (a re-added one is held again if its session is still down).
+        self.pacer.session_changed(
+            instance_id, down=self._session_holds(instance_id), working=False
+        )
 
     def _oldest_pending_age(self) -> float:
         oldest = min((job.received_mono for job in self.lanes.heads()), default=None)
         return 0.0 if oldest is None else max(0.0, self.clock.monotonic() - oldest)
+
+    def _held_commands(self) -> int:
+        return sum(self.lanes.buffered_for(i) for i in self.pacer.held_instances())
+
+    def _session_holds(self, instance_id: str) -> bool:
+        """Whether the instance's last session status holds its commands (docs/contract.md
+        "Held instances"); an instance no longer configured is not held, so that its waiting
+        commands are rejected at their turn."""
+        sessions = self._sessions
+        return (
+            sessions is not None
+            and sessions.is_down(instance_id)
+            and self.registry.is_known(instance_id)
+        )
+
+    def _session_changed(self, instance_id: str, status: str | None) -> None:
+        self.pacer.session_changed(
+            instance_id,
+            down=self._session_holds(instance_id),
+            working=status == "WORKING",
+        )
+        # A partition paused for this instance's full buffer may go on now that it is held.
+        for tp, instances in list(self._instances_of.items()):
+            if instance_id in instances:
+                self.on_progress(tp)
 
     def _watch_circuits(self, metrics: Metrics, listed: set[str]) -> None:
         """``gateway_circuit_open``, read at scrape time: one series per listed instance and
@@ -159,12 +211,12 @@ class Engine:
 
         def held(instance: str) -> Callable[[], float]:
             # One gate lookup per series: a scrape reads every listed instance.
-            return lambda: float(self.pacer.is_held(instance))
+            return lambda: float(self.pacer.circuit_is_open(instance))
 
         for instance in listed:
             metrics.circuit_open.labels(instance).set_function(held(instance))
         metrics.circuit_open.labels("other").set_function(
-            lambda: float(any(i not in listed for i in self.pacer.held_instances()))
+            lambda: float(any(i not in listed for i in self.pacer.open_circuits()))
         )
 
     # -- ownership ---------------------------------------------------------------------------
@@ -183,6 +235,8 @@ class Engine:
         """No new call for ``partitions``; wait for their in-flight work at most ``bound_s``,
         cancel the rest (a POST cut off mid-call is reported outcome_unknown)."""
         self._owned -= partitions
+        # Held commands wait for no bound: they make no call, and the next owner holds them.
+        self.pacer.refuse(None, owners=set(partitions))
         tasks = [t for k, t in self._lane_tasks.items() if k[0] in partitions]
         tasks += [t for t, tp in self._side_tasks.items() if tp in partitions]
         await self._wait_or_cancel(tasks, bound_s)
@@ -199,6 +253,7 @@ class Engine:
     async def stop(self, grace_s: float) -> None:
         """Start no new command or call; let in-flight ones finish within ``grace_s``."""
         self._stopping = True
+        self.pacer.refuse(None)  # held commands are left for the next owner at once
         await self._wait_or_cancel([*self._lane_tasks.values(), *self._side_tasks], grace_s)
         self.pacer.close()
 
@@ -222,7 +277,7 @@ class Engine:
         received_at, received_mono = self.clock.now(), self.clock.monotonic()
         item = admission(
             envelope,
-            is_known_instance=self.settings.is_known_instance,
+            is_known_instance=self.registry.admits,
             partitions_of=self._partitions_of,
         )
         held_and_full = False
@@ -330,9 +385,17 @@ class Engine:
         return offsets
 
     def has_full_instance(self, tp: TopicPartition) -> bool:
-        """Whether an instance of ``tp`` has used up its buffer (the partition must wait)."""
+        """Whether an instance of ``tp`` has used up its buffer (the partition must wait). A
+        held one does not count: its further commands fail at once (``admit``), and waiting
+        for it would stall every other instance of the partition for as long as it is held."""
         instances = self._instances_of.get(tp)
-        return instances is not None and self.lanes.any_instance_full(instances)
+        if instances is None or not self.lanes.any_instance_full(instances):
+            return False
+        pacer = self.pacer
+        return any(
+            instance is None or not pacer.is_held(instance)
+            for instance in self.lanes.full_among(instances)
+        )
 
     def expire_state(self) -> int:
         """Forget idempotency records past their retention."""

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
-from wawp_gateway.core.errors import CallRefused
+from wawp_gateway.core.errors import CallRefused, CommandRejected, GatewayError
 from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.worker.jobs import CallContext, CallFlag, Job, JobCalls, JobPacer, SlotReturning
 from wawp_gateway.worker.outputs import ReplyInfo
@@ -37,6 +37,18 @@ from wawp_gateway.worker.state.statelog import StateLog
 __all__ = ["Execution"]
 
 log = structlog.get_logger(__name__)
+
+
+def _unknown_instance(attempts: int, message: str) -> Outcome:
+    """No call started for a command of an instance the registry does not (or no longer)
+    know: ``rejected``; a retry of one that had made calls is ``failed``. Dead-lettered
+    ``unknown_instance`` either way, for a replay once the instance is back."""
+    return Outcome(
+        status=ResultStatus.REJECTED if attempts == 0 else ResultStatus.FAILED,
+        attempts=attempts,
+        error=ErrorInfo(code="unknown_instance", message=message, retryable=False),
+        dlq_reason=DlqReason.UNKNOWN_INSTANCE,
+    )
 
 
 class Execution:
@@ -61,7 +73,10 @@ class Execution:
         self._state_log = state_log
         self._done = done
         self._key_done: dict[tuple[str, str], asyncio.Event] = {}
-        self._instance_slots: dict[str, asyncio.Semaphore] = {}
+        # Per instance and kind: its session and auth actions have slots of their own, so sends
+        # held for a session that is down (each holding a slot while it waits) never keep out
+        # the command that repairs it (docs/contract.md "Held instances").
+        self._instance_slots: dict[tuple[str, bool], asyncio.Semaphore] = {}
 
     async def run(self, job: Job) -> bool:
         """Run one command and publish its outcome; False when it was refused (not started)."""
@@ -75,13 +90,18 @@ class Execution:
                 return True
             ledger.begin()
         try:
-            instance_slots = self._instance_slots.get(command.instance_id)
+            kind = (command.instance_id, command.spec.bypasses_circuit)
+            instance_slots = self._instance_slots.get(kind)
             if instance_slots is None:
-                instance_slots = self._instance_slots[command.instance_id] = asyncio.Semaphore(
+                instance_slots = self._instance_slots[kind] = asyncio.Semaphore(
                     self._settings.engine.max_in_flight_per_instance
                 )
-            async with instance_slots:
-                outcome = await self._execute(job, ledger)
+            outcome: Outcome | None
+            if await self._instance_confirmed(command.instance_id, job.received_mono):
+                async with instance_slots:
+                    outcome = await self._execute(job, ledger)
+            else:
+                outcome = _unknown_instance(0, "instance is not configured on this gateway")
             if outcome is None:
                 return False
             if (
@@ -99,6 +119,18 @@ class Execution:
             context.clock.monotonic() - job.received_mono, exemplar()
         )
         return True
+
+    async def _instance_confirmed(self, instance_id: str, received_mono: float) -> bool:
+        """Whether the registry knows the instance, having read its topic to the end first
+        when it did not (docs/contract.md "Instance registry": read your writes)."""
+        try:
+            async with asyncio.timeout(self._settings.kafka.request_timeout_ms / 1000):
+                return await self._context.registry.confirm(instance_id, received_at=received_mono)
+        except (GatewayError, KafkaError, TimeoutError) as exc:
+            # The registry cannot be read to its end now: the command is rejected (and
+            # dead-lettered, so it can be replayed) rather than held without a bound.
+            log.warning("instances.catch_up_failed", error_type=type(exc).__name__)
+            return False
 
     def _ledger(self, job: Job) -> JobLedger | None:
         state = self._states.get(job.tp.partition)
@@ -213,6 +245,8 @@ class Execution:
             )
         except CallRefused:
             return None
+        except CommandRejected as exc:  # the instance was removed before a call started
+            return _unknown_instance(flag.calls, exc.message)
         except asyncio.CancelledError:
             if flag.in_flight:
                 context.pacer.gate(command.instance_id).release_unused_turn()

@@ -18,12 +18,14 @@ from aiokafka import TopicPartition
 
 from wawp_gateway.core.errors import (
     CallRefused,
+    CommandRejected,
     WawpError,
     WawpMaybeProcessed,
     WawpNotProcessed,
     WawpRateLimited,
 )
 from wawp_gateway.core.metrics import Metrics, status_class
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import add_event
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import Envelope, OutboundCommand
@@ -34,7 +36,8 @@ from wawp_gateway.worker.state.ledger import JobLedger
 
 __all__ = ["CallContext", "CallFlag", "Job", "JobCalls", "JobPacer", "SlotReturning"]
 
-# Answers that say the instance itself is not working (they open its circuit).
+# Answers that say the instance's session is down: they hold it at once (docs/contract.md
+# "Held instances").
 _SESSION_DOWN_CODES = frozenset({"session_not_working"})
 
 
@@ -62,6 +65,8 @@ class CallContext(Protocol):
     def clock(self) -> Clock: ...
     @property
     def policy(self) -> RetryPolicy: ...
+    @property
+    def registry(self) -> InstanceRegistry: ...
 
     def check_may_call(self, tp: TopicPartition) -> None:
         """Raise ``CallRefused`` when no call may start for ``tp``."""
@@ -162,22 +167,29 @@ class JobPacer:
         bypass = command.spec.bypasses_circuit
         # The usual case when busy: every slot taken, the instance free. Queue for a slot, then
         # take the turn with it; only an instance that is not free makes its commands wait in
-        # its gate (which takes their slot once their turn is due).
-        await context.call_slots.take()
-        try:
-            context.check_may_call(self._job.tp)  # the partition may have gone while it queued
-        except CallRefused:
+        # its gate (which takes their slot once their turn is due). A held instance's commands
+        # go straight to the gate: they must not queue for a slot they would hand back.
+        _check_still_configured(context, command)
+        if not gate.holds(bypass):
+            await context.call_slots.take()
+            try:
+                context.check_may_call(self._job.tp)  # the partition may have gone meanwhile
+            except CallRefused:
+                context.call_slots.release()
+                raise
+            if gate.try_acquire(bypass=bypass, holding_slot=True):
+                self._gate = gate
+                self._check_granted(command)
+                return True
             context.call_slots.release()
-            raise
-        if gate.try_acquire(bypass=bypass, holding_slot=True):
-            self._gate = gate
-            return True
-        context.call_slots.release()
         timeout = give_up_at - context.clock.monotonic()
         if timeout <= 0:
             return False
         try:
-            waited = await asyncio.wait_for(gate.acquire(bypass=bypass), timeout)
+            # In this task (no wait_for task): from the ownership check to the waiter's place in
+            # the gate nothing awaits, so a revoke or stop either refused it above or finds it.
+            async with asyncio.timeout(timeout):
+                waited = await gate.acquire(bypass=bypass, owner=self._job.tp)
         except TimeoutError:
             return False
         self._gate = gate
@@ -188,7 +200,17 @@ class JobPacer:
         except CallRefused:
             gate.release_unused_turn()
             raise
+        self._check_granted(command)
         return True
+
+    def _check_granted(self, command: OutboundCommand) -> None:
+        """The last look at the registry before a granted call: an instance removed while the
+        command waited for its turn makes no call (docs/contract.md "Instance registry")."""
+        try:
+            _check_still_configured(self._context, command)
+        except CommandRejected:
+            self.turn_unused(command)
+            raise
 
     def turn_unused(self, command: OutboundCommand) -> None:
         self.release_slot()
@@ -202,9 +224,9 @@ class JobPacer:
             gate.circuit.record_success()
         elif isinstance(error, WawpRateLimited):
             gate.pause(error.retry_after_s or self._context.policy.backoff_initial_s)
-        elif isinstance(error, WawpNotProcessed | WawpMaybeProcessed) or (
-            error.code in _SESSION_DOWN_CODES
-        ):
+        elif error.code in _SESSION_DOWN_CODES:
+            gate.circuit.trip(self._context.clock.monotonic())
+        elif isinstance(error, WawpNotProcessed | WawpMaybeProcessed):
             gate.circuit.record_failure(self._context.clock.monotonic())
         else:
             gate.circuit.record_neutral()
@@ -225,6 +247,15 @@ class SlotReturning:
             return await self._wawp.call(spec, params, instance_id=instance_id)
         finally:
             self._pacer.release_slot()
+
+
+def _check_still_configured(context: CallContext, command: OutboundCommand) -> None:
+    if not context.registry.is_known(command.instance_id):
+        raise CommandRejected(
+            "unknown_instance",
+            "instance was removed from the registry before the call",
+            dlq_reason="unknown_instance",
+        )
 
 
 def _retry_reason(error: WawpError) -> str:

@@ -128,6 +128,11 @@ class LaneBook(Generic[T, P]):
         full = self._full_instances
         return bool(full) and not full.isdisjoint(instances)
 
+    def full_among(self, instances: set[str]) -> set[str | None]:
+        """Which of ``instances`` are at their buffer bound."""
+        full = self._full_instances
+        return full & instances if full else set()
+
     def may_resume(self, partition: P) -> bool:
         return self.buffered(partition) < self.limits.resume_below
 

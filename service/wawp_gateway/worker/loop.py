@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import structlog
@@ -25,10 +25,12 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.membership import GroupStanding
 from wawp_gateway.core.metrics import Metrics
+from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
+from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
 from wawp_gateway.worker.state.store import KV
@@ -57,10 +59,14 @@ class Worker:
         standing: GroupStanding | None = None,
         tracing: Tracing | None = None,
         store: KV | None = None,
+        sessions: SessionBook | None = None,
+        catch_up: Sequence[Callable[[], Awaitable[None]]] = (),
+        registry: InstanceRegistry | None = None,
     ) -> None:
         """Without ``state_log`` the worker keeps no idempotency records (unit tests of the
         loop); ``build_worker`` always gives one. Without ``tracing`` no span is recorded (the
-        trace context is propagated all the same)."""
+        trace context is propagated all the same). ``catch_up``: what must be read to its end
+        before the first call of a partition taken over (the followed topics)."""
         self._settings = settings
         self._topics = settings.topics
         self._consumer = consumer
@@ -75,7 +81,10 @@ class Worker:
             partitions_of=self._partition_count,
             state_log=state_log,
             tracing=tracing,
+            sessions=sessions,
+            registry=registry,
         )
+        self._catch_up = tuple(catch_up)
         self.engine.on_progress = self._on_progress
         self.engine.standing = standing
         self._standing = standing
@@ -326,9 +335,16 @@ class Worker:
         # Paused at once: aiokafka may return records of a new partition while this runs.
         self._consumer.pause(*new)
         numbers = {tp.partition for tp in new} - set(self.engine.states)
-        task = asyncio.create_task(self._handover.take(numbers, assigned_at=time.monotonic()))
+        task = asyncio.create_task(self._take_over(self._handover, numbers, time.monotonic()))
         self._taking[task] = new
         task.add_done_callback(self._taken)
+
+    async def _take_over(self, handover: Handover, numbers: set[int], at: float) -> TakeOver:
+        """The followed topics read to their end (a session status written just before the
+        assignment holds the partition's commands from its first call), then the hand-over."""
+        if self._catch_up:
+            await asyncio.gather(*(catch_up() for catch_up in self._catch_up))
+        return await handover.take(numbers, assigned_at=at)
 
     def _taken(self, task: asyncio.Task[TakeOver]) -> None:
         tps = self._taking.pop(task)

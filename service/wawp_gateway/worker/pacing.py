@@ -6,6 +6,10 @@ first and ignore the 429 pause and the open circuit. A grant comes with one of t
 call slots (``CallSlots``), taken once the turn is due: an instance waiting for its tokens, its
 circuit or a Retry-After holds none of them, so it cannot crowd the others out.
 
+An instance whose session is reported down is held the same way (docs/contract.md "Held
+instances"): its calls wait in the gate, but session and auth ones, until a
+``WORKING`` status lifts the hold; then they go in their order, paced by the bucket.
+
 The rate is checked twice. The grant takes a token (it orders and paces the queue), and the call
 takes one more from a twin bucket right before it is sent (``until_send``/``sending``), after
 its ``in_progress`` record was acknowledged: that acknowledgement takes a variable time, and
@@ -18,11 +22,13 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from wawp_gateway.core.errors import CallRefused
 from wawp_gateway.worker.circuit import Circuit, CircuitState
 from wawp_gateway.worker.ratelimit import TokenBucket
 
@@ -85,6 +91,7 @@ class _Waiter:
     seq: int
     future: asyncio.Future[bool] = field(compare=False)  # result: the grant is the trial
     bypass: bool = field(compare=False)
+    owner: Hashable = field(compare=False, default=None)  # refused together (revoke, stop)
 
 
 class Gate:
@@ -114,6 +121,7 @@ class Gate:
         self._wakeup = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._next_free = 0.0  # jitter: no send before this moment
+        self._session_down = False  # the last session status holds the instance
         # A recorded answer may free the queue early (trial over, circuit closed by a session
         # action): wake the dispatcher instead of letting it sleep out the cool-down.
         circuit.on_change = self._wakeup.set
@@ -123,6 +131,8 @@ class Gate:
         only then)."""
         now = self._now()
         if not bypass:
+            if self._session_down:
+                return math.inf  # until a status lifts the hold (it wakes the dispatcher)
             # Only look: the half-open trial is claimed by the grant, not by asking (a waiter
             # told to wait for its token must not hold the one trial while it waits).
             held = self.circuit.hold_time(now)
@@ -171,14 +181,16 @@ class Gate:
         if self._slots is not None:
             self._slots.release()
 
-    async def acquire(self, *, bypass: bool = False) -> float:
+    async def acquire(self, *, bypass: bool = False, owner: Hashable = None) -> float:
         """Wait for this instance's turn and a call slot; return the seconds waited. The caller
-        releases the slot (``release_slot``) once the call ended. Cancel-safe."""
+        releases the slot (``release_slot``) once the call ended. Cancel-safe. Raises
+        ``CallRefused`` when ``refuse`` names its ``owner`` meanwhile."""
         if self.try_acquire(bypass=bypass):
             return 0.0
         started = self._now()
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, _Waiter(0 if bypass else 1, next(self._seq), future, bypass))
+        waiter = _Waiter(0 if bypass else 1, next(self._seq), future, bypass, owner)
+        heapq.heappush(self._waiters, waiter)
         self._wakeup.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch())
@@ -191,6 +203,11 @@ class Gate:
                 self.release_slot()
                 if future.result():
                     self.circuit.record_neutral()
+            elif waiter in self._waiters:
+                # Gone before its turn (a deadline while held): out of the queue now, or the
+                # queue looks busy to ``try_acquire`` until the dispatcher next runs.
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
             raise
         return self._now() - started
 
@@ -205,7 +222,7 @@ class Gate:
                 self._wakeup.clear()
                 # A new waiter (maybe a session action that goes first) wakes us early.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), wait)
+                    await asyncio.wait_for(self._wakeup.wait(), None if wait == math.inf else wait)
                 continue
             if not await self._slot_for(head):
                 continue
@@ -237,6 +254,40 @@ class Gate:
         self.circuit.record_neutral()
         self._wakeup.set()
 
+    def hold_session(self, down: bool) -> None:
+        """The instance's last session status holds it (True) or lets it go (False)."""
+        if down != self._session_down:
+            self._session_down = down
+            self._wakeup.set()
+
+    def holds(self, bypass: bool) -> bool:
+        """Whether a call of this kind would wait for the session or the circuit now."""
+        return not bypass and self.is_held
+
+    def refuse(self, owners: set[Hashable] | None = None) -> int:
+        """Turn away the waiters of ``owners`` (all of them when None) with ``CallRefused``:
+        their partitions were revoked or the worker stops, and a held command must not keep
+        the drain waiting for its bound. Returns how many were refused."""
+        refused = 0
+        for waiter in self._waiters:
+            if not waiter.future.done() and (owners is None or waiter.owner in owners):
+                waiter.future.set_exception(CallRefused("partition revoked or worker stopping"))
+                refused += 1
+        if refused:
+            self._waiters = [w for w in self._waiters if not w.future.done()]
+            heapq.heapify(self._waiters)
+            self._wakeup.set()
+        return refused
+
+    def retune(self, rate_per_minute: float, burst: int) -> None:
+        """New limits from the registry, applied to the live buckets: calls already granted
+        stand, and no fresh burst comes with the change (``TokenBucket.retune``)."""
+        now = self._now()
+        self.bucket.retune(rate_per_minute, burst, now)
+        if self._send_bucket is not None:
+            self._send_bucket.retune(rate_per_minute, burst, now)
+        self._wakeup.set()  # the head's wait was computed with the old rate
+
     def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -251,7 +302,11 @@ class Gate:
 
     @property
     def is_held(self) -> bool:
-        return self.circuit.state is CircuitState.OPEN
+        return self._session_down or self.circuit.state is CircuitState.OPEN
+
+    @property
+    def session_down(self) -> bool:
+        return self._session_down
 
 
 class Pacer:
@@ -265,8 +320,12 @@ class Pacer:
         now: Callable[[], float],
         rng: random.Random | None = None,
         slots: CallSlots | None = None,
+        session_down: Callable[[str], bool] = lambda instance_id: False,
     ) -> None:
+        """``session_down`` says whether an instance's last session status holds it, for a
+        gate made after the status arrived; ``session_changed`` tells the gates that exist."""
         self._limits = limits
+        self._session_down = session_down
         self._slots = slots
         self._settings = settings
         self._now = now
@@ -287,7 +346,32 @@ class Pacer:
                 self._slots,
                 send_bucket=TokenBucket(rate, burst, now, full=False),
             )
+            gate.hold_session(self._session_down(instance_id))
         return gate
+
+    def session_changed(self, instance_id: str, *, down: bool, working: bool) -> None:
+        """A status record arrived: hold or release the instance; ``WORKING`` also closes a
+        circuit that a ``session_not_working`` answer opened."""
+        gate = self._gates.get(instance_id)
+        if gate is not None:
+            gate.hold_session(down)
+            if working:
+                gate.circuit.session_working()
+
+    def refuse(self, instance_ids: set[str] | None, owners: set[Hashable] | None = None) -> int:
+        """``Gate.refuse`` on the gates of ``instance_ids`` (every gate when None)."""
+        gates = (
+            self._gates.values()
+            if instance_ids is None
+            else (g for i, g in self._gates.items() if i in instance_ids)
+        )
+        return sum(gate.refuse(owners) for gate in list(gates))
+
+    def retune(self, instance_id: str) -> None:
+        """The instance's limits changed: its live gate (if any) takes them now."""
+        gate = self._gates.get(instance_id)
+        if gate is not None:
+            gate.retune(*self._limits(instance_id))
 
     def forget(self, instance_ids: set[str]) -> None:
         """Drop gates of instances whose partitions this worker no longer owns."""
@@ -305,3 +389,10 @@ class Pacer:
 
     def held_instances(self) -> list[str]:
         return [i for i, g in self._gates.items() if g.is_held]
+
+    def circuit_is_open(self, instance_id: str) -> bool:
+        gate = self._gates.get(instance_id)
+        return gate is not None and gate.circuit.state is CircuitState.OPEN
+
+    def open_circuits(self) -> list[str]:
+        return [i for i, g in self._gates.items() if g.circuit.state is CircuitState.OPEN]

@@ -185,7 +185,8 @@ _EXPIRED = ErrorInfo(
 )
 _UNAVAILABLE = ErrorInfo(
     code="instance_unavailable",
-    message="the instance was held (circuit open or rate limited) past the retry time cap",
+    message="the instance was held (session down, circuit open or rate limited) past the "
+    "retry time cap",
     retryable=True,
 )
 

@@ -36,6 +36,19 @@ class TokenBucket:
         """Use a token now; only after ``wait_time(now)`` said 0."""
         self._tat = max(self._tat, now) + self._interval
 
+    def retune(self, rate_per_minute: float, burst: int, now: float) -> None:
+        """New limits for the live bucket. Tokens already taken stay taken, and the bucket
+        holds no more tokens than it held before (nor more than the new ``burst``): a change
+        never grants a fresh burst. From now on it refills at the new rate."""
+        if rate_per_minute <= 0 or burst < 1:
+            raise ValueError("rate_per_minute must be positive and burst at least 1")
+        # Tokens free now (negative: the next one is that far off), in the old units.
+        level = (now - (self._tat - self._tolerance)) / self._interval + 1
+        level = min(level, (self._tolerance / self._interval) + 1, float(burst))
+        self._interval = 60.0 / rate_per_minute
+        self._tolerance = (burst - 1) * self._interval
+        self._tat = now + self._tolerance + self._interval * (1 - level)
+
     def pause_until(self, moment: float) -> None:
         """Wawp answered 429 with Retry-After: no call of this instance before ``moment``."""
         self._paused_until = max(self._paused_until, moment)
