@@ -4,6 +4,8 @@ without a restart (docs/contract.md "Instance registry")."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -139,11 +141,11 @@ async def test_a_lower_rate_applies_to_the_live_bucket(gateway: Gateway, sandbox
             assert j - i + 1 <= 2 + 1 + 2 * window + 0.2, (i, j, window)
 
 
-async def test_after_rm_a_command_is_rejected_unknown_instance(
-    gateway: Gateway, sandbox: Sandbox
+async def test_after_rm_a_command_is_rejected_unknown_instance_and_replays_once_back(
+    gateway: Gateway, sandbox: Sandbox, unique: Callable[[str], str]
 ) -> None:
-    """rm, then a command: rejected unknown_instance without a call, dead-lettered (so it can
-    be replayed once the instance is back)."""
+    """rm, then a command: rejected unknown_instance without a call, dead-lettered; once the
+    instance is put back, ``dlq replay`` of that letter succeeds."""
     settings = gateway.settings
     instance_id = f"GONE{uuid.uuid4().hex[:12].upper()}"
     sandbox.add_instance(instance_id, TEST_TOKEN)
@@ -162,6 +164,37 @@ async def test_after_rm_a_command_is_rejected_unknown_instance(
     assert (result["status"], result["error"]["code"]) == ("rejected", "unknown_instance")
     assert dict(letter.headers)["dlq-reason"] == b"unknown_instance"
     assert len(sandbox.requests(instance_id)) == calls_before
+
+    # Back: the letter, copied to a DLQ topic of this test's own, replays to a success.
+    dlq_topic = unique("dlq")
+    await create_topics(settings.kafka, [dlq_topic], partitions=PARTITIONS)
+    await gateway.producer.send_and_wait(
+        dlq_topic, letter.value, key=letter.key, headers=list(letter.headers)
+    )
+    await put_instance(settings.kafka, settings.topics.instances, instance_id)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_KAFKA__BOOTSTRAP_SERVERS"] = settings.kafka.bootstrap_servers
+    replay = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wawp_gateway",
+        "dlq",
+        "replay",
+        "--topic",
+        dlq_topic,
+        "--rate",
+        "0",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(replay.communicate(), DEADLINE_S)
+    assert replay.returncode == 0, err
+    replayed = await gateway.outputs.wait_for(
+        lambda seen: [r for r in seen.results[cmd["id"]] if r["replay_count"] == 1]
+    )
+    assert replayed[0]["status"] == "succeeded"
+    assert len(sandbox.requests(instance_id)) == calls_before + 1
 
 
 async def test_ls_shows_every_instance_and_no_token(gateway: Gateway, sandbox: Sandbox) -> None:
