@@ -175,3 +175,30 @@ async def test_catch_up_after_stop_raises(kafka: KafkaSettings, topic: str) -> N
     await follower.stop()  # idempotent
     with pytest.raises(FollowerStopped):
         await follower.catch_up()
+
+
+async def test_a_failure_while_following_is_reported_and_ends_catch_ups(
+    kafka: KafkaSettings, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """When following breaks (here: ``apply`` raises), the failure callbacks hear of it and
+    waiting or later catch-ups raise instead of hanging."""
+    failures: list[BaseException] = []
+    reported = asyncio.Event()
+
+    def apply(key: str, value: bytes | None) -> None:
+        if key == "poison":
+            raise ValueError("cannot apply")
+
+    follower = CompactedTopicFollower(kafka, topic, apply, client_id="test-follower")
+    follower.on_failure(lambda error: (failures.append(error), reported.set()))
+    await asyncio.wait_for(follower.start(), DEADLINE_S)
+    try:
+        await _write_batch(producer, topic, [("poison", b"x")])
+        with pytest.raises(FollowerStopped):
+            await asyncio.wait_for(follower.catch_up(), DEADLINE_S)
+        await asyncio.wait_for(reported.wait(), DEADLINE_S)
+        with pytest.raises(FollowerStopped):
+            await follower.catch_up()
+    finally:
+        await follower.stop()
+    assert [type(f) for f in failures] == [ValueError]

@@ -147,6 +147,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "send --wait": ((*SEND, "--param", "message=hi", "--wait", "--timeout", "20"), {}),
     "dlq ls": (("dlq", "ls"), {}),
     "topics create": (("topics", "create"), {}),
+    "instances ls": (("instances", "ls"), {}),
 }
 
 
@@ -177,7 +178,8 @@ async def tracked_to_read(
     broker: SecuredBroker, security: dict[str, Any], prefix: str
 ) -> dict[str, str]:
     """Worker, webhook receiver and tracker in-process on ``broker``; `topics create`,
-    `send --wait` and `dlq ls` as a user runs them. Returns what the commands printed."""
+    `send --wait`, `dlq ls` and `instances put|ls` as a user runs them. Returns what the
+    commands printed."""
     env = env_of(broker.bootstrap, security, prefix)
     code, out, err = await run_cli("topics", "create", env=env)
     assert code == 0, err
@@ -206,6 +208,12 @@ async def tracked_to_read(
     code, out, err = await run_cli("dlq", "ls", env=env)
     assert code == 0, err
     printed["dlq ls"] = out + err
+    code, out, err = await run_cli("instances", "put", "SECURED00001", "--burst", "2", env=env)
+    assert code == 0, err
+    code, out, err = await run_cli("instances", "ls", "--json", env=env)
+    assert code == 0, err
+    assert {"instance": "SECURED00001", "burst": 2}.items() <= json.loads(out)[0].items()
+    printed["instances ls"] = out + err
     return printed
 
 

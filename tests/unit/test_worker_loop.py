@@ -381,3 +381,13 @@ def test_keys_evicted_while_running_are_counted_once() -> None:
     state.evicted = 5
     worker._count_evictions()
     assert evicted_total() == 5
+
+
+async def test_a_reported_failure_stops_the_worker() -> None:
+    """``fail`` (a followed topic broke): ``run`` raises the error after its current fetch, the
+    first error reported being the one raised."""
+    worker = _restoring_worker(_SeekingConsumer())
+    worker.fail(ConnectionError("registry follower"))
+    worker.fail(RuntimeError("later"))
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(worker.run(asyncio.Event()), 5)

@@ -83,10 +83,16 @@ class CompactedTopicFollower:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self._failure_callbacks: list[Callable[[BaseException], None]] = []
 
     @property
     def topic(self) -> str:
         return self._topic
+
+    def on_failure(self, callback: Callable[[BaseException], None]) -> None:
+        """Call ``callback(error)`` if following ends with an error (not on ``stop``): what
+        is read from the topic no longer changes, so a process may rather stop."""
+        self._failure_callbacks.append(callback)
 
     async def start(self) -> None:
         """Assign every partition, read from the beginning up to the current end, then follow
@@ -228,6 +234,8 @@ class CompactedTopicFollower:
         if error is not None:
             log.error("follower.failed", topic=self._topic, error_type=type(error).__name__)
             self._fail(error)
+            for callback in self._failure_callbacks:
+                callback(error)
 
     def _fail(self, error: BaseException) -> None:
         self._failure = self._failure or error

@@ -98,7 +98,9 @@ class WorkerApp:
 
 
 @asynccontextmanager
-async def following_registry(settings: Settings) -> AsyncIterator[InstanceRegistry]:
+async def following_registry(
+    settings: Settings,
+) -> AsyncIterator[tuple[InstanceRegistry, CompactedTopicFollower]]:
     """The instance registry, ``wawp.instances`` read to its end and followed."""
     registry = InstanceRegistry(
         settings.instances,
@@ -118,7 +120,7 @@ async def following_registry(settings: Settings) -> AsyncIterator[InstanceRegist
     try:
         registry.follow_with(follower.catch_up)
         settings.refuse_without_instances(sum(1 for e in registry.entries() if e.enabled))
-        yield registry
+        yield registry, follower
     finally:
         await follower.stop()
 
@@ -137,7 +139,7 @@ async def build_worker(
         partitions = await check_partitions(settings.kafka, settings.topics)
         # Read to its end before the first call and followed from then on: a worker taking
         # over a partition knows every instance (docs/contract.md "Instance registry").
-        registry = await stack.enter_async_context(following_registry(settings))
+        registry, registry_follower = await stack.enter_async_context(following_registry(settings))
         transport = transport_for(settings.wawp)
         client = WawpClient(settings.wawp, transport, registry.token_for, tracing)
         stack.push_async_callback(client.aclose)
@@ -190,6 +192,7 @@ async def build_worker(
             catch_up=[session_follower.catch_up],
             registry=registry,
         )
+        registry_follower.on_failure(worker.fail)  # a registry no longer followed: restart
         port = await stack.enter_async_context(
             serve_probes(
                 metrics.registry,

@@ -110,6 +110,12 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def fail(self, error: BaseException) -> None:
+        """Something the worker relies on broke (a followed topic): ``run`` raises ``error``
+        after its current fetch, and the process exits to be restarted."""
+        if self._failure is None:
+            self._failure = error
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until ``stopping`` is set, then drain within the grace period and commit."""
         self._consumer.subscribe(
