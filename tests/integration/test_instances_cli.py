@@ -91,3 +91,10 @@ def test_put_ls_rm_round_trip_never_shows_the_token(
     table = [line.split() for line in outputs[2].stdout.splitlines()]
     assert table[0] == ["INSTANCE", "RATE/MIN", "BURST", "ENABLED", "SOURCE", "TOKEN", "SESSION"]
     assert ["NEWINST", "30", "2", "yes", "topic", "set", "-"] in table
+    assert "GATEWAY_INSTANCES_FILE" not in outputs[2].stderr  # the file is named here
+
+    without_file = {k: v for k, v in env.items() if k != "GATEWAY_INSTANCES_FILE"}
+    listed = _run("instances", "ls", env=without_file)
+    assert listed.returncode == 0, listed.stderr
+    assert "FILEINST" in listed.stdout  # its topic record (the put --disable above)
+    assert "no GATEWAY_INSTANCES_FILE here" in listed.stderr

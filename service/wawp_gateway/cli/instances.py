@@ -179,14 +179,23 @@ def _kafka_failed(exc: KafkaError) -> int:
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
+    settings = load_registry_settings()
     try:
-        rows = asyncio.run(list_instances(load_registry_settings()))
+        rows = asyncio.run(list_instances(settings))
     except KafkaError as exc:
         return _kafka_failed(exc)
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:
         print(_format(rows))
+    if settings.instances_file is None:
+        # The workers' starting set lives in their instances file; this shell may not name it
+        # (`make run` gives it to its worker only).
+        print(
+            "note: no GATEWAY_INSTANCES_FILE here: the instances of the workers' file are not "
+            "listed, only the registry topic's",
+            file=sys.stderr,
+        )
     return 0
 
 
