@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from fakes import FakeWawp, ManualClock, ok_reply
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.sections import KafkaSettings, WawpSettings
-from wawp_gateway.worker.loop import Worker
+from wawp_gateway.worker.loop import Worker, _Rebalance
 from wawp_gateway.worker.offsets import OffsetTracker
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.idempotency import PartitionState
@@ -391,3 +392,17 @@ async def test_a_reported_failure_stops_the_worker() -> None:
     worker.fail(RuntimeError("later"))
     with pytest.raises(ConnectionError):
         await asyncio.wait_for(worker.run(asyncio.Event()), 5)
+
+
+async def test_a_revoke_logs_when_it_completed_and_how_long_it_took() -> None:
+    """The group assigns nothing until every member's revoke is done: its time is logged."""
+    consumer = FakeConsumer()
+    worker = _worker(consumer, commit_interval_ms=60_000)
+    worker.on_assigned({TP})
+    with capture_logs() as logs:
+        await asyncio.wait_for(_Rebalance(worker).on_partitions_revoked({TP}), DEADLINE_S)
+    events = [entry["event"] for entry in logs]
+    assert events[0] == "partitions.revoked"
+    done = next(entry for entry in logs if entry["event"] == "revocation.completed")
+    assert done["count"] == 1
+    assert 0 <= done["seconds"] < DEADLINE_S

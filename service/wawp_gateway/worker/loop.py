@@ -401,7 +401,15 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions.revoked", count=len(revoked))
+        started = time.monotonic()
         await self._worker.on_revoked(set(revoked))
+        # The group waits for every member's revoke before it assigns anything: a slow one
+        # stalls every worker, so its time is in the log.
+        log.info(
+            "revocation.completed",
+            count=len(revoked),
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info(
