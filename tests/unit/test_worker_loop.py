@@ -19,8 +19,9 @@ from fakes import FakeWawp, ManualClock, ok_reply
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.sections import KafkaSettings, WawpSettings
-from wawp_gateway.worker.loop import Worker, _Rebalance
+from wawp_gateway.worker.loop import Worker
 from wawp_gateway.worker.offsets import OffsetTracker
+from wawp_gateway.worker.rebalance import RebalanceListener
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.idempotency import PartitionState
 from wawp_gateway.worker.state.statelog import StateLog
@@ -400,7 +401,7 @@ async def test_a_revoke_logs_when_it_completed_and_how_long_it_took() -> None:
     worker = _worker(consumer, commit_interval_ms=60_000)
     worker.on_assigned({TP})
     with capture_logs() as logs:
-        await asyncio.wait_for(_Rebalance(worker).on_partitions_revoked({TP}), DEADLINE_S)
+        await asyncio.wait_for(RebalanceListener(worker).on_partitions_revoked({TP}), DEADLINE_S)
     events = [entry["event"] for entry in logs]
     assert events[0] == "partitions.revoked"
     done = next(entry for entry in logs if entry["event"] == "revocation.completed")

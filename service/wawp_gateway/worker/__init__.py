@@ -1,6 +1,7 @@
 """The worker process: consume commands, pace each instance, call Wawp, publish one result each.
 
-``loop`` fetches, pauses and commits; ``engine`` runs each partition's commands in lanes under
+``loop`` fetches, pauses and commits (``rebalance`` hands it the group's revokes and
+assignments); ``engine`` runs each partition's commands in lanes under
 the process's bounds; ``admission`` decodes a record and decides where it runs (or is forwarded
 to); ``execution`` runs one command against its idempotency state, with ``jobs`` adapting its
 calls to the pacer (``pacing``, ``ratelimit``, ``circuit``) and the call slots; ``pipeline``

@@ -16,7 +16,6 @@ import structlog
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
-    ConsumerRebalanceListener,
     ConsumerRecord,
     TopicPartition,
 )
@@ -30,6 +29,7 @@ from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.worker.engine import Engine
 from wawp_gateway.worker.outputs import Outputs
 from wawp_gateway.worker.pipeline import Clock, WawpPort
+from wawp_gateway.worker.rebalance import RebalanceListener
 from wawp_gateway.worker.sessions import SessionBook
 from wawp_gateway.worker.state.handover import Handover, TakeOver
 from wawp_gateway.worker.state.statelog import StateLog
@@ -119,7 +119,7 @@ class Worker:
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until ``stopping`` is set, then drain within the grace period and commit."""
         self._consumer.subscribe(
-            [self._topics.send, self._topics.command], listener=_Rebalance(self)
+            [self._topics.send, self._topics.command], listener=RebalanceListener(self)
         )
         log.info("worker.started", topics=[self._topics.send, self._topics.command])
         while not stopping.is_set():
@@ -393,27 +393,3 @@ async def _unless_stopped(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return None
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: Worker) -> None:
-        self._worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        log.info("partitions.revoked", count=len(revoked))
-        started = time.monotonic()
-        await self._worker.on_revoked(set(revoked))
-        # The group waits for every member's revoke before it assigns anything: a slow one
-        # stalls every worker, so its time is in the log.
-        log.info(
-            "revocation.completed",
-            count=len(revoked),
-            seconds=round(time.monotonic() - started, 3),
-        )
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info(
-            "partitions.assigned",
-            partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
-        )
-        self._worker.on_assigned(set(assigned))
