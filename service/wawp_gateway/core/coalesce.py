@@ -27,7 +27,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-__all__ = ["CoalescingWriter", "Headers"]
+from wawp_gateway.core.partitioning import partition_for
+
+__all__ = ["CoalescingWriter", "Headers", "KeyedPublisher"]
 
 Headers = Sequence[tuple[str, bytes]]
 _Pending = tuple[bytes | None, bytes | None, Headers, asyncio.Future[None]]
@@ -161,3 +163,63 @@ def _settle(
             done.set_exception(error)
         else:
             done.set_result(None)
+
+
+class KeyedPublisher:
+    """Keyed records to any topic over a started producer (acks=all): ``publish(topic, key,
+    value, headers)`` returns the acknowledgement as a future.
+
+    Records are coalesced per partition (``CoalescingWriter``): a request's record joins the
+    batch that goes out while the previous one is acknowledged, so that many posts share one
+    produce request. Partitions follow Kafka's default partitioner, so events land where a
+    producer's own ``send`` would put them. A topic's partition count is read once.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._writers: dict[str, tuple[CoalescingWriter, int]] = {}
+        self._starting: set[asyncio.Task[None]] = set()
+
+    def __call__(
+        self, topic: str, key: bytes, value: bytes | None, headers: Headers
+    ) -> asyncio.Future[None]:
+        found = self._writers.get(topic)
+        if found is not None:
+            writer, count = found
+            return writer.submit(partition_for(key, count), key, value, headers)
+        # A plain future, not the task: a waiter's deadline fails it, and a task cannot be.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._first(done, topic, key, value, headers))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+        task.add_done_callback(lambda t: _settle_from(done, t))
+        return done
+
+    async def _first(
+        self,
+        done: asyncio.Future[None],
+        topic: str,
+        key: bytes,
+        value: bytes | None,
+        headers: Headers,
+    ) -> None:
+        """The first record of a topic: its partitions first (the broker may be away)."""
+        if topic not in self._writers:
+            partitions = await self._producer.partitions_for(topic)
+            self._writers[topic] = (CoalescingWriter([self._producer], topic), len(partitions))
+        if done.done():  # answered 503 meanwhile: sending it now would publish it twice
+            return
+        ack = self(topic, key, value, headers)
+        done.add_done_callback(lambda _: ack.cancel() if not ack.done() else None)
+        await ack
+
+
+def _settle_from(future: asyncio.Future[None], task: asyncio.Task[None]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(None)

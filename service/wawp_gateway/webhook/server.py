@@ -16,6 +16,7 @@ import structlog
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
+from wawp_gateway.core.coalesce import KeyedPublisher
 from wawp_gateway.core.config import ReceiverSettings
 from wawp_gateway.core.errors import ConfigError
 from wawp_gateway.core.kafka import build_producer, start_client
@@ -24,7 +25,7 @@ from wawp_gateway.core.runtime import tune_gc
 from wawp_gateway.core.serving import bind, serving
 from wawp_gateway.webhook.app import WebhookReceiver
 from wawp_gateway.webhook.checks import Outcome, check_auth_configured
-from wawp_gateway.webhook.publisher import KafkaPublisher, metadata_refreshed
+from wawp_gateway.webhook.publisher import metadata_refreshed
 
 __all__ = ["run_webhook", "running_webhook"]
 
@@ -59,7 +60,7 @@ async def running_webhook(
         receiver = WebhookReceiver(
             settings.webhook,
             settings.topics.events,
-            KafkaPublisher(producer),
+            KeyedPublisher(producer),
             metrics,
             reach_broker=lambda: metadata_refreshed(producer),
             sessions_topic=settings.topics.sessions,
