@@ -10,7 +10,7 @@ import pytest
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.worker.state.entries import StateEvent
 from wawp_gateway.worker.state.idempotency import PartitionState, Verdict, fingerprint
-from wawp_gateway.worker.state.store import StoreLocked, open_store
+from wawp_gateway.worker.state.store import RocksKV, StoreLocked, open_store
 
 NOW = 1_700_000_000.0
 FP = fingerprint("inst-a", "sendText", {"chatId": "1@c.us", "text": "hi"})
@@ -103,4 +103,69 @@ def test_one_process_per_directory(tmp_path: Path) -> None:
     store = open_store(str(tmp_path), 16, topic="wawp.state")
     with pytest.raises(StoreLocked, match="GATEWAY_IDEMPOTENCY__STORE_DIR"):
         open_store(str(tmp_path), 16, topic="wawp.state")
+    store.close()
+
+
+def _running(state: PartitionState, key: str) -> None:
+    assert verdict(state, key, command_id="cmd") is Verdict.EXECUTE
+    state.begin("inst-a", key, FP)
+
+
+def _reopened(tmp_path: Path, position: int) -> tuple[PartitionState, RocksKV]:
+    store = open_store(str(tmp_path), 16, topic="wawp.state")
+    state = PartitionState(3600, kv=store, partition=0)
+    assert state.resume() == position
+    return state, store
+
+
+def test_a_running_commands_in_progress_is_in_the_checkpoint(tmp_path: Path) -> None:
+    """A running key's in_progress is held back from the store until its next record; a
+    checkpoint taken meanwhile still holds it, so a restart never calls that command again."""
+    store = open_store(str(tmp_path), 16, topic="wawp.state")
+    state = PartitionState(3600, kv=store, partition=0)
+    state.resume()
+    _running(state, "k1")
+    state.apply(event("k1", StateStatus.IN_PROGRESS), NOW)
+    state.checkpoint(1)
+    store.close()
+
+    again, store = _reopened(tmp_path, 1)
+    assert (len(again), again.last_status) == (1, StateStatus.IN_PROGRESS)
+    assert verdict(again, "k1", command_id="cmd") is Verdict.AMBIGUOUS
+    store.close()
+
+
+def test_a_command_that_ends_on_its_in_progress_leaves_it_stored(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path), 16, topic="wawp.state")
+    state = PartitionState(3600, kv=store, partition=0)
+    state.resume()
+    _running(state, "k1")
+    state.apply(event("k1", StateStatus.IN_PROGRESS), NOW)
+    state.end("inst-a", "k1")
+
+    assert verdict(state, "k1", command_id="cmd") is Verdict.AMBIGUOUS
+    store.close()
+
+
+def test_a_reused_key_keeps_its_earlier_outcome_when_in_progress_was_held_back(
+    tmp_path: Path,
+) -> None:
+    """The held-back in_progress changes nothing a later reader sees: the earlier command of a
+    reused key is still answered from its own outcome after the new one finished."""
+    store = open_store(str(tmp_path), 16, topic="wawp.state")
+    state = PartitionState(3600, kv=store, partition=0)
+    state.resume()
+    state.apply(event("k1", StateStatus.FAILED, command_id="first"), NOW)
+    _running(state, "k1")
+    state.apply(event("k1", StateStatus.IN_PROGRESS, at=NOW + 0.5), NOW + 0.5)
+    state.apply(event("k1", StateStatus.SUCCEEDED, at=NOW + 0.6), NOW + 0.6)
+    state.end("inst-a", "k1")
+    state.checkpoint(3)
+    store.close()
+
+    again, store = _reopened(tmp_path, 3)
+    assert len(again) == 1
+    assert verdict(again, "k1", command_id="first") is Verdict.REDELIVERED
+    assert verdict(again, "k1", command_id="cmd") is Verdict.REDELIVERED
+    assert verdict(again, "k1") is Verdict.DUPLICATE
     store.close()

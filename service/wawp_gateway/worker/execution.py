@@ -123,9 +123,12 @@ class Execution:
     async def _instance_confirmed(self, instance_id: str, received_mono: float) -> bool:
         """Whether the registry knows the instance, having read its topic to the end first
         when it did not (docs/contract.md "Instance registry": read your writes)."""
+        registry = self._context.registry
+        if registry.is_known(instance_id):  # the usual case: no timer for a catch-up
+            return True
         try:
             async with asyncio.timeout(self._settings.kafka.request_timeout_ms / 1000):
-                return await self._context.registry.confirm(instance_id, received_at=received_mono)
+                return await registry.confirm(instance_id, received_at=received_mono)
         except (GatewayError, KafkaError, TimeoutError) as exc:
             # The registry cannot be read to its end now: the command is rejected (and
             # dead-lettered, so it can be replayed) rather than held without a bound.

@@ -121,6 +121,10 @@ class PartitionState:
         # closely in the changelog, so a restore mostly finds the previous one here.
         self._recent: dict[bytes, bytes | None] = {}
         self._looked_up: tuple[bytes, bytes | None] = (b"", None)
+        # A running key's in_progress, kept here until its next record supersedes it: no later
+        # record needs it in the store, so most commands write it there never (a fifth of a
+        # worker's store cost). A checkpoint, or a command ending on it, stores it first.
+        self._in_progress: dict[bytes, StateEvent] = {}
         self.last_status: StateStatus | None = None
         self.records = 0
         # Every record read, markers included: zero means the partition never had an owner.
@@ -163,10 +167,13 @@ class PartitionState:
         self.owners = Owners()
         self._latest = dict.fromkeys(self._latest)
         self._recent.clear()
+        self._in_progress.clear()
 
     def checkpoint(self, position: int) -> None:
         """Every changelog record below ``position`` is applied: make it durable, so a restore
         here reads on from ``position`` only."""
+        for slot in list(self._in_progress):
+            self._store_in_progress(slot)
         status = _NO_STATUS if self.last_status is None else STATUS_INDEX[self.last_status]
         batch = self._kv.batch()
         batch.put(
@@ -191,8 +198,22 @@ class PartitionState:
         retention_s = self._retention_s
         if event.recorded_at + retention_s < now:
             return
-        kv = self._kv
         slot = _slot(event.instance_id, event.key)
+        if slot in self._running:
+            if event.status is StateStatus.IN_PROGRESS:
+                self._in_progress[slot] = event
+                return
+            self._in_progress.pop(slot, None)  # superseded: the store never needs it
+        self._store(slot, event, now)
+
+    def _store_in_progress(self, slot: bytes) -> None:
+        event = self._in_progress.pop(slot, None)
+        if event is not None:
+            self._store(slot, event, event.recorded_at)
+
+    def _store(self, slot: bytes, event: StateEvent, now: float) -> None:
+        retention_s = self._retention_s
+        kv = self._kv
         entry_key = self._entry_prefix + slot
         # Every record carries its command's attempt count and first attempt time, so the
         # latest one is all a key needs.
@@ -343,6 +364,7 @@ class PartitionState:
 
     def end(self, instance_id: str, key: str) -> None:
         slot = _slot(instance_id, key)
+        self._store_in_progress(slot)  # a command that ended on it (cut off mid-call)
         self._running.pop(slot, None)
         self._latest.pop(slot, None)
 
