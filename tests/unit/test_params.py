@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from strategies import catalog_rows, example_params, json_values
 from wawp_gateway.core.errors import CommandRejected
-from wawp_gateway.wawp.catalog import ACTIONS
+from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.params import MAX_PARAMS_BYTES, validate_params
 
 PHONE = "447441429009"
@@ -386,3 +386,25 @@ def test_any_params_are_validated_or_rejected_never_crash(case: tuple[str, dict[
         json.dumps(values)
         return
     assert code == "invalid_params"
+
+
+_ODD: dict[str, object] = {
+    "string": "  ",
+    "integer": -(10**12),
+    "boolean": "yes",
+    "array": [""],
+    "object": {"id": "", "url": "x", "mimetype": "x/y", "filename": "a/b"},
+}
+
+
+@pytest.mark.parametrize("spec", list(ACTIONS.values()), ids=lambda spec: spec.name)
+def test_a_rule_left_out_for_an_action_reads_none_of_its_params(spec: ActionSpec) -> None:
+    """apply_rules runs, per action, only the rules that read one of its params: a rule left
+    out must leave odd values of every param of the action alone (it reads none of them)."""
+    from wawp_gateway.wawp import rules
+
+    params = {p.top_level: _ODD[p.type] for p in spec.params}
+    for rule in set(rules._RULES) - set(rules._rules_of(spec)):
+        given = json.loads(json.dumps(params))
+        rule(spec, given)  # raises ParamError if it read one
+        assert given == params, rule.__name__

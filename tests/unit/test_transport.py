@@ -242,14 +242,20 @@ async def test_answer_round_trips_method_query_body_and_headers(stack: HttpStack
     assert seen.body == body
 
 
-async def test_get_without_body_sends_no_content_type(stack: HttpStack, token: str) -> None:
-    """A body-less call carries no body and no Content-Type."""
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_call_without_body_sends_no_content_type(
+    stack: HttpStack, token: str, method: str
+) -> None:
+    """A body-less call (Wawp's v1 sends: everything in the query) carries no body and no
+    Content-Type."""
     async with RawServer() as server, opened(stack) as transport:
-        response = await transport.send(make_request(server.url(), token, method="GET", body=False))
+        response = await transport.send(
+            make_request(server.url(), token, method=method, body=False)
+        )
 
     assert response.status == 201
     [seen] = server.requests
-    assert seen.method == "GET"
+    assert seen.method == method
     assert seen.body == b""
     assert "content-type" not in seen.headers
 

@@ -6,6 +6,7 @@ Each rule takes the typed, validated params of one action, normalises values in 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping
 from types import MappingProxyType
@@ -238,8 +239,37 @@ def _not_blank(spec: ActionSpec, p: Params) -> None:
 
 
 _RULES: tuple[Rule, ...] = (_fixed, _not_blank, _chat_ids, _media, _texts, _poll, _vcards, _numbers)
+# The top-level params each rule reads (None: it decides from the action). The params model
+# refuses unknown params, so a rule none of whose params the action has cannot apply to it.
+_READS: Mapping[Rule, frozenset[str] | None] = MappingProxyType(
+    {
+        _fixed: None,
+        _not_blank: None,
+        _chat_ids: frozenset(
+            {"chatId", "contactId", "participant", "from", "id", "participants", "ids"}
+            | {"contacts", "phone", "phone_number"}
+        ),
+        _media: None,
+        _texts: frozenset({"message", "text", "caption", "url", "thumbnail"}),
+        _poll: frozenset({"poll"}),
+        _vcards: frozenset({"contacts"}),
+        _numbers: frozenset(
+            {"latitude", "longitude", "limit", "offset", "font", "color", "duration"}
+            | {"messages", "days", "backgroundColor", "colorHex", "presence"}
+        ),
+    }
+)
+
+
+@functools.cache
+def _rules_of(spec: ActionSpec) -> tuple[Rule, ...]:
+    """The rules that can apply to ``spec``'s params, in order (checked per call: a few us)."""
+    names = {param.top_level for param in spec.params}
+    return tuple(
+        rule for rule in _RULES if (reads := _READS[rule]) is None or not reads.isdisjoint(names)
+    )
 
 
 def apply_rules(spec: ActionSpec, params: Params) -> None:
-    for rule in _RULES:
+    for rule in _rules_of(spec):
         rule(spec, params)

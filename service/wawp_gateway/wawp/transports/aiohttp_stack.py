@@ -9,6 +9,7 @@ aiohttp starts writing it to an established connection; the proxy's CONNECT is a
 
 from __future__ import annotations
 
+import functools
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Final
@@ -23,22 +24,37 @@ from wawp_gateway.wawp.transports.base import (
     USER_AGENT,
     HttpRequest,
     HttpResponse,
+    MergedHeaders,
     SendProgress,
-    merge_headers,
+    query_string,
     tls_context,
     transport_error,
-    url_with_query,
 )
 
 __all__ = ["AiohttpTransport"]
 
 
+@functools.lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, str, str]:
+    """Scheme, authority and path of a request URL without its query: a handful of them (the
+    v1 and v2 roots' action paths) take nearly every call."""
+    parsed = yarl.URL(url, encoded=True)
+    return parsed.scheme, parsed.raw_authority, parsed.raw_path
+
+
 def _encoded_url(url: str, query: tuple[tuple[str, str], ...]) -> yarl.URL:
     """The request's URL for aiohttp, already percent-encoded (yarl must not encode it again).
 
-    Not cached: Wawp's v1 sends carry their params in the query (the chat, the text), so
-    nearly every URL is new, and a cache of them held up to its size in message texts."""
-    return yarl.URL(url_with_query(url, query), encoded=True)
+    Built from the cached parts of ``url`` and the query, not parsed whole: the query carries
+    the chat and the text, so nearly every full URL is new."""
+    scheme, authority, path = _url_parts(url)
+    return yarl.URL.build(
+        scheme=scheme,
+        authority=authority,
+        path=path,
+        query_string=query_string(query),
+        encoded=True,
+    )
 
 
 # The request being sent by the current task. aiohttp runs a request inside the caller's task,
@@ -145,7 +161,7 @@ class AiohttpTransport:
                 timeout=self._timeout(request.timeout_s),
             ) as response:
                 body = await response.read()
-                return HttpResponse(response.status, merge_headers(response.headers.items()), body)
+                return HttpResponse(response.status, MergedHeaders(response.headers.items()), body)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             error = transport_error(request, exc, sent=progress.sent)
         finally:

@@ -34,7 +34,7 @@ from wawp_gateway.wawp.transports.base import (
     USER_AGENT,
     HttpRequest,
     HttpResponse,
-    merge_headers,
+    MergedHeaders,
     query_string,
     tls_context,
     transport_error,
@@ -190,7 +190,7 @@ class _Connection(asyncio.Protocol):
             return
         self.keep_alive = keep_alive and not self.closed
         answer.set_result(
-            HttpResponse(self._status, merge_headers(self._headers), b"".join(self._body))
+            HttpResponse(self._status, MergedHeaders(self._headers), b"".join(self._body))
         )
 
     def _fail(self, error: Exception) -> None:
