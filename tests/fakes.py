@@ -32,6 +32,9 @@ class ManualClock:
     def now(self) -> datetime:
         return self._now
 
+    def time(self) -> float:
+        return self._now.timestamp()
+
     def monotonic(self) -> float:
         return self._monotonic
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Histogram
 
+from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import metrics_payload
 from wawp_gateway.core.tracecontext import (
     exemplar,
@@ -133,3 +137,34 @@ def test_openmetrics_is_served_when_asked_for_with_exemplars() -> None:
     plain, plain_type = metrics_payload(registry, "")
     assert plain_type.startswith("text/plain")
     assert b"trace_id" not in plain
+
+
+def _exemplar_traces(registry: CollectorRegistry) -> list[str]:
+    body, _ = metrics_payload(registry, "application/openmetrics-text; version=1.0.0")
+    return re.findall(r'trace_id="([0-9a-f]{32})"', body.decode())
+
+
+def test_a_latency_histogram_takes_one_exemplar_per_bucket_per_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's latency histograms attach the current trace to an observation at most once
+    per bucket per second (Prometheus keeps the latest per bucket); other buckets still get
+    their own, and a second later the bucket takes a new one."""
+    now = [100.0]
+    monkeypatch.setattr("wawp_gateway.core.metrics.time.monotonic", lambda: now[0])
+    registry = CollectorRegistry()
+    duration = Metrics(registry, actions=["sendText"]).command_duration_of("sendText")
+    first, second = f"00-{'1' * 32}-b7ad6b7169203331-01", f"00-{'2' * 32}-b7ad6b7169203331-01"
+
+    def observe(parent: str, seconds: float) -> None:
+        with Tracing().continuing([("traceparent", parent.encode())], "p", SpanKind.CONSUMER, {}):
+            duration.observe(seconds)
+
+    observe(first, 0.02)
+    observe(second, 0.02)  # the same bucket within the second: no exemplar
+    assert _exemplar_traces(registry) == ["1" * 32]
+    observe(second, 7.0)  # another bucket: its own
+    assert sorted(_exemplar_traces(registry)) == ["1" * 32, "2" * 32]
+    now[0] += 1.0
+    observe(second, 0.02)
+    assert _exemplar_traces(registry) == ["2" * 32, "2" * 32]

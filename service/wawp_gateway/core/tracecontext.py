@@ -123,9 +123,11 @@ class Carrier:
     @classmethod
     def new(cls, *, sampled: bool) -> Carrier:
         """A new trace. Sampled only for a caller asking the services downstream to record."""
-        trace_id = random.getrandbits(128) or 1
-        span_id = random.getrandbits(64) or 1
-        return cls(f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}")
+        ids = random.randbytes(24).hex()  # one call for both ids: a new trace per command
+        trace_id, span_id = ids[:32], ids[32:]
+        if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:  # all zero is invalid (W3C)
+            return cls.new(sampled=sampled)
+        return cls(f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}")
 
     @classmethod
     def of_span(cls, span_context: SpanContext) -> Carrier:

@@ -42,7 +42,7 @@ from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.rewind import first_offset_since, partition_reader
 from wawp_gateway.core.runtime import tune_gc
-from wawp_gateway.core.tracecontext import TRACE_HEADERS, exemplar, kafka_headers
+from wawp_gateway.core.tracecontext import TRACE_HEADERS, kafka_headers
 from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.tracker.delivery import ACK_NAMES, Ack, Delivery, DeliveryJoin, Sent, ack_name
 
@@ -272,9 +272,7 @@ class Tracker:
                 futures.append(await self._producer.send(topic, value, key=key, headers=headers))
                 latency = delivery.latency_s
                 if latency is not None:
-                    self.metrics.message_ack_latency_of(delivery.ack_name).observe(
-                        latency, exemplar()
-                    )
+                    self.metrics.message_ack_latency_of(delivery.ack_name).observe(latency)
             if delivery.ends is not None:
                 self.metrics.tracked_sends_of(delivery.ends).inc()
             log.info(

@@ -6,10 +6,10 @@ Pure functions over a decoded body; the client decides what an answer means.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from wawp_gateway.core.jsoncodec import loads
+from wawp_gateway.core.values import immutable
 
 __all__ = [
     "QUOTA_TEXT_MARKER",
@@ -26,7 +26,7 @@ QUOTA_TEXT_MARKER = "exceeded the maximum limit"
 _MESSAGE_MAX = 300
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class WawpReply:
     """A 2xx answer: its body and, for message-creating actions, the WhatsApp message id."""
 

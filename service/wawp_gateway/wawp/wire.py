@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from wawp_gateway.core.jsoncodec import compact
+from wawp_gateway.core.values import immutable
 from wawp_gateway.wawp.catalog import ActionSpec
 
 __all__ = ["WireRequest", "build_wire_request", "query_value"]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class WireRequest:
     method: str
     api: str  # "v1" or "v2": which base URL the path hangs off

@@ -8,7 +8,6 @@ without a call; any other command is left for its lane.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -16,6 +15,7 @@ import structlog
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.partitioning import partition_for
+from wawp_gateway.core.values import immutable
 from wawp_gateway.worker.intake import (
     Envelope,
     OutboundCommand,
@@ -41,7 +41,7 @@ log = structlog.get_logger(__name__)
 REROUTED_HEADER = "gateway-rerouted"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Reroute:
     """The record belongs on partition ``target`` of its topic."""
 

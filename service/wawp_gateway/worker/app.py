@@ -29,7 +29,6 @@ from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.probes import serve_probes
 from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.runtime import tune_gc
-from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.core.tracing import Tracing
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.client import WawpClient
@@ -82,9 +81,7 @@ class MeteredWawp:
             raise
         finally:
             self._metrics.wawp_requests_of(spec.name, status_class(status)).inc()
-            self._metrics.wawp_duration_of(spec.name).observe(
-                time.perf_counter() - started, exemplar()
-            )
+            self._metrics.wawp_duration_of(spec.name).observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)

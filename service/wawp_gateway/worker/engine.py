@@ -399,7 +399,7 @@ class Engine:
 
     def expire_state(self) -> int:
         """Forget idempotency records past their retention."""
-        now = self.clock.now().timestamp()
+        now = self.clock.time()
         return sum(state.expire(now) for state in self.states.values())
 
     def busy(self) -> int:

@@ -19,7 +19,6 @@ from aiokafka.errors import KafkaError
 from wawp_gateway.core.config import Settings
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import CallRefused, CommandRejected, GatewayError
-from wawp_gateway.core.tracecontext import exemplar
 from wawp_gateway.worker.jobs import CallContext, CallFlag, Job, JobCalls, JobPacer, SlotReturning
 from wawp_gateway.worker.outputs import ReplyInfo
 from wawp_gateway.worker.pipeline import Outcome, maybe_sent, process
@@ -116,7 +115,7 @@ class Execution:
                 self._end(ledger)
         context = self._context
         context.metrics.command_duration_of(command.action).observe(
-            context.clock.monotonic() - job.received_mono, exemplar()
+            context.clock.monotonic() - job.received_mono
         )
         return True
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from pydantic import JsonValue, ValidationError
 from wawp_gateway.core.contracts import COMMAND_SCHEMA, Command
 from wawp_gateway.core.errors import CommandRejected
 from wawp_gateway.core.jsoncodec import loads
+from wawp_gateway.core.values import immutable
 from wawp_gateway.wawp.catalog import ACTIONS, ActionSpec
 from wawp_gateway.wawp.params import validate_params
 
@@ -34,7 +34,7 @@ OVERRIDE_NOT_AFTER_HEADER = "gateway-override-not-after"
 OVERRIDE_UNKNOWN_HEADER = "gateway-override-unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Envelope:
     """Where a record came from, and its raw parts."""
 
@@ -46,7 +46,7 @@ class Envelope:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class OutboundCommand:
     id: str
     idempotency_key: str
@@ -70,7 +70,7 @@ class OutboundCommand:
         return self.id
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Rejection:
     """A record with an ``id`` that cannot run; what could be read is kept for the result."""
 
@@ -84,7 +84,7 @@ class Rejection:
     replay_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Undecodable:
     reason: str
     replay_count: int

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ from wawp_gateway.core.errors import (
 from wawp_gateway.core.metrics import Metrics, status_class
 from wawp_gateway.core.registry import InstanceRegistry
 from wawp_gateway.core.tracing import add_event
+from wawp_gateway.core.values import immutable
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.worker.intake import Envelope, OutboundCommand
 from wawp_gateway.worker.pacing import CallSlots, Gate, Pacer
@@ -41,7 +41,7 @@ __all__ = ["CallContext", "CallFlag", "Job", "JobCalls", "JobPacer", "SlotReturn
 _SESSION_DOWN_CODES = frozenset({"session_not_working"})
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Job:
     tp: TopicPartition
     envelope: Envelope

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -23,6 +22,7 @@ from wawp_gateway.core.contracts import DlqReason, Result
 from wawp_gateway.core.metrics import Metrics
 from wawp_gateway.core.tracecontext import with_trace_headers
 from wawp_gateway.core.tracing import Tracing
+from wawp_gateway.core.values import immutable
 from wawp_gateway.wawp.chatid import mask_phone
 from wawp_gateway.worker.dlq import build_dead_letter
 from wawp_gateway.worker.intake import Envelope, OutboundCommand, Rejection, Undecodable
@@ -44,7 +44,7 @@ def reply_to_problem(reply_to: str, own_topics: tuple[str, ...]) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class ReplyInfo:
     """The command's identity as far as it could be read: what a result is addressed with."""
 

@@ -18,6 +18,7 @@ import structlog
 
 from wawp_gateway.core.contracts import DlqReason, ErrorInfo, ResultStatus
 from wawp_gateway.core.errors import WawpError, WawpMaybeProcessed, WawpRateLimited
+from wawp_gateway.core.values import immutable
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.worker.intake import OutboundCommand
@@ -45,6 +46,10 @@ class WawpPort(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+    def time(self) -> float:
+        """``now()`` as seconds since the epoch (the state records' clock: no datetime made)."""
+        ...
+
     def monotonic(self) -> float: ...
     async def sleep(self, seconds: float) -> None: ...
 
@@ -81,6 +86,9 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def time(self) -> float:
+        return time.time()
+
     def monotonic(self) -> float:
         return time.monotonic()
 
@@ -88,7 +96,7 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Outcome:
     status: ResultStatus
     attempts: int

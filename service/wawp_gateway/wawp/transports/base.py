@@ -74,12 +74,12 @@ import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from wawp_gateway.core.errors import WawpConnectError, WawpTimeout
+from wawp_gateway.core.values import immutable
 
 __all__ = [
     "ACCEPT_HEADERS",
@@ -136,7 +136,7 @@ def _quote(value: str) -> str:
     return _escape_short(value) if len(value) <= _CACHED_UP_TO else _escape(value)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@immutable
 class HttpRequest:
     """One Wawp call, fully prepared by the client. ``repr`` hides query values and the body."""
 
@@ -180,7 +180,7 @@ def query_string(query: tuple[tuple[str, str], ...]) -> str:
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@immutable
 class HttpResponse:
     """Any answer from Wawp, whatever its status. ``repr`` leaves out the body."""
 

@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 
 from wawp_gateway.core.contracts import StateStatus
+from wawp_gateway.core.values import immutable
 
 __all__ = [
     "HEAD",
@@ -121,7 +122,7 @@ def unpack(key: str, blob: bytes) -> Entry:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Entry:
     """A key's record, as read back from the store."""
 

@@ -11,11 +11,11 @@ import enum
 import hashlib
 import struct
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from wawp_gateway.core.contracts import StateStatus
 from wawp_gateway.core.jsoncodec import canonical
+from wawp_gateway.core.values import immutable
 from wawp_gateway.worker.state.entries import (
     HEAD,
     STATUS_INDEX,
@@ -65,7 +65,7 @@ class Verdict(enum.Enum):
     AMBIGUOUS = "ambiguous"  # a call of an earlier owner may have reached Wawp
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Decision:
     verdict: Verdict
     entry: Entry | None = None

@@ -122,7 +122,7 @@ class JobLedger:
             command_id=command.id,
             replay_count=command.replay_count,
             fingerprint=self.fingerprint,
-            now=self._clock.now().timestamp(),
+            now=self._clock.time(),
             override_unknown=command.override_unknown,
             safe_to_repeat=command.spec.is_idempotent_method,
         )
@@ -134,14 +134,14 @@ class JobLedger:
         self.state.end(self.command.instance_id, self.command.idempotency_key)
 
     async def call_starting(self) -> None:
-        now = self._clock.now().timestamp()
+        now = self._clock.time()
         self.attempts += 1
         if self.first_at is None:
             self.first_at = now
         await self._write(StateStatus.IN_PROGRESS, now)
 
     async def not_sent(self) -> None:
-        await self._write(StateStatus.NOT_SENT, self._clock.now().timestamp())
+        await self._write(StateStatus.NOT_SENT, self._clock.time())
 
     async def finished(self, outcome: Outcome, *, attempts: int | None = None) -> None:
         """The terminal record, once the result is out (only for a command with calls, or one
@@ -152,7 +152,7 @@ class JobLedger:
         error = outcome.error
         await self._write(
             status,
-            self._clock.now().timestamp(),
+            self._clock.time(),
             message_id=outcome.message_id,
             error=(error.code, error.message, error.retryable) if error else None,
             attempts=outcome.attempts if attempts is None else attempts,

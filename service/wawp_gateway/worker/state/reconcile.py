@@ -112,7 +112,7 @@ async def reconcile(
     }
     lookups = 0
     while True:
-        left = until - clock.now().timestamp()
+        left = until - clock.time()
         # A lookup may wait an interval for its turn, also the first (however late it starts)
         # and the last (the one at the end of the window).
         if not await turn(clock.monotonic() + max(left, rule.interval_s)):
@@ -137,7 +137,7 @@ async def reconcile(
                 return _still_unknown(
                     unknown, f"{len(found)} matching messages in the chat: cannot tell which"
                 )
-        left = until - clock.now().timestamp()
+        left = until - clock.time()
         if left <= 0:
             return _still_unknown(unknown, f"not found in the chat within {rule.window_s:g} s")
         await clock.sleep(min(rule.interval_s, left))
