@@ -67,8 +67,10 @@ class CoalescingWriter:
         if pending is None:
             pending = self._pending[partition] = []
             if partition not in self._busy:
-                # At the end of this loop turn: what other writers add meanwhile joins it.
-                loop.call_soon(self._flush, partition)
+                # The task's first step runs after this loop turn's callbacks: what other
+                # writers add meanwhile joins the batch. (Scheduling the flush itself for later
+                # cost one more turn of a busy loop before every batch.)
+                self._flush(partition)
         # aiokafka's C batch builder takes headers as a list only
         pending.append((key, value, headers if isinstance(headers, list) else list(headers), done))
         return done

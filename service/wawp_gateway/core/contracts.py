@@ -168,7 +168,8 @@ class Result(BaseModel):
     completed_at: datetime
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        # The serializer's bytes as they are: model_dump_json makes a str of them first.
+        return self.__pydantic_serializer__.to_json(self, by_alias=True)
 
 
 class DeliveryRecord(BaseModel):
@@ -345,7 +346,7 @@ class SessionRecord(BaseModel):
 
     def to_bytes(self) -> bytes:
         """The record's value as written to ``wawp.sessions``."""
-        return self.model_dump_json(by_alias=True).encode()
+        return self.__pydantic_serializer__.to_json(self, by_alias=True)
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
