@@ -171,10 +171,11 @@ class KeyedPublisher:
     """Keyed records to any topic over a started producer (acks=all): ``publish(topic, key,
     value, headers)`` returns the acknowledgement as a future.
 
-    Records are coalesced per partition (``CoalescingWriter``): a request's record joins the
-    batch that goes out while the previous one is acknowledged, so that many posts share one
-    produce request. Partitions follow Kafka's default partitioner, so events land where a
-    producer's own ``send`` would put them. A topic's partition count is read once.
+    Records are coalesced per partition (``CoalescingWriter``): a record joins the batch that
+    goes out while the previous one is acknowledged, so that many writers (webhook posts, the
+    worker's results) share one produce request. Partitions follow Kafka's default partitioner,
+    so records land where a producer's own ``send`` would put them. A topic's partition count
+    is read once.
     """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
