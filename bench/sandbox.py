@@ -46,7 +46,13 @@ class SandboxClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SandboxClient:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        # A connection per admin call: a kept-alive one can be closed by the server (its idle
+        # timeout) just as a call reuses it, and a quick run failed on that race
+        # (ServerDisconnectedError); admin calls are few, a connect each costs nothing.
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=120),
+            connector=aiohttp.TCPConnector(force_close=True),
+        )
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

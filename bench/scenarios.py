@@ -975,7 +975,7 @@ async def webhook(stack: Stack, opts: Options, shared: Shared) -> Payload:
         "each run: a fresh server process and a fresh load-client process (keep-alive "
         "connections on bare asyncio protocols, uvloop, no HTTP library). bare = "
         "bench/webhook.py serve (reads the body, answers 200); publish-only floor = the same "
-        "server publishing each body through the receiver's own KafkaPublisher (acks=all, "
+        "server publishing each body through the receiver's own KeyedPublisher (acks=all, "
         "coalesced per partition) before answering, nothing else; receiver = `python -m "
         "wawp_gateway webhook` with a secret, its own events topic. All on uvicorn with the "
         "receiver's settings (loop/http auto, access and proxy headers off); the systems take "

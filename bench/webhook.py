@@ -8,7 +8,7 @@
 ``serve`` runs uvicorn with the receiver's own settings (lifespan off, access log off, proxy
 headers off, the same loop and HTTP implementation: uvicorn's ``auto``), so the servers differ
 only in the app. With ``--publish-to`` it is the floor of any receiver on this stack: each body
-published through the receiver's own ``KafkaPublisher`` (acks=all, coalesced) and answered once
+published through the receiver's own ``KeyedPublisher`` (acks=all, coalesced) and answered once
 acknowledged, with no parsing, authentication or de-duplication. ``load``
 is the load client: ``--concurrency`` keep-alive connections on bare asyncio protocols (uvloop),
 each posting pre-encoded ``message.ack`` envelopes with unique ids back to back, one in flight
@@ -69,15 +69,15 @@ async def _body(receive: Callable[[], Awaitable[Message]]) -> bytes | None:
 
 def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Awaitable[None]]:
     from bench.confluent_publisher import ConfluentPublisher
+    from wawp_gateway.core.coalesce import KeyedPublisher
     from wawp_gateway.core.kafka import build_producer
     from wawp_gateway.core.sections import KafkaSettings
-    from wawp_gateway.webhook.publisher import KafkaPublisher
 
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
-    publishers: list[KafkaPublisher | ConfluentPublisher] = []
+    publishers: list[KeyedPublisher | ConfluentPublisher] = []
     starting = asyncio.Lock()
 
-    async def publisher() -> KafkaPublisher | ConfluentPublisher:
+    async def publisher() -> KeyedPublisher | ConfluentPublisher:
         # uvicorn runs with lifespan off, as the receiver does: start with the first post
         async with starting:
             if not publishers and client == "confluent":
@@ -85,7 +85,7 @@ def _publishing_app(bootstrap: str, topic: str, client: str) -> Callable[..., Aw
             elif not publishers:
                 producer = build_producer(kafka, linger_ms=0)
                 await producer.start()
-                publishers.append(KafkaPublisher(producer))
+                publishers.append(KeyedPublisher(producer))
         return publishers[0]
 
     async def app(
