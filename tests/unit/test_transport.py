@@ -27,7 +27,7 @@ from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTra
 from wawp_gateway.wawp.transports.factory import build_transport
 
 STACKS: tuple[HttpStack, ...] = get_args(HttpStack)
-Mode = Literal["answer", "close", "hang", "garbage"]
+Mode = Literal["answer", "close", "hang", "garbage", "once"]
 
 
 @dataclass
@@ -43,7 +43,8 @@ class RawServer:
 
     answer: 201 + JSON after reading the request (keep-alive); close: reads the request, then
     closes without a byte; hang: reads the request and answers 200 only once `release` is set;
-    garbage: writes a non-HTTP, non-TLS line on connect and closes.
+    garbage: writes a non-HTTP, non-TLS line on connect and closes; once: answers a connection's
+    first request (keep-alive), reads the next and closes without a byte.
     """
 
     def __init__(self, mode: Mode = "answer", *, tls: ssl.SSLContext | None = None) -> None:
@@ -96,6 +97,7 @@ class RawServer:
             writer.write(b"this is neither HTTP nor TLS\r\n\r\n")
             await writer.drain()
             return
+        answered = False
         while True:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -110,8 +112,9 @@ class RawServer:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.requests.append(Seen(method, target, headers, body))
             self.received.set()
-            if self.mode == "close":
+            if self.mode == "close" or (self.mode == "once" and answered):
                 return
+            answered = True
             if self.mode == "hang":
                 await self.release.wait()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
@@ -378,6 +381,23 @@ async def test_disconnect_after_request_is_maybe_processed(stack: HttpStack, tok
     assert type(error) is WawpTimeout
     assert (error.code, error.http_status, error.maybe_processed) == ("timeout", None, True)
     assert len(server.requests) == 1
+    assert_no_secret(error, token)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_kept_alive_connection_closed_under_a_request_is_not_retried(
+    stack: HttpStack, token: str, method: str
+) -> None:
+    """The second request on a pooled connection is read, then the connection closes: that call
+    fails "maybe processed" and goes out once. (aiohttp's ClientSession would quietly send an
+    idempotent one again on a new connection: a second, uncounted call.)"""
+    async with RawServer("once") as server, opened(stack, max_connections=1) as transport:
+        first = await transport.send(make_request(server.url(), token, method=method))
+        error = await expect_error(transport, make_request(server.url(), token, method=method))
+
+    assert first.status == 201
+    assert type(error) is WawpTimeout
+    assert len(server.requests) == 2
     assert_no_secret(error, token)
 
 

@@ -2,21 +2,22 @@
 against the system's CAs plus ``GATEWAY_WAWP__CA_FILE``, every call through
 ``GATEWAY_WAWP__PROXY_URL`` when set (a CONNECT tunnel per pooled HTTPS connection).
 
-Evidence for the two failure kinds (``base``): ``_TrackedRequest`` marks the request "sent" as
-aiohttp starts writing it to an established connection; the proxy's CONNECT is a plain
-``ClientRequest`` and marks nothing.
+Evidence for the two failure kinds (``base``): the request is marked "sent" once aiohttp's
+connector handed out an established connection (pool wait, DNS, TCP, the proxy's CONNECT and
+TLS done) and before its first byte is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 import yarl
-from aiohttp.connector import Connection
+from aiohttp.helpers import TimerNoop
+from multidict import istr
 from pydantic import SecretStr
 
 from wawp_gateway.wawp.transports.base import (
@@ -57,27 +58,11 @@ def _encoded_url(url: str, query: tuple[tuple[str, str], ...]) -> yarl.URL:
     )
 
 
-# The request being sent by the current task. aiohttp runs a request inside the caller's task,
-# so _TrackedRequest.send() sees the SendProgress that AiohttpTransport.send() set.
-_SENDING: Final[ContextVar[SendProgress | None]] = ContextVar(
-    "wawp_transport_sending", default=None
-)
-
-
-class _TrackedRequest(aiohttp.ClientRequest):
-    """Marks the request "sent" when aiohttp starts writing it to an established connection.
-
-    ``ClientRequest.send(conn)`` is the first step that writes: it runs after the pool wait,
-    DNS, TCP and TLS, and before the headers are buffered. A trace (``TraceConfig`` with
-    ``on_request_headers_sent``) gives the same evidence, but any trace makes aiohttp emit every
-    signal of every request: measured -25 % requests/s at 64 in flight (bench/http_stacks.py).
-    """
-
-    async def send(self, conn: Connection) -> aiohttp.ClientResponse:
-        progress = _SENDING.get()
-        if progress is not None:
-            progress.sent = True
-        return await super().send(conn)
+# As ClientSession's defaults (its read_bufsize is not set_response_params' default).
+_READ_BUFSIZE: Final = 2**16
+_CEIL_THRESHOLD_S: Final = 5  # TCPConnector's, not changed here
+_SKIP_AUTO_HEADERS: Final = frozenset({istr("content-type")})
+_NO_TRACES: Final[list[Any]] = []
 
 
 class AiohttpTransport:
@@ -98,6 +83,7 @@ class AiohttpTransport:
         # is built, so that no repr of this object shows them.
         self._proxy = None if proxy_url is None else SecretStr(proxy_url)
         self._tls = tls_context(ca_file)
+        self._proxy_url: yarl.URL | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -111,22 +97,13 @@ class AiohttpTransport:
             keepalive_timeout=KEEPALIVE_S,
             ssl=self._tls,
         )
+        if self._proxy is not None:
+            self._proxy_url = yarl.URL(self._proxy.get_secret_value())
+        # The session owns the connector and is what requests and answers belong to; the
+        # exchange itself is ``_exchange``'s (no cookie jar, redirects or hidden retries).
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),  # Wawp is stateless; never echo cookies
-            headers={"user-agent": USER_AGENT},
-            # No default Content-Type on a body-less POST; JSON bodies set theirs.
-            skip_auto_headers=("content-type",),
-            raise_for_status=False,
-            request_class=_TrackedRequest,
-            proxy=None if self._proxy is None else yarl.URL(self._proxy.get_secret_value()),
-            trust_env=False,  # the proxy is GATEWAY_WAWP__PROXY_URL, never HTTPS_PROXY
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
         )
-        # aiohttp silently resends a GET/PUT/DELETE once when a reused keep-alive connection
-        # turns out closed. Every call must count as an attempt and take a rate token, and a
-        # disconnect after sending must surface as "maybe processed": no hidden second call.
-        # aiohttp has no public switch for it (3.14), only this attribute.
-        self._session._retry_connection = False
         return self._session
 
     def __repr__(self) -> str:
@@ -150,26 +127,74 @@ class AiohttpTransport:
     async def send(self, request: HttpRequest) -> HttpResponse:
         session = self._session or self._open()
         progress = SendProgress()
-        sending = _SENDING.set(progress)
         try:
-            async with session.request(
-                request.method,
-                _encoded_url(request.url, request.query),
-                data=request.body,
-                headers=request.header_fields(),
-                allow_redirects=False,
-                timeout=self._timeout(request.timeout_s),
-            ) as response:
-                body = await response.read()
-                return HttpResponse(response.status, MergedHeaders(response.headers.items()), body)
+            async with asyncio.timeout(request.timeout_s):
+                return await self._exchange(session, request, progress)
         except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
             error = transport_error(request, exc, sent=progress.sent)
-        finally:
-            _SENDING.reset(sending)
         # Raised here, outside the except block, and from None: aiohttp's exception (whose
         # message and request_info hold the URL with the token) stays out of __cause__ and
         # __context__, so no traceback or exc_info log can print it.
         raise error from None
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, request: HttpRequest, progress: SendProgress
+    ) -> HttpResponse:
+        """One request on a pooled connection, the way ``ClientSession.request`` makes it,
+        without what the gateway never uses: cookies, auth, redirects, traces, and the silent
+        second send of an idempotent request on a reused connection that turns out closed
+        (every call must count as an attempt and take a rate token, and a disconnect after
+        sending must surface as "maybe processed"). A third of aiohttp's CPU per call
+        (bench/README.md, "HTTP stacks"). ``tests/unit/test_transport.py`` pins the aiohttp
+        calls this relies on."""
+        url = _encoded_url(request.url, request.query)
+        connector = session.connector
+        assert connector is not None  # the session made here always has one
+        if url.scheme not in connector.allowed_protocol_schema_set:
+            raise aiohttp.NonHttpUrlClientError(url)
+        timer = TimerNoop()  # the deadline is the caller's asyncio.timeout
+        headers = {"user-agent": USER_AGENT} | request.header_fields()
+        req = aiohttp.ClientRequest(
+            request.method,
+            url,
+            headers=headers,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            data=request.body,
+            loop=asyncio.get_running_loop(),
+            proxy=self._proxy_url,
+            timer=timer,
+            session=session,
+            ssl=self._tls,
+            traces=_NO_TRACES,
+        )
+        conn = await connector.connect(req, _NO_TRACES, self._timeout(request.timeout_s))
+        try:
+            protocol = conn.protocol
+            assert protocol is not None  # a connection just handed out has one
+            protocol.set_response_params(
+                timer=timer,
+                skip_payload=request.method == "HEAD",
+                read_bufsize=_READ_BUFSIZE,
+                timeout_ceil_threshold=_CEIL_THRESHOLD_S,
+            )
+            # Established (proxy tunnel and TLS included), nothing written yet: from here on a
+            # failure may follow a request that reached Wawp.
+            progress.sent = True
+            response = await req.send(conn)
+            try:
+                await response.start(conn)
+            except BaseException:
+                response.close()
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            body = await response.read()
+            return HttpResponse(response.status, MergedHeaders(response.headers.items()), body)
+        finally:
+            response.release()
+            await response.wait_for_close()
 
     async def aclose(self) -> None:
         self._closed = True
