@@ -14,8 +14,8 @@ could have reached Wawp (docs/contract.md "Outcomes"):
 - ``WawpTimeout`` (maybe processed, ``timeout``): request bytes may have been written.
 
 The evidence is a per-request flag set *before* the first request byte is handed to the socket:
-for aiohttp, a ``ClientRequest`` subclass whose ``send(conn)`` (called once a connection is
-established, proxy tunnel and TLS included, before anything is written) sets it; for httpx,
+for aiohttp, set once its connector handed out an established connection (proxy tunnel and TLS
+included) and before ``ClientRequest.send(conn)`` writes anything; for httpx,
 httpcore's ``http11.send_request_headers.started`` trace event of the request itself (not of a
 proxy's CONNECT); for httptools, handing the request to an established connection. Without
 evidence the answer is "maybe": a POST then ends ``outcome_unknown`` instead of risking a second
@@ -37,9 +37,10 @@ invalid URL (a configuration bug)         Connect [1]   Connect [2]   Connect [1
 ========================================  ============  ============  ===========
 
 [1] the flag: ``WawpTimeout`` once writing may have started, else ``WawpConnectError``.
-    aiohttp: ``ClientTimeout(total=timeout_s, connect=min(connect_timeout_s, timeout_s))``, where
-    ``connect`` covers the pool wait plus the connection (proxy tunnel included). aiohttp's
-    CONNECT goes through a plain ``ClientRequest``, so it never sets the flag; its failures are
+    aiohttp: ``asyncio.timeout(timeout_s)`` around the call, and the connector's
+    ``ClientTimeout(connect=min(connect_timeout_s, timeout_s))``, which covers the pool wait plus
+    the connection (proxy tunnel included). aiohttp's CONNECT happens inside the connector,
+    before the flag is set; its failures are
     ``ClientProxyConnectionError`` / ``ClientHttpProxyError``, its TLS ones
     ``ClientConnectorCertificateError`` / ``ClientConnectorSSLError``. httpx:
     ``asyncio.timeout(timeout_s)`` around the call, with httpx's phase timeouts inside it.
