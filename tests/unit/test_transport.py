@@ -413,6 +413,33 @@ async def test_no_answer_within_the_deadline_is_maybe_processed(
     assert_no_secret(error, token)
 
 
+async def test_a_call_cancelled_from_outside_stays_cancelled(stack: HttpStack, token: str) -> None:
+    """A revoke or the shutdown cancels a call in flight: the caller sees the cancellation (it
+    reports the command itself), not a transport error, and the transport keeps working."""
+    async with RawServer("hang") as server, opened(stack) as transport:
+        call = asyncio.create_task(transport.send(make_request(server.url(), token)))
+        await server.received.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        server.release.set()
+        server.mode = "answer"
+        assert (await transport.send(make_request(server.url(), token))).status == 201
+
+
+async def test_the_deadline_leaves_the_task_uncancelled(stack: HttpStack, token: str) -> None:
+    """A call ended by its deadline takes its cancellation back: the caller's later awaits in
+    the same task run as usual."""
+    async with RawServer("hang") as server, opened(stack) as transport:
+        error = await expect_error(transport, make_request(server.url(), token, timeout_s=0.1))
+        task = asyncio.current_task()
+        assert task is not None
+        assert task.cancelling() == 0
+        await asyncio.sleep(0)
+
+    assert type(error) is WawpTimeout
+
+
 async def test_pool_timeout_is_not_sent(stack: HttpStack, token: str) -> None:
     """With the only connection busy, a second call gives up waiting for it: never sent."""
     async with (
