@@ -86,10 +86,12 @@ def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str =
     code = error_code(body) if not 200 <= status < 300 or isinstance(body, dict) else None
     if code is not None and _scrub(code, secret) != code:
         code = None  # a body echoing the token as its code: fall back to http_<status>
-    message = _scrub(error_message(body, f"Wawp answered HTTP {status}"), secret)
+
+    def message() -> str:  # only for an error: most answers need none
+        return _scrub(error_message(body, f"Wawp answered HTTP {status}"), secret)
 
     def error(cls: type[WawpError], default_code: str | None = None) -> WawpError:
-        return cls(message, code=code or default_code or f"http_{status}", http_status=status)
+        return cls(message(), code=code or default_code or f"http_{status}", http_status=status)
 
     if code in _NOT_PROCESSED_CODES:
         raise error(WawpUnavailable)
@@ -98,11 +100,11 @@ def classify_response(spec: ActionSpec, response: HttpResponse, *, secret: str =
     if 200 <= status < 300:
         message_id = extract_message_id(body)
         if spec.creates_message and message_id is None and is_quota_text(body):
-            raise WawpQuotaExceeded(message, code="quota_exceeded", http_status=status)
+            raise WawpQuotaExceeded(message(), code="quota_exceeded", http_status=status)
         return WawpReply(status, body, message_id if spec.creates_message else None)
     if status == 429:
         raise WawpRateLimited(
-            message,
+            message(),
             code=code or "http_429",
             http_status=status,
             retry_after_s=_retry_after(response.headers),
