@@ -27,7 +27,7 @@ from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTra
 from wawp_gateway.wawp.transports.factory import build_transport
 
 STACKS: tuple[HttpStack, ...] = get_args(HttpStack)
-Mode = Literal["answer", "close", "hang", "garbage", "once"]
+Mode = Literal["answer", "close", "hang", "garbage", "once", "eof"]
 
 
 @dataclass
@@ -44,7 +44,8 @@ class RawServer:
     answer: 201 + JSON after reading the request (keep-alive); close: reads the request, then
     closes without a byte; hang: reads the request and answers 200 only once `release` is set;
     garbage: writes a non-HTTP, non-TLS line on connect and closes; once: answers a connection's
-    first request (keep-alive), reads the next and closes without a byte.
+    first request (keep-alive), reads the next and closes without a byte; eof: answers with
+    neither a length nor chunks, the body ending where the connection closes.
     """
 
     def __init__(self, mode: Mode = "answer", *, tls: ssl.SSLContext | None = None) -> None:
@@ -115,6 +116,12 @@ class RawServer:
             if self.mode == "close" or (self.mode == "once" and answered):
                 return
             answered = True
+            if self.mode == "eof":
+                writer.write(
+                    b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"sent": true}'
+                )
+                await writer.drain()
+                return
             if self.mode == "hang":
                 await self.release.wait()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
@@ -382,6 +389,18 @@ async def test_disconnect_after_request_is_maybe_processed(stack: HttpStack, tok
     assert (error.code, error.http_status, error.maybe_processed) == ("timeout", None, True)
     assert len(server.requests) == 1
     assert_no_secret(error, token)
+
+
+async def test_an_answer_ended_by_the_connection_closing_is_read_whole(
+    stack: HttpStack, token: str
+) -> None:
+    """HTTP/1.1 allows a body delimited by the server closing the connection (no length, no
+    chunks): it is the answer, read to its end."""
+    async with RawServer("eof") as server, opened(stack) as transport:
+        response = await transport.send(make_request(server.url(), token))
+
+    assert response.status == 200
+    assert json.loads(response.body) == {"sent": True}
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -63,6 +63,8 @@ _READ_BUFSIZE: Final = 2**16
 _CEIL_THRESHOLD_S: Final = 5  # TCPConnector's, not changed here
 _SKIP_AUTO_HEADERS: Final = frozenset({istr("content-type")})
 _NO_TRACES: Final[list[Any]] = []
+# The CONNECT names the gateway too (ClientRequest copies them; aiohttp adds Host).
+_PROXY_HEADERS: Final = {"user-agent": USER_AGENT}
 
 
 class _Deadline:
@@ -200,6 +202,7 @@ class AiohttpTransport:
             data=request.body,
             loop=asyncio.get_running_loop(),
             proxy=self._proxy_url,
+            proxy_headers=_PROXY_HEADERS if self._proxy_url is not None else None,
             timer=timer,
             session=session,
             ssl=self._tls,
@@ -212,6 +215,8 @@ class AiohttpTransport:
             protocol.set_response_params(
                 timer=timer,
                 skip_payload=request.method == "HEAD",
+                # A body with neither a length nor chunks ends where the connection does.
+                read_until_eof=True,
                 read_bufsize=_READ_BUFSIZE,
                 timeout_ceil_threshold=_CEIL_THRESHOLD_S,
             )
