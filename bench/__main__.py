@@ -19,13 +19,9 @@ from pathlib import Path
 from types import FrameType
 
 from bench import profile
-from bench.harness import ProcessGroup
-from bench.measure import Stack
+from bench.measure import open_stack
 from bench.report import render, write
-from bench.sandbox import SandboxClient, start_sandbox
 from bench.scenarios import DEFAULT_SCENARIOS, RESULTS_DIR, SCENARIOS, Options, Shared
-from bench.workload import TOKEN, instance_id
-from wawp_gateway.core.broker import start_embedded_broker
 
 __all__ = ["main"]
 
@@ -59,46 +55,29 @@ def _options(args: argparse.Namespace) -> Options:
 
 async def _run(args: argparse.Namespace, names: list[str], run_dir: Path) -> int:
     opts = _options(args)
-    run_id = time.strftime("%H%M%S")
-    group = ProcessGroup(run_dir / "logs")
-    broker = start_embedded_broker(run_dir / "broker")
     failures = 0
-    try:
-        sandbox, url = start_sandbox(group)
-        async with SandboxClient(url) as admin:
-            stack = Stack(
-                run_id=run_id,
-                run_dir=run_dir,
-                group=group,
-                bootstrap=broker.bootstrap,
-                broker_pid=broker.process.pid,
-                sandbox=sandbox,
-                sandbox_url=url,
-                admin=admin,
-                all_instances=[instance_id(i) for i in range(opts.instances)],
-                session_timeout_ms=3000 if opts.quick else 6000,
-                profile=args.profile,
-            )
-            await admin.register(stack.all_instances, TOKEN)
-            shared = Shared()
-            for name in names:
-                started = time.monotonic()
-                print(f"\n== {name} ...", flush=True)
-                try:
-                    payload = (await SCENARIOS[name](stack, opts, shared)).to_json(opts, run_id)
-                except Exception as exc:
-                    failures += 1
-                    traceback.print_exc()
-                    payload = {"scenario": name, "title": "not measured", "error": repr(exc)}
-                    print(render(payload))
-                    continue
-                payload["elapsed_s"] = round(time.monotonic() - started, 1)
-                print(render(payload), flush=True)
-                print(f"({name}: {payload['elapsed_s']} s)", flush=True)
-                write(Path(args.results_dir) if not opts.quick else run_dir / "results", payload)
-    finally:
-        group.close()
-        broker.stop()
+    async with open_stack(
+        run_dir,
+        instances=opts.instances,
+        session_timeout_ms=3000 if opts.quick else 6000,
+        profile=args.profile,
+    ) as stack:
+        shared = Shared()
+        for name in names:
+            started = time.monotonic()
+            print(f"\n== {name} ...", flush=True)
+            try:
+                payload = (await SCENARIOS[name](stack, opts, shared)).to_json(opts, stack.run_id)
+            except Exception as exc:
+                failures += 1
+                traceback.print_exc()
+                payload = {"scenario": name, "title": "not measured", "error": repr(exc)}
+                print(render(payload))
+                continue
+            payload["elapsed_s"] = round(time.monotonic() - started, 1)
+            print(render(payload), flush=True)
+            print(f"({name}: {payload['elapsed_s']} s)", flush=True)
+            write(Path(args.results_dir) if not opts.quick else run_dir / "results", payload)
     return 1 if failures else 0
 
 

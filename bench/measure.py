@@ -15,6 +15,8 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from bench.collect import (
     throughput,
 )
 from bench.harness import CpuSnapshot, Proc, ProcessGroup, RssSampler, wait_for
-from bench.sandbox import SandboxClient
+from bench.sandbox import SandboxClient, start_sandbox
 from bench.scrape import histogram_quantiles
 from bench.systems import (
     PARTITIONS,
@@ -42,8 +44,9 @@ from bench.systems import (
     state_ack_times_path,
 )
 from bench.workload import TOKEN, Workload, instance_id, parse_seq
+from wawp_gateway.core.broker import start_embedded_broker
 
-__all__ = ["LIVE_SKIP_S", "Measurement", "Stack", "run_backlog", "run_paced"]
+__all__ = ["LIVE_SKIP_S", "Measurement", "Stack", "open_stack", "run_backlog", "run_paced"]
 
 # A paced run's live rate leaves out its first seconds: the fetch pipeline filling up.
 LIVE_SKIP_S = 2.0
@@ -76,6 +79,37 @@ class Stack:
 
     async def reset_sandbox(self) -> None:
         await self.admin.reset(self.all_instances, TOKEN)
+
+
+@asynccontextmanager
+async def open_stack(
+    run_dir: Path, *, instances: int, session_timeout_ms: int = 6000, profile: bool = False
+) -> AsyncIterator[Stack]:
+    """A broker and a sandbox for a run, its instances registered; both stopped on the way
+    out, with every process the run started."""
+    group = ProcessGroup(run_dir / "logs")
+    broker = start_embedded_broker(run_dir / "broker")
+    try:
+        sandbox, url = start_sandbox(group)
+        async with SandboxClient(url) as admin:
+            stack = Stack(
+                run_id=time.strftime("%H%M%S"),
+                run_dir=run_dir,
+                group=group,
+                bootstrap=broker.bootstrap,
+                broker_pid=broker.process.pid,
+                sandbox=sandbox,
+                sandbox_url=url,
+                admin=admin,
+                all_instances=[instance_id(i) for i in range(instances)],
+                session_timeout_ms=session_timeout_ms,
+                profile=profile,
+            )
+            await admin.register(stack.all_instances, TOKEN)
+            yield stack
+    finally:
+        group.close()
+        broker.stop()
 
 
 @dataclass

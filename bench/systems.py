@@ -92,6 +92,10 @@ class SystemSpec:
     trace: Literal["on", "off", "otlp"] = "on"
     otlp_endpoint: str | None = None
     http_stack: str = ""  # gateway only: GATEWAY_WAWP__HTTP_STACK, "" = the default
+    # Gateway only (``python -m bench.ab``): a directory holding a ``wawp_gateway`` package to
+    # run instead of the installed one (another checkout's ``service/``), and its name.
+    source: Path | None = None
+    variant: str = ""
 
     @property
     def label(self) -> str:
@@ -104,14 +108,16 @@ class SystemSpec:
         suffix = " (asyncio)" if self.kind == "raw" and self.loop == "asyncio" else ""
         suffix += {"on": "", "off": " (no trace context)", "otlp": " (spans over OTLP)"}[self.trace]
         stack = f" [{self.http_stack}]" if self.http_stack else ""
-        return f"{name}{suffix}{stack} fetch={self.fetch_wait_ms}ms"
+        variant = f" <{self.variant}>" if self.variant else ""
+        return f"{name}{suffix}{stack}{variant} fetch={self.fetch_wait_ms}ms"
 
     @property
     def slug(self) -> str:
         loop = "-asyncio" if self.kind == "raw" and self.loop == "asyncio" else ""
         trace = "" if self.trace == "on" else f"-trace{self.trace}"
         stack = f"-{self.http_stack}" if self.http_stack else ""
-        return f"{self.kind}{loop}{trace}{stack}-f{self.fetch_wait_ms}"
+        variant = f"-{self.variant}" if self.variant else ""
+        return f"{self.kind}{loop}{trace}{stack}{variant}-f{self.fetch_wait_ms}"
 
 
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
@@ -208,6 +214,9 @@ def launch(
         env["OTEL_SERVICE_NAME"] = "wawp-gateway-bench"
     if spec.http_stack:
         env["GATEWAY_WAWP__HTTP_STACK"] = spec.http_stack
+    if spec.source is not None:
+        # Ahead of the installed (editable) package on the path; the harness adds its own root.
+        env["PYTHONPATH"] = str(spec.source)
     proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return proc

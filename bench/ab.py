@@ -1,0 +1,150 @@
+"""``python -m bench.ab``: the same scenario for several gateway builds, taking turns.
+
+    python -m bench.ab SYSTEM [SYSTEM ...] [--scenario upstream-0ms|latency] [--rounds 3]
+                       [--commands 40000] [--rate 1432] [--duration 15] [--profile]
+
+A SYSTEM is ``NAME=DIR`` (the gateway with the ``wawp_gateway`` package found in ``DIR``, such
+as another checkout's ``service/``), ``NAME=installed`` (the gateway as installed), or one of
+the baselines ``raw`` and ``write-ahead``. Every round runs each system once, the order rotated
+by the round, on one broker and one sandbox; the medians close the report. For a change's own
+measurement before it lands, against the code it changes:
+
+    git worktree add /tmp/before HEAD
+    python -m bench.ab before=/tmp/before/service after=installed raw --rounds 3
+
+The machine's speed drifts between rounds (bench/README.md): compare systems within a round, and
+the CPU per command more than the throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.measure import Measurement, Stack, open_stack, run_backlog, run_paced
+from bench.systems import SystemSpec
+from bench.workload import Workload
+
+__all__ = ["main"]
+
+_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+_BASELINES = ("raw", "write-ahead")
+
+
+@dataclass
+class _System:
+    name: str
+    spec: SystemSpec
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+
+def _system(text: str) -> _System:
+    if text in _BASELINES:
+        return _System(text, SystemSpec(text))  # type: ignore[arg-type]
+    name, sep, where = text.partition("=")
+    if not sep or not _NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: NAME=DIR, NAME=installed, raw or write-ahead (NAME: letters, digits, _)"
+        )
+    if where == "installed":
+        return _System(name, SystemSpec("gateway", variant=name))
+    source = Path(where).resolve()
+    if not (source / "wawp_gateway" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{where}: no wawp_gateway package in it")
+    return _System(name, SystemSpec("gateway", source=source, variant=name))
+
+
+def _figures(measurement: Measurement, scenario: str) -> dict[str, float]:
+    cpu = measurement.cpu_s.get("system", 0.0)
+    figures = {
+        "per_s": measurement.throughput["per_s"],
+        "cpu_us": cpu / measurement.completed * 1e6 if measurement.completed else 0.0,
+        "busy": measurement.cpu_share("system"),
+    }
+    if scenario == "latency" and measurement.latency is not None:
+        completed = measurement.latency["completed_at"]
+        figures["p50_ms"] = completed["p50_ms"]
+        figures["p99_ms"] = completed["p99_ms"]
+        figures["intake_p50_ms"] = measurement.latency.get("intake", {}).get("p50_ms", 0.0)
+    return figures
+
+
+def _line(name: str, figures: dict[str, float]) -> str:
+    parts = [f"{figures['per_s']:8,.0f}/s", f"{figures['cpu_us']:6.1f} us/cmd"]
+    parts.append(f"busy {figures['busy']:.2f}")
+    if "p50_ms" in figures:
+        parts.append(f"p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms")
+        parts.append(f"intake p50 {figures['intake_p50_ms']:5.1f} ms")
+    return f"{name:>14}  " + "  ".join(parts)
+
+
+async def _measure(
+    stack: Stack, system: _System, args: argparse.Namespace, round_no: int
+) -> Measurement:
+    await stack.reset_sandbox()
+    if args.scenario == "upstream-0ms":
+        workload = Workload(f"ab{round_no}", args.commands, args.instances, args.chats)
+        measurement, _, _ = await run_backlog(stack, args.scenario, system.spec, workload)
+        return measurement
+    workload = Workload(f"ab{round_no}", int(args.rate * args.duration), args.instances, args.chats)
+    warmup = Workload("warm", min(200, args.instances), args.instances, 1)
+    measurement, _ = await run_paced(
+        stack, args.scenario, system.spec, workload, rate=args.rate, upstream_ms=0, warmup=warmup
+    )
+    return measurement
+
+
+async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
+    run_dir = Path(tempfile.mkdtemp(prefix="wawp-bench-ab-"))
+    print(f"bench.ab: logs in {run_dir}", flush=True)
+    async with open_stack(run_dir, instances=args.instances, profile=args.profile) as stack:
+        for round_no in range(args.rounds):
+            shift = round_no % len(systems)
+            for system in systems[shift:] + systems[:shift]:
+                measurement = await _measure(stack, system, args, round_no)
+                figures = _figures(measurement, args.scenario)
+                system.rows.append(figures)
+                print(f"round {round_no + 1}: " + _line(system.name, figures), flush=True)
+    print(f"\nmedians of {args.rounds} rounds ({args.scenario}):")
+    first = systems[0]
+    for system in systems:
+        medians = {key: statistics.median(r[key] for r in system.rows) for key in system.rows[0]}
+        ratios = [
+            mine["per_s"] / theirs["per_s"]
+            for mine, theirs in zip(system.rows, first.rows, strict=True)
+            if theirs["per_s"]
+        ]
+        versus = "" if system is first else f"  x{statistics.median(ratios):.3f} of {first.name}"
+        print(f"          {_line(system.name, medians)}{versus}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__.splitlines()[0])
+    parser.add_argument("systems", nargs="+", type=_system, metavar="SYSTEM")
+    parser.add_argument("--scenario", choices=("upstream-0ms", "latency"), default="upstream-0ms")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--commands", type=int, default=40_000, help="upstream-0ms: backlog size")
+    parser.add_argument("--rate", type=float, default=1432.0, help="latency: commands/s")
+    parser.add_argument("--duration", type=float, default=15.0, help="latency: seconds per round")
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--chats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="py-spy every gateway process")
+    args = parser.parse_args(argv)
+    names = [system.name for system in args.systems]
+    if len(set(names)) != len(names):
+        parser.error("every system needs a name of its own")
+    try:
+        asyncio.run(_run(args, args.systems))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
