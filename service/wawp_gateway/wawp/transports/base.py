@@ -37,12 +37,12 @@ invalid URL (a configuration bug)         Connect [1]   Connect [2]   Connect [1
 ========================================  ============  ============  ===========
 
 [1] the flag: ``WawpTimeout`` once writing may have started, else ``WawpConnectError``.
-    aiohttp: ``asyncio.timeout(timeout_s)`` around the call, and the connector's
-    ``ClientTimeout(connect=min(connect_timeout_s, timeout_s))``, which covers the pool wait plus
-    the connection (proxy tunnel included). aiohttp's CONNECT happens inside the connector,
-    before the flag is set; its failures are
-    ``ClientProxyConnectionError`` / ``ClientHttpProxyError``, its TLS ones
-    ``ClientConnectorCertificateError`` / ``ClientConnectorSSLError``. httpx:
+    aiohttp: a timer that cancels the call at ``timeout_s`` (as ``asyncio.timeout`` does), and
+    the connector's ``ClientTimeout(connect=min(connect_timeout_s, timeout_s))``, which covers
+    the pool wait plus the connection (proxy tunnel included). aiohttp's CONNECT happens inside
+    the connector, before the flag is set; its failures are ``ClientProxyConnectionError`` /
+    ``ClientHttpProxyError``, its TLS ones ``ClientConnectorCertificateError`` /
+    ``ClientConnectorSSLError``. httpx:
     ``asyncio.timeout(timeout_s)`` around the call, with httpx's phase timeouts inside it.
     httptools: ``connect_timeout_s`` covers the pool wait plus the connection, inside
     ``timeout_s`` for the whole call; it decompresses nothing.
