@@ -141,13 +141,12 @@ class AiohttpTransport:
             proxy = f"{url.host}:{url.port}"
         return f"AiohttpTransport(max_connections={self._max_connections}, proxy={proxy})"
 
-    def _timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
-        # A handful of distinct timeouts per process: cache rather than rebuild per call.
+    def _connect_timeout(self, timeout_s: float) -> aiohttp.ClientTimeout:
+        """The connector's bound on the pool wait plus the connection; the call's whole deadline
+        is ``send()``'s timer. A handful of distinct values per process: cached."""
         timeout = self._timeouts.get(timeout_s)
         if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                total=timeout_s, connect=min(self._connect_timeout_s, timeout_s)
-            )
+            timeout = aiohttp.ClientTimeout(connect=min(self._connect_timeout_s, timeout_s))
             self._timeouts[timeout_s] = timeout
         return timeout
 
@@ -208,7 +207,7 @@ class AiohttpTransport:
             ssl=self._tls,
             traces=_NO_TRACES,
         )
-        conn = await connector.connect(req, _NO_TRACES, self._timeout(request.timeout_s))
+        conn = await connector.connect(req, _NO_TRACES, self._connect_timeout(request.timeout_s))
         try:
             protocol = conn.protocol
             assert protocol is not None  # a connection just handed out has one
