@@ -190,6 +190,30 @@ async def test_an_untrusted_certificate_behind_the_proxy_is_not_sent(
     assert len(sandbox.requests()) == before
 
 
+@pytest.mark.parametrize("stack", PROXYING)
+async def test_plain_http_through_the_proxy_is_forwarded_with_its_credentials(
+    stack: HttpStack, proxy: EgressProxy
+) -> None:
+    """A plain-HTTP URL goes to the proxy whole (no tunnel), with the proxy's credentials: the
+    right password reaches the sandbox, a wrong one gets the proxy's own 407."""
+    sandbox = Sandbox(SandboxConfig.model_validate({"instances": {INSTANCES[0]: "x"}}))
+    sandbox.add_instance(INSTANCES[0], TEST_TOKEN)
+    try:
+        async with running_sandbox(sandbox) as url:
+            status = await _sent_through(stack, _send(url), proxy_url=proxy.url(), ca_file=None)
+            refused = await _sent_through(
+                stack, _send(url), proxy_url=proxy.url(password="wrong"), ca_file=None
+            )
+    finally:
+        await sandbox.aclose()
+
+    assert (status, refused) == (201, 407)
+    [seen] = sandbox.requests()
+    assert seen.path == "/v2/send/text"
+    forwarded = f" - POST {url.removeprefix('http://')}/v2/send/text"
+    await proxy.wait_for(lambda: any(forwarded in line and " 201 " in line for line in proxy.lines))
+
+
 # -- a worker over HTTPS ---------------------------------------------------------------------
 
 

@@ -70,6 +70,17 @@ def test_a_command_s_context_is_carried_to_every_header_unchanged() -> None:
     assert http_headers() == ()
 
 
+@pytest.mark.parametrize("state", [b"vendor=x\r\nx-injected: 1", b"vendor=x\nx: 1", b"v=\x00"])
+def test_a_tracestate_with_control_characters_is_not_carried(state: bytes) -> None:
+    """A line break in a command's tracestate must not become a header line of the Wawp call:
+    the traceparent is carried, the tracestate dropped."""
+    tracing = Tracing()
+    headers = [("traceparent", PARENT.encode()), ("tracestate", state)]
+    with tracing.continuing(headers, "process t", SpanKind.CONSUMER, {}):
+        assert http_headers() == (("traceparent", PARENT),)
+        assert kafka_headers() == [("traceparent", PARENT.encode())]
+
+
 def test_a_command_without_context_starts_a_new_unsampled_trace() -> None:
     tracing = Tracing()
     with tracing.continuing([("traceparent", b"bad")], "p", SpanKind.CONSUMER, {}) as span:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gzip
 import json
 import logging
 import socket
@@ -27,7 +28,7 @@ from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse, HttpTra
 from wawp_gateway.wawp.transports.factory import build_transport
 
 STACKS: tuple[HttpStack, ...] = get_args(HttpStack)
-Mode = Literal["answer", "close", "hang", "garbage", "once", "eof"]
+Mode = Literal["answer", "close", "hang", "garbage", "once", "eof", "chunked", "interim", "gzip"]
 
 
 @dataclass
@@ -45,7 +46,9 @@ class RawServer:
     closes without a byte; hang: reads the request and answers 200 only once `release` is set;
     garbage: writes a non-HTTP, non-TLS line on connect and closes; once: answers a connection's
     first request (keep-alive), reads the next and closes without a byte; eof: answers with
-    neither a length nor chunks, the body ending where the connection closes.
+    neither a length nor chunks, the body ending where the connection closes; chunked: answers
+    in chunks; interim: a 100 Continue first, then the answer; gzip: the answer gzip-encoded
+    when the request accepts it.
     """
 
     def __init__(self, mode: Mode = "answer", *, tls: ssl.SSLContext | None = None) -> None:
@@ -125,6 +128,8 @@ class RawServer:
             if self.mode == "hang":
                 await self.release.wait()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+            elif self.mode in ("chunked", "interim", "gzip"):
+                writer.write(self._framed(headers.get("accept-encoding", "")))
             else:
                 payload = b'{"id": "true_447441429009@c.us_3EB0"}'
                 writer.write(
@@ -134,6 +139,30 @@ class RawServer:
                     + payload
                 )
             await writer.drain()
+
+    def _framed(self, accepted: str) -> bytes:
+        body = ANSWER_BODY
+        if self.mode == "chunked":
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:10], body[10:]))
+            return (
+                b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + chunks
+                + b"0\r\n\r\n"
+            )
+        interim = b"HTTP/1.1 100 Continue\r\n\r\n" if self.mode == "interim" else b""
+        encoding = b""
+        if self.mode == "gzip" and "gzip" in accepted:
+            body, encoding = gzip.compress(body), b"Content-Encoding: gzip\r\n"
+        return (
+            interim
+            + b"HTTP/1.1 201 Created\r\n"
+            + encoding
+            + b"Content-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+
+
+ANSWER_BODY = b'{"id": "true_447441429009@c.us_3EB0", "padding": "' + b"x" * 200 + b'"}'
 
 
 @pytest.fixture
@@ -249,6 +278,7 @@ async def test_answer_round_trips_method_query_body_and_headers(stack: HttpStack
     assert "file%5Burl%5D=" in raw_query
     assert "+" not in raw_query  # spaces are %20, a literal "+" is %2B: no decoder can differ
     assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["host"] == f"127.0.0.1:{server.port}"
     assert seen.body == body
 
 
@@ -401,6 +431,20 @@ async def test_an_answer_ended_by_the_connection_closing_is_read_whole(
 
     assert response.status == 200
     assert json.loads(response.body) == {"sent": True}
+
+
+@pytest.mark.parametrize("mode", ["chunked", "interim", "gzip"])
+async def test_an_answer_framed_or_encoded_otherwise_is_read_as_sent(
+    stack: HttpStack, token: str, mode: Mode
+) -> None:
+    """A chunked body, an interim 100 before the answer, and a body compressed as the request
+    allowed (gzip, for a stack that asks for it) are each the one answer they carry; the
+    connection then serves the next call."""
+    async with RawServer(mode) as server, opened(stack, max_connections=1) as transport:
+        answers = [await transport.send(make_request(server.url(), token)) for _ in range(2)]
+
+    assert [(a.status, a.body) for a in answers] == [(201, ANSWER_BODY)] * 2
+    assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

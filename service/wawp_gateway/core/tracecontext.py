@@ -40,8 +40,11 @@ TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 # version 00 exactly; a later version may append fields, which a version-00 reader drops.
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
-# A tracestate holds at most 32 list members of at most 256 characters each.
+# A tracestate holds at most 32 list members of at most 256 characters each, in printable
+# ASCII (and the list's spaces and tabs): anything else, a line break above all, would let a
+# producer write header lines of its own into the Wawp call.
 _MAX_TRACESTATE = 32 * 257
+_TRACESTATE_TEXT = re.compile(r"[\x20-\x7e\t]*")
 
 
 def _valid_traceparent(value: str) -> str | None:
@@ -103,7 +106,11 @@ class Carrier:
     def __init__(self, traceparent: str, tracestate: str | None = None) -> None:
         """``traceparent`` must be a valid version-00 value (``from_headers``, ``new``)."""
         self.traceparent = traceparent
-        if tracestate and len(tracestate) <= _MAX_TRACESTATE:
+        if (
+            tracestate
+            and len(tracestate) <= _MAX_TRACESTATE
+            and _TRACESTATE_TEXT.fullmatch(tracestate)
+        ):
             self.http: tuple[tuple[str, str], ...] = (
                 (TRACEPARENT, traceparent),
                 (TRACESTATE, tracestate),

@@ -16,8 +16,10 @@ from typing import Any, Final
 
 import aiohttp
 import yarl
+from aiohttp import hdrs
 from aiohttp.helpers import TimerNoop
-from multidict import istr
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import EofStream
 from pydantic import SecretStr
 
 from wawp_gateway.wawp.transports.base import (
@@ -28,6 +30,7 @@ from wawp_gateway.wawp.transports.base import (
     MergedHeaders,
     SendProgress,
     query_string,
+    request_head,
     tls_context,
     transport_error,
 )
@@ -40,31 +43,33 @@ def _url_parts(url: str) -> tuple[str, str, str]:
     """Scheme, authority and path of a request URL without its query: a handful of them (the
     v1 and v2 roots' action paths) take nearly every call."""
     parsed = yarl.URL(url, encoded=True)
-    return parsed.scheme, parsed.raw_authority, parsed.raw_path
-
-
-def _encoded_url(url: str, query: tuple[tuple[str, str], ...]) -> yarl.URL:
-    """The request's URL for aiohttp, already percent-encoded (yarl must not encode it again).
-
-    Built from the cached parts of ``url`` and the query, not parsed whole: the query carries
-    the chat and the text, so nearly every full URL is new."""
-    scheme, authority, path = _url_parts(url)
-    return yarl.URL.build(
-        scheme=scheme,
-        authority=authority,
-        path=path,
-        query_string=query_string(query),
-        encoded=True,
-    )
+    return parsed.scheme, parsed.raw_authority, parsed.raw_path or "/"
 
 
 # As ClientSession's defaults (its read_bufsize is not set_response_params' default).
 _READ_BUFSIZE: Final = 2**16
 _CEIL_THRESHOLD_S: Final = 5  # TCPConnector's, not changed here
-_SKIP_AUTO_HEADERS: Final = frozenset({istr("content-type")})
 _NO_TRACES: Final[list[Any]] = []
+_NO_TIMER: Final = TimerNoop()  # the call's deadline is send()'s
 # The CONNECT names the gateway too (ClientRequest copies them; aiohttp adds Host).
 _PROXY_HEADERS: Final = {"user-agent": USER_AGENT}
+# What ClientSession asks for; aiohttp's parser decodes either.
+_ACCEPT_ENCODING: Final = "Accept-Encoding: gzip, deflate\r\n"
+
+
+class _Origin:
+    """Where calls to one scheme://host:port go: the request the connector picks and opens a
+    pooled connection for (its key: host, port, TLS, proxy), and the Host field."""
+
+    __slots__ = ("forwarded", "host", "key_request", "prefix")
+
+    def __init__(self, key_request: aiohttp.ClientRequest, *, forwarded: bool) -> None:
+        self.key_request = key_request
+        self.host = key_request.headers[hdrs.HOST]
+        # Plain HTTP through a proxy is forwarded, not tunnelled: the request names the whole
+        # URL and carries the proxy's credentials itself.
+        self.forwarded = forwarded
+        self.prefix = f"{key_request.url.scheme}://{key_request.url.raw_authority}"
 
 
 class _Deadline:
@@ -114,6 +119,7 @@ class AiohttpTransport:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._origins: dict[tuple[str, str], _Origin] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -166,7 +172,9 @@ class AiohttpTransport:
             if not deadline.settle():
                 raise
             error = transport_error(request, TimeoutError(), sent=progress.sent)
-        except (aiohttp.ClientError, OSError) as exc:  # TimeoutError is an OSError
+        # TimeoutError is an OSError; the parser's own errors come out of protocol.read() as
+        # they are (ClientResponse would wrap them).
+        except (aiohttp.ClientError, OSError, HttpProcessingError, EofStream) as exc:
             error = transport_error(request, exc, sent=progress.sent)
         finally:
             timer.cancel()
@@ -176,43 +184,83 @@ class AiohttpTransport:
         # __context__, so no traceback or exc_info log can print it.
         raise error from None
 
-    async def _exchange(
-        self, session: aiohttp.ClientSession, request: HttpRequest, progress: SendProgress
-    ) -> HttpResponse:
-        """One request on a pooled connection, the way ``ClientSession.request`` makes it,
-        without what the gateway never uses: cookies, auth, redirects, traces, and the silent
-        second send of an idempotent request on a reused connection that turns out closed
-        (every call must count as an attempt and take a rate token, and a disconnect after
-        sending must surface as "maybe processed"). ~0.015 ms of CPU less per call than through
-        ``ClientSession.request`` (bench/README.md, "HTTP stacks"). ``tests/unit/test_transport.py``
-        pins the aiohttp calls this relies on."""
-        url = _encoded_url(request.url, request.query)
-        connector = session.connector
-        assert connector is not None  # the session made here always has one
-        if url.scheme not in connector.allowed_protocol_schema_set:
-            raise aiohttp.NonHttpUrlClientError(url)
-        timer = TimerNoop()  # the call's deadline is send()'s
-        headers = {"user-agent": USER_AGENT} | request.header_fields()
-        req = aiohttp.ClientRequest(
-            request.method,
+    def _origin(self, session: aiohttp.ClientSession, scheme: str, authority: str) -> _Origin:
+        origin = self._origins.get((scheme, authority))
+        if origin is None:
+            url = yarl.URL.build(scheme=scheme, authority=authority, encoded=True)
+            connector = session.connector
+            assert connector is not None  # the session made here always has one
+            if url.scheme not in connector.allowed_protocol_schema_set:
+                raise aiohttp.NonHttpUrlClientError(url)
+            key_request = self._key_request(session, url)
+            if self._proxy_url is not None:
+                # The connector sets the proxy's Host field on each connect through the proxy,
+                # and the proxy's fields are part of the pool's key: given from the start, the
+                # key every call uses stays the one its pooled connections were filed under.
+                host = {hdrs.HOST: key_request.headers[hdrs.HOST]}
+                key_request = self._key_request(session, url, _PROXY_HEADERS | host)
+            origin = _Origin(
+                key_request, forwarded=key_request.proxy is not None and scheme == "http"
+            )
+            self._origins[(scheme, authority)] = origin
+        return origin
+
+    def _key_request(
+        self,
+        session: aiohttp.ClientSession,
+        url: yarl.URL,
+        proxy_headers: dict[str, str] | None = None,
+    ) -> aiohttp.ClientRequest:
+        return aiohttp.ClientRequest(
+            "GET",
             url,
-            headers=headers,
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
-            data=request.body,
             loop=asyncio.get_running_loop(),
-            proxy=self._proxy_url,
-            proxy_headers=_PROXY_HEADERS if self._proxy_url is not None else None,
-            timer=timer,
+            proxy=None if proxy_headers is None else self._proxy_url,
+            proxy_headers=proxy_headers,
+            timer=_NO_TIMER,
             session=session,
             ssl=self._tls,
             traces=_NO_TRACES,
         )
-        conn = await connector.connect(req, _NO_TRACES, self._connect_timeout(request.timeout_s))
+
+    def _head(self, request: HttpRequest, origin: _Origin, path: str) -> bytes:
+        target = f"{path}?{query_string(request.query)}" if request.query else path
+        fields = _ACCEPT_ENCODING
+        if origin.forwarded:
+            target = origin.prefix + target
+            assert self._proxy_url is not None  # forwarded only through a proxy
+            auth = aiohttp.BasicAuth.from_url(self._proxy_url)
+            if auth is not None:
+                fields += f"Proxy-Authorization: {auth.encode()}\r\n"
+        return request_head(request, origin.host, target, fields)
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, request: HttpRequest, progress: SendProgress
+    ) -> HttpResponse:
+        """One request on a connection from aiohttp's connector (its pool, DNS, the proxy's
+        CONNECT, TLS), written by the gateway, its answer read by aiohttp's parser.
+
+        ``ClientSession.request`` would add what the gateway never uses (cookies, auth,
+        redirects, traces, a task per request body) and a silent second send of an idempotent
+        request on a reused connection that turns out closed (every call must count as an
+        attempt and take a rate token, and a disconnect after sending must surface as "maybe
+        processed"). Half of aiohttp's CPU per call (bench/README.md, "HTTP stacks").
+        ``tests/unit/test_transport.py`` pins the aiohttp calls this relies on."""
+        scheme, authority, path = _url_parts(request.url)
+        origin = self._origin(session, scheme, authority)
+        head = self._head(request, origin, path)
+        connector = session.connector
+        assert connector is not None  # as in _origin
+        conn = await connector.connect(
+            origin.key_request, _NO_TRACES, self._connect_timeout(request.timeout_s)
+        )
         try:
             protocol = conn.protocol
-            assert protocol is not None  # a connection just handed out has one
+            transport = None if protocol is None else protocol.transport
+            if protocol is None or transport is None:
+                raise aiohttp.ServerDisconnectedError()
             protocol.set_response_params(
-                timer=timer,
+                timer=_NO_TIMER,
                 skip_payload=request.method == "HEAD",
                 # A body with neither a length nor chunks ends where the connection does.
                 read_until_eof=True,
@@ -222,21 +270,20 @@ class AiohttpTransport:
             # Established (proxy tunnel and TLS included), nothing written yet: from here on a
             # failure may follow a request that reached Wawp.
             progress.sent = True
-            response = await req.send(conn)
-            try:
-                await response.start(conn)
-            except BaseException:
-                response.close()
-                raise
+            # One write, no drain: the transport buffers what the socket does not take (a
+            # request is at most the params' media size, already held in memory).
+            transport.write(head if request.body is None else head + request.body)
+            while True:  # an interim 1xx answer is followed by the real one (as aiohttp reads)
+                message, payload = await protocol.read()
+                if not 100 <= message.code <= 199 or message.code == 101:
+                    break
+            body = await payload.read()
         except BaseException:
             conn.close()
             raise
-        try:
-            body = await response.read()
-            return HttpResponse(response.status, MergedHeaders(response.headers.items()), body)
-        finally:
-            response.release()
-            await response.wait_for_close()
+        # Back to the pool, unless the answer or the protocol says the connection must close.
+        conn.release()
+        return HttpResponse(message.code, MergedHeaders(message.headers.items()), body)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -94,6 +94,7 @@ __all__ = [
     "SendProgress",
     "merge_headers",
     "query_string",
+    "request_head",
     "tls_context",
     "transport_error",
     "url_with_query",
@@ -179,6 +180,29 @@ def url_with_query(url: str, query: tuple[tuple[str, str], ...]) -> str:
 def query_string(query: tuple[tuple[str, str], ...]) -> str:
     """``a=1&b=%20x``: every pair percent-encoded, in order."""
     return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in query)
+
+
+_BODYLESS_METHODS: Final = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
+
+
+def request_head(request: HttpRequest, host: str, target: str, fields: str = "") -> bytes:
+    """The request line and header fields of ``request`` as HTTP/1.1 bytes, for the stacks that
+    write their requests themselves. ``target``: the path and query (or the absolute URL for a
+    forwarding proxy); ``fields``: more header lines, each ending in CRLF.
+
+    Names in their usual case: they are case-insensitive, but some proxies match them as
+    written (proxy.py adds a second Content-Length beside a ``content-length``)."""
+    if request.body is not None:
+        framing = f"Content-Type: application/json\r\nContent-Length: {len(request.body)}\r\n"
+    elif request.method in _BODYLESS_METHODS:
+        framing = ""
+    else:
+        framing = "Content-Length: 0\r\n"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in request.headers)
+    return (
+        f"{request.method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"Accept: application/json\r\n{framing}{fields}{extra}\r\n"
+    ).encode("ascii")
 
 
 @immutable

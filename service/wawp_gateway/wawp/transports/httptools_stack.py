@@ -31,11 +31,11 @@ import httptools
 
 from wawp_gateway.wawp.transports.base import (
     KEEPALIVE_S,
-    USER_AGENT,
     HttpRequest,
     HttpResponse,
     MergedHeaders,
     query_string,
+    request_head,
     tls_context,
     transport_error,
 )
@@ -46,7 +46,6 @@ __all__ = ["HttptoolsTransport"]
 # and a misbehaving peer must not grow the worker without bound.
 _MAX_BODY: Final = 64 * 1024 * 1024
 _MAX_HEADERS: Final = 256
-_BODYLESS_METHODS: Final = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 
 class _ProtocolError(ConnectionError):
@@ -75,21 +74,6 @@ def _split(url: str) -> tuple[_Origin, str]:
     bracketed = f"[{name}]" if ":" in name else name
     header = bracketed if port == default else f"{bracketed}:{port}"
     return _Origin(tls, host, port, header), parts.path or "/"
-
-
-def _head(request: HttpRequest, origin: _Origin, path: str) -> bytes:
-    target = f"{path}?{query_string(request.query)}" if request.query else path
-    if request.body is not None:
-        framing = f"content-type: application/json\r\ncontent-length: {len(request.body)}\r\n"
-    elif request.method in _BODYLESS_METHODS:
-        framing = ""
-    else:
-        framing = "content-length: 0\r\n"
-    extra = "".join(f"{name}: {value}\r\n" for name, value in request.headers)
-    return (
-        f"{request.method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"
-        f"user-agent: {USER_AGENT}\r\naccept: application/json\r\n{framing}{extra}\r\n"
-    ).encode("ascii")
 
 
 class _Connection(asyncio.Protocol):
@@ -241,9 +225,9 @@ class HttptoolsTransport:
                     async with asyncio.timeout_at(connect_by):
                         connection = await self._new_connection(origin)
                 sent = True
-                response = await connection.exchange(
-                    _head(request, origin, path) + (request.body or b"")
-                )
+                target = f"{path}?{query_string(request.query)}" if request.query else path
+                head = request_head(request, origin.host_header, target)
+                response = await connection.exchange(head + (request.body or b""))
                 reusable = connection.keep_alive
         except (OSError, ValueError, UnicodeError) as exc:  # TimeoutError is an OSError
             error = transport_error(request, exc, sent=sent)
