@@ -1,6 +1,10 @@
-"""The ``aiohttp`` HTTP stack (the default): one ``ClientSession`` and its pool, TLS verified
+"""The ``aiohttp`` HTTP stack (the default): aiohttp's connector and its pool, TLS verified
 against the system's CAs plus ``GATEWAY_WAWP__CA_FILE``, every call through
 ``GATEWAY_WAWP__PROXY_URL`` when set (a CONNECT tunnel per pooled HTTPS connection).
+
+aiohttp does the edge's work: the pool, DNS (cached, with address racing), the proxy's CONNECT,
+TLS, and reading the answer (its C parser: lengths, chunks, interim answers, gzip and deflate).
+The request itself is written here (``base.request_head``), as the httptools stack writes it.
 
 Evidence for the two failure kinds (``base``): the request is marked "sent" once aiohttp's
 connector handed out an established connection (pool wait, DNS, TCP, the proxy's CONNECT and

@@ -15,7 +15,7 @@ could have reached Wawp (docs/contract.md "Outcomes"):
 
 The evidence is a per-request flag set *before* the first request byte is handed to the socket:
 for aiohttp, set once its connector handed out an established connection (proxy tunnel and TLS
-included) and before ``ClientRequest.send(conn)`` writes anything; for httpx,
+included) and before the request is written to it; for httpx,
 httpcore's ``http11.send_request_headers.started`` trace event of the request itself (not of a
 proxy's CONNECT); for httptools, handing the request to an established connection. Without
 evidence the answer is "maybe": a POST then ends ``outcome_unknown`` instead of risking a second
