@@ -282,6 +282,19 @@ async def test_answer_round_trips_method_query_body_and_headers(stack: HttpStack
     assert seen.body == body
 
 
+async def test_a_large_body_arrives_whole(stack: HttpStack, token: str) -> None:
+    """A media-sized body (a few MiB of base64 in JSON) is sent whole after its head."""
+    body = json.dumps({"file": "QUJD" * (3 * 2**20 // 4)}).encode()
+    async with RawServer() as server, opened(stack) as transport:
+        request = dataclasses.replace(make_request(server.url(), token), body=body)
+        response = await transport.send(request)
+
+    assert response.status == 201
+    [seen] = server.requests
+    assert seen.body == body
+    assert seen.headers["content-length"] == str(len(body))
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_a_call_without_body_sends_no_content_type(
     stack: HttpStack, token: str, method: str

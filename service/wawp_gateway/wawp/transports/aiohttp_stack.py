@@ -57,6 +57,7 @@ _NO_TRACES: Final[list[Any]] = []
 _NO_TIMER: Final = TimerNoop()  # the call's deadline is send()'s
 # The CONNECT names the gateway too (ClientRequest copies them; aiohttp adds Host).
 _PROXY_HEADERS: Final = {"user-agent": USER_AGENT}
+_JOINED_UP_TO: Final = 64 * 1024
 # What ClientSession asks for; aiohttp's parser decodes either.
 _ACCEPT_ENCODING: Final = "Accept-Encoding: gzip, deflate\r\n"
 
@@ -261,7 +262,9 @@ class AiohttpTransport:
         try:
             protocol = conn.protocol
             transport = None if protocol is None else protocol.transport
-            if protocol is None or transport is None:
+            # Closed by the peer before a byte was written (uvloop refuses a write on a closed
+            # transport): not sent. Nothing awaits between this check and the write.
+            if protocol is None or transport is None or transport.is_closing():
                 raise aiohttp.ServerDisconnectedError()
             protocol.set_response_params(
                 timer=_NO_TIMER,
@@ -274,20 +277,27 @@ class AiohttpTransport:
             # Established (proxy tunnel and TLS included), nothing written yet: from here on a
             # failure may follow a request that reached Wawp.
             progress.sent = True
-            # One write, no drain: the transport buffers what the socket does not take (a
-            # request is at most the params' media size, already held in memory).
-            transport.write(head if request.body is None else head + request.body)
+            # No drain: the transport buffers what the socket does not take (a request is at
+            # most the params' media size, already held in memory). One write for the usual
+            # small request; a large body is not copied to be joined to its head.
+            body = request.body
+            if body is None:
+                transport.write(head)
+            elif len(body) <= _JOINED_UP_TO:
+                transport.write(head + body)
+            else:
+                transport.writelines((head, body))
             while True:  # an interim 1xx answer is followed by the real one (as aiohttp reads)
                 message, payload = await protocol.read()
                 if not 100 <= message.code <= 199 or message.code == 101:
                     break
-            body = await payload.read()
+            answer = await payload.read()
         except BaseException:
             conn.close()
             raise
         # Back to the pool, unless the answer or the protocol says the connection must close.
         conn.release()
-        return HttpResponse(message.code, MergedHeaders(message.headers.items()), body)
+        return HttpResponse(message.code, MergedHeaders(message.headers.items()), answer)
 
     async def aclose(self) -> None:
         self._closed = True
