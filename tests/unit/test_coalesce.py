@@ -207,6 +207,23 @@ async def test_a_failed_batch_fails_each_of_its_writers_and_the_next_batch_still
     await after
 
 
+async def test_a_split_batch_s_writers_wait_for_every_part_and_share_its_failure() -> None:
+    """The writers of a batch split in two are told once both parts are answered; a part that
+    fails fails them all, whatever the other part's answer."""
+    producer = FakeProducer(batch_limit=2)
+    writer = _writer(producer)
+    futures = [writer.submit(0, None, b"%d" % i) for i in range(3)]
+    await producer.next_send(2)
+    producer.sent[0][3].set_result(None)
+    await asyncio.sleep(0)
+    assert not any(f.done() for f in futures)  # the second part is not answered yet
+    producer.sent[1][3].set_exception(ConnectionError("broker gone"))
+    for future in futures:
+        with pytest.raises(ConnectionError):
+            await future
+    assert not writer._sending  # no task lingers once its batch was handed over
+
+
 async def test_a_waiter_that_gave_up_does_not_break_the_batch() -> None:
     """The receiver fails a late future itself (its deadline); the ack arriving later is dropped."""
     producer = FakeProducer()
