@@ -33,10 +33,10 @@ from wawp_gateway.wawp.transports.base import (
     HttpResponse,
     MergedHeaders,
     SendProgress,
-    query_string,
     request_head,
     tls_context,
     transport_error,
+    url_with_query,
 )
 
 __all__ = ["AiohttpTransport"]
@@ -229,7 +229,7 @@ class AiohttpTransport:
         )
 
     def _head(self, request: HttpRequest, origin: _Origin, path: str) -> bytes:
-        target = f"{path}?{query_string(request.query)}" if request.query else path
+        target = url_with_query(path, request.query)
         fields = _ACCEPT_ENCODING
         if origin.forwarded:
             target = origin.prefix + target

@@ -34,10 +34,10 @@ from wawp_gateway.wawp.transports.base import (
     HttpRequest,
     HttpResponse,
     MergedHeaders,
-    query_string,
     request_head,
     tls_context,
     transport_error,
+    url_with_query,
 )
 
 __all__ = ["HttptoolsTransport"]
@@ -225,7 +225,7 @@ class HttptoolsTransport:
                     async with asyncio.timeout_at(connect_by):
                         connection = await self._new_connection(origin)
                 sent = True
-                target = f"{path}?{query_string(request.query)}" if request.query else path
+                target = url_with_query(path, request.query)
                 head = request_head(request, origin.host_header, target)
                 response = await connection.exchange(head + (request.body or b""))
                 reusable = connection.keep_alive
