@@ -1,22 +1,27 @@
 """Fakes for the unit tests: hand-written stand-ins for the ports our code depends on.
 
 Nothing here patches our own modules; each fake implements a Protocol (``Clock``, ``WawpPort``,
-``HttpTransport``) and records what it was asked, so a test can state what happened.
+``HttpTransport``) or the part of aiokafka's producer a writer uses (``FakeProducer``) and
+records what it was asked, so a test can state what happened.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from aiokafka import TopicPartition
 
 from wawp_gateway.wawp.catalog import ActionSpec
 from wawp_gateway.wawp.responses import WawpReply
 from wawp_gateway.wawp.transports.base import HttpRequest, HttpResponse
 from wawp_gateway.worker.retry import RetryPolicy
 
-__all__ = ["FakeTransport", "FakeWawp", "ManualClock", "WawpCall"]
+__all__ = ["FakeProducer", "FakeTransport", "FakeWawp", "ManualClock", "WawpCall"]
 
 EPOCH = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -113,3 +118,69 @@ def fresh_sandbox(box: Any, instance_id: str, token: str) -> None:
     box.clear_requests()
     box.clear_faults()
     box.add_instance(instance_id, token)
+
+
+class _Batch:
+    def __init__(self, limit: int) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
+        self._limit = limit
+        self.closed = False
+        self.drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_drain(self) -> None:
+        await self.drained
+
+    def append(
+        self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: Any
+    ) -> object:
+        if len(self.records) >= self._limit:
+            return None
+        self.records.append((key, value, list(headers)))
+        return object()
+
+
+class _Accumulator:
+    def __init__(self) -> None:
+        self._batches: dict[TopicPartition, collections.deque[_Batch]] = collections.defaultdict(
+            collections.deque
+        )
+
+
+class FakeProducer:
+    """The part of aiokafka's producer ``core.coalesce`` uses: batches queued per partition in
+    the accumulator until the sender takes them into a request (``drain``), then acknowledged.
+
+    ``send_batch`` queues the batch and returns an ack future the test settles by hand;
+    ``drain()`` is the sender taking every queued batch into a request."""
+
+    def __init__(self, batch_limit: int = 1000) -> None:
+        self.batch_limit = batch_limit
+        self.sent: list[tuple[str, int, _Batch, asyncio.Future[None]]] = []
+        self.sent_event = asyncio.Event()
+        self._message_accumulator = _Accumulator()
+
+    def create_batch(self) -> _Batch:
+        return _Batch(self.batch_limit)
+
+    async def send_batch(
+        self, batch: _Batch, topic: str, *, partition: int
+    ) -> asyncio.Future[None]:
+        assert batch.closed, "an open batch lingers in aiokafka"
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, partition, batch, ack))
+        self._message_accumulator._batches[TopicPartition(topic, partition)].append(batch)
+        self.sent_event.set()
+        return ack
+
+    def drain(self) -> None:
+        for queue in self._message_accumulator._batches.values():
+            while queue:
+                queue.popleft().drained.set_result(None)
+
+    async def next_send(self, count: int) -> None:
+        while len(self.sent) < count:
+            self.sent_event.clear()
+            await asyncio.wait_for(self.sent_event.wait(), 5)

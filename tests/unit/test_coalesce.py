@@ -1,83 +1,17 @@
-"""CoalescingWriter over a fake producer: batches per partition, order, errors, late waiters.
-
-The fake mirrors what the writer reads of aiokafka: batches queued per partition in the
-accumulator until the sender takes them into a request (``drain``), then acknowledged."""
+"""CoalescingWriter over a fake producer: batches per partition, order, errors, late waiters."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder, MessageAccumulator, MessageBatch
 
+from fakes import FakeProducer
 from wawp_gateway.core.coalesce import CoalescingWriter
-
-
-class _Batch:
-    def __init__(self, limit: int) -> None:
-        self.records: list[tuple[bytes | None, bytes | None, Any]] = []
-        self._limit = limit
-        self.closed = False
-        self.drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def close(self) -> None:
-        self.closed = True
-
-    async def wait_drain(self) -> None:
-        await self.drained
-
-    def append(
-        self, *, key: bytes | None, value: bytes | None, timestamp: None, headers: Any
-    ) -> object:
-        if len(self.records) >= self._limit:
-            return None
-        self.records.append((key, value, list(headers)))
-        return object()
-
-
-class _Accumulator:
-    def __init__(self) -> None:
-        self._batches: dict[TopicPartition, collections.deque[_Batch]] = collections.defaultdict(
-            collections.deque
-        )
-
-
-class FakeProducer:
-    """``send_batch`` queues the batch and returns an ack future the test settles by hand;
-    ``drain()`` is the sender taking every queued batch into a request."""
-
-    def __init__(self, batch_limit: int = 1000) -> None:
-        self.batch_limit = batch_limit
-        self.sent: list[tuple[str, int, _Batch, asyncio.Future[None]]] = []
-        self.sent_event = asyncio.Event()
-        self._message_accumulator = _Accumulator()
-
-    def create_batch(self) -> _Batch:
-        return _Batch(self.batch_limit)
-
-    async def send_batch(
-        self, batch: _Batch, topic: str, *, partition: int
-    ) -> asyncio.Future[None]:
-        assert batch.closed, "an open batch lingers in aiokafka"
-        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.sent.append((topic, partition, batch, ack))
-        self._message_accumulator._batches[TopicPartition(topic, partition)].append(batch)
-        self.sent_event.set()
-        return ack
-
-    def drain(self) -> None:
-        for queue in self._message_accumulator._batches.values():
-            while queue:
-                queue.popleft().drained.set_result(None)
-
-    async def next_send(self, count: int) -> None:
-        while len(self.sent) < count:
-            self.sent_event.clear()
-            await asyncio.wait_for(self.sent_event.wait(), 5)
 
 
 def _writer(producer: FakeProducer) -> CoalescingWriter:

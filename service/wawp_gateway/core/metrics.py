@@ -145,8 +145,8 @@ class Metrics:
         )
         self.state_write = Histogram(
             "gateway_state_write_seconds",
-            "Time from writing a wawp.state record to the broker's acknowledgement; the "
-            "in_progress record before every Wawp call waits for it.",
+            "Time from writing a wawp.state record a Wawp call waits for (the in_progress "
+            "before every call, a not_sent before a retry) to the broker's acknowledgement.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )

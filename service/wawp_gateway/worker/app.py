@@ -180,7 +180,10 @@ async def build_worker(
             metrics=metrics,
             clock=SystemClock(),
             state_log=StateLog(
-                state_producers, settings.topics.state, observe=metrics.state_write.observe
+                state_producers,
+                settings.topics.state,
+                settled_producer=producer,
+                observe=metrics.state_write.observe,
             ),
             standing=standing,
             tracing=tracing,

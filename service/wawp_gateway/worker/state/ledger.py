@@ -156,6 +156,7 @@ class JobLedger:
             message_id=outcome.message_id,
             error=(error.code, error.message, error.retryable) if error else None,
             attempts=outcome.attempts if attempts is None else attempts,
+            settled=True,
         )
 
     async def _write(
@@ -166,6 +167,7 @@ class JobLedger:
         message_id: str | None = None,
         error: tuple[str, str, bool] | None = None,
         attempts: int | None = None,
+        settled: bool = False,
     ) -> None:
         command = self.command
         event = StateEvent(
@@ -182,8 +184,9 @@ class JobLedger:
             first_attempt_at=self.first_at,
         )
         value = encode_record(self._head, event)
+        write = self._log.write_settled if settled else self._log.write
         try:
-            await self._log.write(self.partition, self._key, value)
+            await write(self.partition, self._key, value)
         except KafkaError:  # the retrying path only when needed: one coroutine less per write
-            await self._publish(lambda: self._log.write(self.partition, self._key, value))
+            await self._publish(lambda: write(self.partition, self._key, value))
         self.state.apply(event, now)

@@ -184,27 +184,43 @@ class StateLog:
 
     Records go through a ``CoalescingWriter``: the records written while a partition's
     previous batch waits to leave go out together as the next, so a state write costs an append
-    to a batch, and a key's records stay in the order written. The partitions are spread over
-    ``producers`` (``app.STATE_CONNECTIONS`` of them in a worker, apart from the results')."""
+    to a batch, and a key's records stay in the order written. The records a call waits for
+    (``write``) have ``producers`` of their own (``app.STATE_CONNECTIONS`` in a worker); the
+    terminal records (``write_settled``) may share ``settled_producer``, the results'.
+
+    A key's records may then leave on two connections and still keep their order: each is
+    written only once the key's previous record was acknowledged (``ledger.JobLedger``)."""
 
     def __init__(
         self,
         producers: Sequence[AIOKafkaProducer],
         topic: str,
         *,
+        settled_producer: AIOKafkaProducer | None = None,
         observe: Callable[[float], None] | None = None,
     ) -> None:
-        """``observe``: given each write's seconds to its acknowledgement. The ``in_progress``
-        before a call is on every command's path, so this is where a slow broker shows."""
+        """``observe``: given the seconds to its acknowledgement of each record a call waits
+        for. The ``in_progress`` before a call is on every command's path, so this is where a
+        slow broker shows."""
         self.topic = topic
         self._writer = CoalescingWriter(producers, topic)
+        # A terminal record follows its result's acknowledgement and nothing waits for it but
+        # the record's offset: on the results' connection it joins their next request instead
+        # of taking a turn on a connection whose requests every call waits for (README.md,
+        # "Performance").
+        self._settled = (
+            self._writer
+            if settled_producer is None
+            else CoalescingWriter([settled_producer], topic)
+        )
         self._observe = observe
         # On this process's markers and ``released`` records (``owners.py``).
         self.owner = new_owner_id()
         self._owner_headers = [(OWNER_HEADER, self.owner.encode())]
 
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
-        """Write one record (``record_key``, ``encode_record``); return once acknowledged."""
+        """Write one record a call waits for (``record_key``, ``encode_record``); return once
+        acknowledged."""
         started = time.monotonic()
         # The command's trace context travels on its records (docs/contract.md "Trace context").
         await self._writer.write(partition, key, value, kafka_headers())
@@ -212,6 +228,10 @@ class StateLog:
         if self._observe is not None:
             self._observe(seconds)
         add_event("wawp.state written", {"wawp.state.write_seconds": seconds})
+
+    async def write_settled(self, partition: int, key: bytes, value: bytes) -> None:
+        """Write a command's terminal record (its result is out); return once acknowledged."""
+        await self._settled.write(partition, key, value, kafka_headers())
 
     async def release(self, partition: int) -> int:
         """Write ``released``; its offset."""
