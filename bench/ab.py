@@ -12,8 +12,10 @@ measurement before it lands, against the code it changes:
     git worktree add /tmp/before HEAD
     python -m bench.ab before=/tmp/before/service after=installed raw --rounds 3
 
-The machine's speed drifts between rounds (bench/README.md): compare systems within a round, and
-the CPU per command more than the throughput.
+Each line: results per second, the system's CPU per command and busy share of a core; in
+``latency``, its p50/p99, the intake p50 and the acknowledged write before each call (p50);
+last, the broker's CPU share. The machine's speed drifts between rounds (bench/README.md):
+compare systems within a round, and the CPU per command more than the throughput.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ def _figures(measurement: Measurement, scenario: str) -> dict[str, float]:
         figures["p50_ms"] = completed["p50_ms"]
         figures["p99_ms"] = completed["p99_ms"]
         figures["intake_p50_ms"] = measurement.latency.get("intake", {}).get("p50_ms", 0.0)
+        # The acknowledged write before each call: the gateway's own histogram, the
+        # write-ahead loop's own times.
+        acks = measurement.extra.get("state_write_ms") or measurement.extra.get("state_ack_ms")
+        if acks:
+            figures["ack_p50_ms"] = acks["p50"]
+    figures["broker"] = measurement.cpu_share("broker")
     return figures
 
 
@@ -81,6 +89,9 @@ def _line(name: str, figures: dict[str, float]) -> str:
     if "p50_ms" in figures:
         parts.append(f"p50 {figures['p50_ms']:6.1f} ms  p99 {figures['p99_ms']:6.1f} ms")
         parts.append(f"intake p50 {figures['intake_p50_ms']:5.1f} ms")
+        if "ack_p50_ms" in figures:
+            parts.append(f"ack p50 {figures['ack_p50_ms']:5.1f} ms")
+    parts.append(f"broker {figures['broker']:.2f}")
     return f"{name:>14}  " + "  ".join(parts)
 
 
