@@ -66,13 +66,19 @@ async def _acknowledged(producer: FakeProducer, count: int) -> None:
     ack.set_result(None)
 
 
-async def test_records_a_call_waits_for_leave_on_the_state_producers_the_terminal_one_not() -> None:
-    state, results = FakeProducer(), FakeProducer()
+async def _call_started(state: FakeProducer, results: FakeProducer) -> JobLedger:
+    """A running command's ledger whose ``in_progress`` was acknowledged."""
     ledger = _ledger(state, results)
     ledger.begin()
     starting = asyncio.create_task(ledger.call_starting())
     await _acknowledged(state, 1)
     await asyncio.wait_for(starting, DEADLINE_S)
+    return ledger
+
+
+async def test_records_a_call_waits_for_leave_on_the_state_producers_the_terminal_one_not() -> None:
+    state, results = FakeProducer(), FakeProducer()
+    ledger = await _call_started(state, results)
     not_sent = asyncio.create_task(ledger.not_sent())
     await _acknowledged(state, 2)
     await asyncio.wait_for(not_sent, DEADLINE_S)
@@ -91,12 +97,8 @@ async def test_the_terminal_record_is_applied_only_once_acknowledged() -> None:
     """``finished`` returns, and the key's outcome is stored, only once the terminal record is
     acknowledged: until then the key is running (a duplicate waits), so no later record of the
     key can overtake it on the other connection."""
-    state, results = FakeProducer(), FakeProducer()
-    ledger = _ledger(state, results)
-    ledger.begin()
-    starting = asyncio.create_task(ledger.call_starting())
-    await _acknowledged(state, 1)
-    await asyncio.wait_for(starting, DEADLINE_S)
+    results = FakeProducer()
+    ledger = await _call_started(FakeProducer(), results)
     finished = asyncio.create_task(ledger.finished(Outcome(ResultStatus.SUCCEEDED, attempts=1)))
     await results.next_send(1)
     assert not finished.done()
