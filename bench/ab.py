@@ -2,6 +2,7 @@
 
     python -m bench.ab SYSTEM [SYSTEM ...] [--scenario upstream-0ms|latency] [--rounds 3]
                        [--commands 40000] [--rate 1432] [--duration 15] [--profile]
+                       [--kafka-rtt]
 
 A SYSTEM is ``NAME=DIR`` (the gateway with the ``wawp_gateway`` package found in ``DIR``, such
 as another checkout's ``service/``), ``NAME=installed`` (the gateway as installed), or one of
@@ -14,14 +15,19 @@ measurement before it lands, against the code it changes:
 
 Each line: results per second, the system's CPU per command and busy share of a core; in
 ``latency``, its p50/p99, the intake p50 and the acknowledged write before each call (p50);
-last, the broker's CPU share. The machine's speed drifts between rounds (bench/README.md):
-compare systems within a round, and the CPU per command more than the throughput.
+last, the broker's CPU share. ``--kafka-rtt`` adds each system's Kafka round trips, from a
+request's write to the handling of its answer (``bench/rtt_probe``): its input consumer's
+fetches and all its produce requests, p50/mean and how many. The machine's speed drifts
+between rounds (bench/README.md): compare systems within a round, and the CPU per command more
+than the throughput.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import re
 import statistics
 import sys
@@ -111,9 +117,36 @@ async def _measure(
     return measurement
 
 
+def _probe_round_trips(run_dir: Path) -> Path:
+    """Have every process started from now on time its Kafka requests; where they write."""
+    out = run_dir / "kafka-rtt"
+    out.mkdir()
+    os.environ["WAWP_BENCH_RTT_OUT"] = str(out)
+    probe = str(Path(__file__).parent / "rtt_probe")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [probe, os.environ.get("PYTHONPATH")]))
+    return out
+
+
+def _round_trips(out: Path, seen: set[Path]) -> str:
+    """The round trips written by the processes that ended since the last call."""
+    lines = []
+    for path in sorted(set(out.glob("*.json")) - seen):
+        seen.add(path)
+        report = json.loads(path.read_text())
+        parts = [
+            f"{what} p50 {q['p50_ms']:.1f} mean {q['mean_ms']:.1f} ms ({q['requests']:,})"
+            for what in ("fetch", "produce")
+            if (q := report.get(what))
+        ]
+        lines.append("                kafka round trips: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
 async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="wawp-bench-ab-"))
     print(f"bench.ab: logs in {run_dir}", flush=True)
+    rtt_out = _probe_round_trips(run_dir) if args.kafka_rtt else None
+    rtt_seen: set[Path] = set()
     async with open_stack(run_dir, instances=args.instances, profile=args.profile) as stack:
         for round_no in range(args.rounds):
             shift = round_no % len(systems)
@@ -122,6 +155,8 @@ async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
                 figures = _figures(measurement, args.scenario)
                 system.rows.append(figures)
                 print(f"round {round_no + 1}: " + _line(system.name, figures), flush=True)
+                if rtt_out is not None and (trips := _round_trips(rtt_out, rtt_seen)):
+                    print(trips, flush=True)
     print(f"\nmedians of {args.rounds} rounds ({args.scenario}):")
     first = systems[0]
     for system in systems:
@@ -146,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--chats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="py-spy every gateway process")
+    parser.add_argument(
+        "--kafka-rtt", action="store_true", help="time each system's Kafka requests"
+    )
     args = parser.parse_args(argv)
     names = [system.name for system in args.systems]
     if len(set(names)) != len(names):

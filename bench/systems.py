@@ -6,6 +6,7 @@ backlog published for one system is never consumed by another.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,8 +216,11 @@ def launch(
     if spec.http_stack:
         env["GATEWAY_WAWP__HTTP_STACK"] = spec.http_stack
     if spec.source is not None:
-        # Ahead of the installed (editable) package on the path; the harness adds its own root.
-        env["PYTHONPATH"] = str(spec.source)
+        # Ahead of the installed (editable) package on the path (and of what the caller's path
+        # holds: bench.ab's probes); the harness adds its own root.
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(spec.source), os.environ.get("PYTHONPATH")])
+        )
     proc = group.spawn(name, [sys.executable, "-m", "wawp_gateway", "worker"], env=env)
     proc.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     return proc

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
-from bench.ab import _system
+from bench.ab import _round_trips, _system
 
 
 def test_a_directory_with_the_package_runs_that_code(tmp_path: Path) -> None:
@@ -38,3 +39,18 @@ def test_a_malformed_system_is_refused(text: str) -> None:
 def test_a_directory_without_the_package_is_refused(tmp_path: Path) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="no wawp_gateway package"):
         _system(f"before={tmp_path}")
+
+
+def test_round_trips_are_reported_once_per_process_that_ended(tmp_path: Path) -> None:
+    report = {
+        "fetch": {"requests": 1309, "p50_ms": 8.7, "p90_ms": 20.0, "mean_ms": 12.6},
+        "produce": {"requests": 6123, "p50_ms": 4.1, "p90_ms": 9.0, "mean_ms": 6.0},
+    }
+    (tmp_path / "101.json").write_text(json.dumps(report))
+    seen: set[Path] = set()
+
+    line = _round_trips(tmp_path, seen)
+
+    assert "fetch p50 8.7 mean 12.6 ms (1,309)" in line
+    assert "produce p50 4.1 mean 6.0 ms (6,123)" in line
+    assert _round_trips(tmp_path, seen) == ""
