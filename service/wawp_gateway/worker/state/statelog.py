@@ -221,17 +221,13 @@ class StateLog:
     async def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Write one record a call waits for (``record_key``, ``encode_record``); return once
         acknowledged."""
-        started = time.monotonic()
-        # The command's trace context travels on its records (docs/contract.md "Trace context").
-        await self._writer.write(partition, key, value, kafka_headers())
-        seconds = time.monotonic() - started
+        seconds = await _acknowledged(self._writer, partition, key, value)
         if self._observe is not None:
             self._observe(seconds)
-        add_event("wawp.state written", {"wawp.state.write_seconds": seconds})
 
     async def write_settled(self, partition: int, key: bytes, value: bytes) -> None:
         """Write a command's terminal record (its result is out); return once acknowledged."""
-        await self._settled.write(partition, key, value, kafka_headers())
+        await _acknowledged(self._settled, partition, key, value)
 
     async def release(self, partition: int) -> int:
         """Write ``released``; its offset."""
@@ -253,6 +249,19 @@ class StateLog:
         )
         metadata = await ack
         return int(metadata.offset)
+
+
+async def _acknowledged(
+    writer: CoalescingWriter, partition: int, key: bytes, value: bytes
+) -> float:
+    """Write one record through ``writer``; the seconds to its acknowledgement, also noted on
+    the command's span."""
+    started = time.monotonic()
+    # The command's trace context travels on its records (docs/contract.md "Trace context").
+    await writer.write(partition, key, value, kafka_headers())
+    seconds = time.monotonic() - started
+    add_event("wawp.state written", {"wawp.state.write_seconds": seconds})
+    return seconds
 
 
 @dataclass(slots=True)
