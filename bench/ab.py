@@ -6,9 +6,12 @@
 
 A SYSTEM is ``NAME=DIR`` (the gateway with the ``wawp_gateway`` package found in ``DIR``, such
 as another checkout's ``service/``), ``NAME=installed`` (the gateway as installed), or one of
-the baselines ``raw`` and ``write-ahead``. Every round runs each system once, the order rotated
-by the round, on one broker and one sandbox; the medians close the report. For a change's own
-measurement before it lands, against the code it changes:
+the baselines ``raw`` and ``write-ahead``, which ``+Nus`` (``write-ahead+120us``) makes spend N
+microseconds of CPU per command on their loop: with the gateway's extra CPU per command and
+none of its design, they tell how much of its latency over theirs the CPU alone explains.
+Every round runs each system once, the order rotated by the round, on one broker and one
+sandbox; the medians close the report. For a change's own measurement before it lands,
+against the code it changes:
 
     git worktree add /tmp/before HEAD
     python -m bench.ab before=/tmp/before/service after=installed raw --rounds 3
@@ -43,6 +46,7 @@ __all__ = ["main"]
 
 _NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 _BASELINES = ("raw", "write-ahead")
+_BURNING = re.compile(r"(?P<kind>raw|write-ahead)\+(?P<us>[0-9]{1,5})us")
 
 
 @dataclass
@@ -55,10 +59,14 @@ class _System:
 def _system(text: str) -> _System:
     if text in _BASELINES:
         return _System(text, SystemSpec(text))  # type: ignore[arg-type]
+    if burning := _BURNING.fullmatch(text):
+        spec = SystemSpec(burning["kind"], burn_us=int(burning["us"]))  # type: ignore[arg-type]
+        return _System(text, spec)
     name, sep, where = text.partition("=")
     if not sep or not _NAME.fullmatch(name):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: NAME=DIR, NAME=installed, raw or write-ahead (NAME: letters, digits, _)"
+            f"{text!r}: NAME=DIR, NAME=installed, raw, write-ahead or either +Nus"
+            " (NAME: letters, digits, _)"
         )
     if where == "installed":
         return _System(name, SystemSpec("gateway", variant=name))
@@ -98,7 +106,7 @@ def _line(name: str, figures: dict[str, float]) -> str:
         if "ack_p50_ms" in figures:
             parts.append(f"ack p50 {figures['ack_p50_ms']:5.1f} ms")
     parts.append(f"broker {figures['broker']:.2f}")
-    return f"{name:>14}  " + "  ".join(parts)
+    return f"{name:>17}  " + "  ".join(parts)
 
 
 async def _measure(

@@ -97,6 +97,8 @@ class SystemSpec:
     # run instead of the installed one (another checkout's ``service/``), and its name.
     source: Path | None = None
     variant: str = ""
+    # The raw and write-ahead loops only: CPU spent per command (``bench/baselines/raw.py``).
+    burn_us: int = 0
 
     @property
     def label(self) -> str:
@@ -110,7 +112,8 @@ class SystemSpec:
         suffix += {"on": "", "off": " (no trace context)", "otlp": " (spans over OTLP)"}[self.trace]
         stack = f" [{self.http_stack}]" if self.http_stack else ""
         variant = f" <{self.variant}>" if self.variant else ""
-        return f"{name}{suffix}{stack}{variant} fetch={self.fetch_wait_ms}ms"
+        burn = f" +{self.burn_us}us" if self.burn_us else ""
+        return f"{name}{suffix}{stack}{variant}{burn} fetch={self.fetch_wait_ms}ms"
 
     @property
     def slug(self) -> str:
@@ -118,7 +121,8 @@ class SystemSpec:
         trace = "" if self.trace == "on" else f"-trace{self.trace}"
         stack = f"-{self.http_stack}" if self.http_stack else ""
         variant = f"-{self.variant}" if self.variant else ""
-        return f"{self.kind}{loop}{trace}{stack}{variant}-f{self.fetch_wait_ms}"
+        burn = f"-burn{self.burn_us}" if self.burn_us else ""
+        return f"{self.kind}{loop}{trace}{stack}{variant}{burn}-f{self.fetch_wait_ms}"
 
 
 def ack_times_path(run_dir: Path, topics: Topics) -> Path:
@@ -164,6 +168,8 @@ def launch(
     ]
     if spec.kind in ("raw", "write-ahead"):
         argv = [sys.executable, "-m", "bench.baselines.raw", *common, "--loop", spec.loop]
+        if spec.burn_us:
+            argv += ["--burn-us", str(spec.burn_us)]
         argv += ["--ack-times", str(ack_times_path(run_dir, topics))]
         if spec.kind == "write-ahead":
             argv += ["--state-topic", topics.name("state")]

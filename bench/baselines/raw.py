@@ -5,6 +5,7 @@
                                   [--fetch-wait-ms 50] [--loop uvloop|asyncio]
                                   [--ack-times PATH]
                                   [--state-topic S [--state-ack-times PATH]]
+                                  [--burn-us N]
 
 Consume (manual commits) -> POST the v1 ``/send`` with the command's params in the query, up to
 ``--in-flight`` at once -> produce ``{command_id, status, completed_at}`` (acks=all, as the
@@ -16,6 +17,11 @@ With ``--state-topic`` it is the *write-ahead* loop: before each call it produce
 command's partition number) and waits for the acknowledgement, the one write the contract
 requires before a call. That is the lowest latency any design that records a send before making
 it can reach on the same broker and machine: the gateway's latency floor.
+
+``--burn-us N`` spends N microseconds of CPU on the event loop per command, half when it is
+taken and half when its answer is in, where the gateway does its own per-command work: the
+loop with the gateway's CPU per command and none of its design, to tell the two apart in the
+latency the gateway adds (``python -m bench.ab``).
 """
 
 from __future__ import annotations
@@ -111,10 +117,20 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
         await ack
         state_ack_ms.append((time.perf_counter() - sent) * 1000)
 
+    half_burn_s = args.burn_us / 2e6
+
+    def burn() -> None:
+        if half_burn_s:
+            # CPU time, not wall time: preempted, the loop still owes the rest.
+            until = time.thread_time() + half_burn_s
+            while time.thread_time() < until:
+                pass
+
     async def handle(
         tp: TopicPartition, offset: int, value: bytes, key: bytes | None, taken: float
     ) -> None:
         try:
+            burn()
             command: dict[str, Any] = json.loads(value)
             params = command.get("params") or {}
             query = {
@@ -128,6 +144,7 @@ async def _run(args: argparse.Namespace, stopping: asyncio.Event) -> None:
             async with session.post(url, params=query) as response:
                 await response.read()
                 status = "succeeded" if response.status < 300 else "failed"
+            burn()
             result = {
                 "command_id": command["id"],
                 "status": status,
@@ -193,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--heartbeat-interval-ms", type=int, default=500)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--burn-us", type=float, default=0.0, help="CPU spent per command (us)")
     parser.add_argument("--ack-times", type=Path, help="write each result's ack time (ms)")
     parser.add_argument("--state-topic", help="write ahead: an acknowledged record before a call")
     parser.add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench.ab import _round_trips, _system
+from bench.systems import RateLimits, Topics, launch
 
 
 def test_a_directory_with_the_package_runs_that_code(tmp_path: Path) -> None:
@@ -30,7 +31,38 @@ def test_installed_and_the_baselines() -> None:
     assert _system("write-ahead").spec.kind == "write-ahead"
 
 
-@pytest.mark.parametrize("text", ["before", "bad name=installed", "x.y=installed", "=installed"])
+def test_a_baseline_spending_cpu_per_command_passes_it_to_the_loop(tmp_path: Path) -> None:
+    system = _system("write-ahead+120us")
+
+    assert (system.spec.kind, system.spec.burn_us) == ("write-ahead", 120)
+    assert "burn120" in system.spec.slug
+    assert "+120us" in system.spec.label
+    assert _system("raw").spec.burn_us == 0
+
+    class Group:
+        argv: list[str] = []
+
+        def spawn(self, name: str, argv: list[str]) -> None:
+            Group.argv = argv
+
+    launch(
+        Group(),  # type: ignore[arg-type]
+        system.spec,
+        topics=Topics("t"),
+        bootstrap="127.0.0.1:9092",
+        sandbox_url="http://127.0.0.1:1",
+        instance_ids=[],
+        limits=RateLimits(),
+        run_dir=tmp_path,
+    )
+    assert Group.argv[Group.argv.index("--burn-us") + 1] == "120"
+    assert "--state-topic" in Group.argv
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["before", "bad name=installed", "x.y=installed", "=installed", "write-ahead+us", "gw+5us"],
+)
 def test_a_malformed_system_is_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         _system(text)
