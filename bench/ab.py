@@ -2,7 +2,7 @@
 
     python -m bench.ab SYSTEM [SYSTEM ...] [--scenario upstream-0ms|latency] [--rounds 3]
                        [--commands 40000] [--rate 1432] [--duration 15] [--profile]
-                       [--kafka-rtt]
+                       [--kafka-rtt | --loop-census]
 
 A SYSTEM is ``NAME=DIR`` (the gateway with the ``wawp_gateway`` package found in ``DIR``, such
 as another checkout's ``service/``), ``NAME=installed`` (the gateway as installed), or one of
@@ -20,7 +20,11 @@ Each line: results per second, the system's CPU per command and busy share of a 
 ``latency``, its p50/p99, the intake p50 and the acknowledged write before each call (p50);
 last, the broker's CPU share. ``--kafka-rtt`` adds each system's Kafka round trips, from a
 request's write to the handling of its answer (``bench/rtt_probe``): its input consumer's
-fetches and all its produce requests, p50/mean and how many. The machine's speed drifts
+fetches and all its produce requests, p50/mean and how many. ``--loop-census`` runs every
+system on the standard asyncio loop and counts what its loop ran (``bench/loop_census``): its
+iterations, the callbacks in each and their time, and per command the callbacks of each kind
+(a task's step or wake-up, named by its coroutine; a plain callback) and their time. The
+machine's speed drifts
 between rounds (bench/README.md): compare systems within a round, and the CPU per command more
 than the throughput.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -37,6 +42,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.measure import Measurement, Stack, open_stack, run_backlog, run_paced
 from bench.systems import SystemSpec
@@ -150,11 +156,55 @@ def _round_trips(out: Path, seen: set[Path]) -> str:
     return "\n".join(lines)
 
 
+def _count_loops(run_dir: Path, systems: list[_System]) -> Path:
+    """Have every system started from now on run on the asyncio loop and count its callbacks;
+    where they write."""
+    out = run_dir / "loop-census"
+    out.mkdir()
+    os.environ["WAWP_BENCH_LOOP_OUT"] = str(out)
+    os.environ["GATEWAY_ENGINE__UVLOOP"] = "false"
+    census = str(Path(__file__).parent / "loop_census")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [census, os.environ.get("PYTHONPATH")]))
+    for system in systems:
+        if system.spec.kind != "gateway":
+            system.spec = dataclasses.replace(system.spec, loop="asyncio")
+    return out
+
+
+def census_lines(report: dict[str, Any], commands: int, top: int = 8) -> list[str]:
+    """A loop census (``bench/loop_census``) in a few lines: the loop's iterations, then per
+    command the callbacks of the ``top`` kinds by time."""
+    iterations = report["iterations"] or 1
+    per = max(commands, 1)
+    lines = [
+        f"loop: {report['iterations']:,} iterations, {report['callbacks'] / iterations:.1f}"
+        f" callbacks and {report['busy_s'] / iterations * 1000:.2f} ms busy each; a command:"
+        f" {report['callbacks'] / per:.1f} callbacks, {report['busy_s'] / per * 1e6:.0f} us"
+    ]
+    for kind, seen in list(report["kinds"].items())[:top]:
+        lines.append(
+            f"  {seen['count'] / per:5.2f} x {seen['seconds'] / seen['count'] * 1e6:6.1f} us"
+            f" = {seen['seconds'] / per * 1e6:6.1f} us  {kind}"
+        )
+    return lines
+
+
+def _censuses(out: Path, seen: set[Path], commands: int) -> str:
+    """The censuses written by the processes that ended since the last call."""
+    lines = []
+    for path in sorted(set(out.glob("*.json")) - seen):
+        seen.add(path)
+        lines += census_lines(json.loads(path.read_text()), commands)
+    return "\n".join(" " * 16 + line for line in lines)
+
+
 async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="wawp-bench-ab-"))
     print(f"bench.ab: logs in {run_dir}", flush=True)
     rtt_out = _probe_round_trips(run_dir) if args.kafka_rtt else None
     rtt_seen: set[Path] = set()
+    census_out = _count_loops(run_dir, systems) if args.loop_census else None
+    census_seen: set[Path] = set()
     async with open_stack(run_dir, instances=args.instances, profile=args.profile) as stack:
         for round_no in range(args.rounds):
             shift = round_no % len(systems)
@@ -165,6 +215,10 @@ async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
                 print(f"round {round_no + 1}: " + _line(system.name, figures), flush=True)
                 if rtt_out is not None and (trips := _round_trips(rtt_out, rtt_seen)):
                     print(trips, flush=True)
+                if census_out is not None and (
+                    counted := _censuses(census_out, census_seen, measurement.completed)
+                ):
+                    print(counted, flush=True)
     print(f"\nmedians of {args.rounds} rounds ({args.scenario}):")
     first = systems[0]
     for system in systems:
@@ -189,8 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--chats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="py-spy every gateway process")
-    parser.add_argument(
+    probes = parser.add_mutually_exclusive_group()
+    probes.add_argument(
         "--kafka-rtt", action="store_true", help="time each system's Kafka requests"
+    )
+    probes.add_argument(
+        "--loop-census",
+        action="store_true",
+        help="count each system's event-loop callbacks (on the asyncio loop)",
     )
     args = parser.parse_args(argv)
     names = [system.name for system in args.systems]
