@@ -103,6 +103,26 @@ def _figures(measurement: Measurement, scenario: str) -> dict[str, float]:
     return figures
 
 
+def _cpu_times() -> list[int]:
+    """The machine's CPU times so far (``/proc/stat``: user, nice, system, idle, iowait, irq,
+    softirq, steal), or nothing where there is no such file."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(field) for field in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def _steal(before: list[int], after: list[int]) -> float | None:
+    """The share of the machine's CPU time its hypervisor took between two readings: a virtual
+    machine's host busy elsewhere, which slows every process of a round alike."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent)
+    return spent[7] / total if total > 0 else None
+
+
 def _line(name: str, figures: dict[str, float]) -> str:
     parts = [f"{figures['per_s']:8,.0f}/s", f"{figures['cpu_us']:6.1f} us/cmd"]
     parts.append(f"busy {figures['busy']:.2f}")
@@ -112,6 +132,8 @@ def _line(name: str, figures: dict[str, float]) -> str:
         if "ack_p50_ms" in figures:
             parts.append(f"ack p50 {figures['ack_p50_ms']:5.1f} ms")
     parts.append(f"broker {figures['broker']:.2f}")
+    if "steal" in figures:
+        parts.append(f"steal {figures['steal']:.0%}")
     return f"{name:>17}  " + "  ".join(parts)
 
 
@@ -171,7 +193,7 @@ def _count_loops(run_dir: Path, systems: list[_System]) -> Path:
     return out
 
 
-def census_lines(report: dict[str, Any], commands: int, top: int = 8) -> list[str]:
+def census_lines(report: dict[str, Any], commands: int, top: int = 12) -> list[str]:
     """A loop census (``bench/loop_census``) in a few lines: the loop's iterations, then per
     command the callbacks of the ``top`` kinds by time."""
     iterations = report["iterations"] or 1
@@ -209,8 +231,11 @@ async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
         for round_no in range(args.rounds):
             shift = round_no % len(systems)
             for system in systems[shift:] + systems[:shift]:
+                before = _cpu_times()
                 measurement = await _measure(stack, system, args, round_no)
                 figures = _figures(measurement, args.scenario)
+                if (stolen := _steal(before, _cpu_times())) is not None:
+                    figures["steal"] = stolen
                 system.rows.append(figures)
                 print(f"round {round_no + 1}: " + _line(system.name, figures), flush=True)
                 if rtt_out is not None and (trips := _round_trips(rtt_out, rtt_seen)):

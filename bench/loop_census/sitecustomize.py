@@ -42,9 +42,21 @@ def _kind(callback: Any) -> str:
         # The C task's two entry points: a step scheduled by create_task or a plain resume
         # (TaskStepMethWrapper), and a wake-up by the future it awaited (a bound method).
         step = "step" if "Step" in type(callback).__name__ else "wake-up"
-        return f"task {name} ({step})"
+        return f"task {name} ({step}{_suspended_at(coro)})"
     name = getattr(callback, "__qualname__", None) or type(callback).__name__
     return f"{name} ({getattr(callback, '__module__', None) or '?'})"
+
+
+def _suspended_at(coro: Any) -> str:
+    """Where a task waits: its innermost suspended coroutine's function and line."""
+    inner = None
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        inner = coro
+        coro = coro.cr_await
+    frame = inner.cr_frame if inner is not None else None
+    if frame is None or inner is None:
+        return ""
+    return f" in {inner.__qualname__}:{frame.f_lineno}"
 
 
 def _cache_key(callback: Any) -> Any:
@@ -53,7 +65,8 @@ def _cache_key(callback: Any) -> Any:
     owner = getattr(callback, "__self__", None)
     if isinstance(owner, asyncio.Task):
         coro = owner.get_coro()
-        return (type(callback), getattr(coro, "cr_code", None) or type(coro))
+        where = _suspended_at(coro)  # a task's kinds differ by where it waits
+        return (type(callback), getattr(coro, "cr_code", None) or type(coro), where)
     return (type(callback), getattr(callback, "__func__", None) or callback)
 
 
