@@ -100,27 +100,9 @@ def _figures(measurement: Measurement, scenario: str) -> dict[str, float]:
         if acks:
             figures["ack_p50_ms"] = acks["p50"]
     figures["broker"] = measurement.cpu_share("broker")
+    if (steal := measurement.extra.get("steal_share")) is not None:
+        figures["steal"] = steal
     return figures
-
-
-def _cpu_times() -> list[int]:
-    """The machine's CPU times so far (``/proc/stat``: user, nice, system, idle, iowait, irq,
-    softirq, steal), or nothing where there is no such file."""
-    try:
-        with open("/proc/stat") as stat:
-            return [int(field) for field in stat.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return []
-
-
-def _steal(before: list[int], after: list[int]) -> float | None:
-    """The share of the machine's CPU time its hypervisor took between two readings: a virtual
-    machine's host busy elsewhere, which slows every process of a round alike."""
-    if len(before) < 8 or len(after) < 8:
-        return None
-    spent = [b - a for a, b in zip(before, after, strict=True)]
-    total = sum(spent)
-    return spent[7] / total if total > 0 else None
 
 
 def _line(name: str, figures: dict[str, float]) -> str:
@@ -231,11 +213,8 @@ async def _run(args: argparse.Namespace, systems: list[_System]) -> None:
         for round_no in range(args.rounds):
             shift = round_no % len(systems)
             for system in systems[shift:] + systems[:shift]:
-                before = _cpu_times()
                 measurement = await _measure(stack, system, args, round_no)
                 figures = _figures(measurement, args.scenario)
-                if (stolen := _steal(before, _cpu_times())) is not None:
-                    figures["steal"] = stolen
                 system.rows.append(figures)
                 print(f"round {round_no + 1}: " + _line(system.name, figures), flush=True)
                 if rtt_out is not None and (trips := _round_trips(rtt_out, rtt_seen)):

@@ -55,6 +55,16 @@ def cpu_seconds(pid: int) -> float | None:
     return (utime + stime) / _TICKS
 
 
+def machine_cpu_times() -> list[int]:
+    """The machine's CPU times so far (``/proc/stat``: user, nice, system, idle, iowait, irq,
+    softirq, steal), or nothing where there is no such file."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
 def rss_bytes(pid: int) -> int | None:
     try:
         resident = Path(f"/proc/{pid}/statm").read_text().split()[1]
@@ -184,17 +194,30 @@ class ProcessGroup:
 class CpuSnapshot:
     at: float
     seconds: dict[str, float]
+    machine: list[int] = field(default_factory=list)
 
     @classmethod
     def take(cls, procs: Mapping[str, int]) -> CpuSnapshot:
         seconds = {name: cpu_seconds(pid) or 0.0 for name, pid in procs.items()}
-        return cls(time.monotonic(), seconds)
+        return cls(time.monotonic(), seconds, machine_cpu_times())
 
     def since(self, earlier: CpuSnapshot) -> dict[str, float]:
         return {
             name: round(value - earlier.seconds.get(name, 0.0), 3)
             for name, value in self.seconds.items()
         }
+
+    def steal_since(self, earlier: CpuSnapshot) -> float | None:
+        """The share of the machine's CPU time its hypervisor took meanwhile (None: unknown).
+
+        A virtual machine's host busy elsewhere slows every process alike: rounds with steal
+        time are slower, for whichever system ran then."""
+        before, after = earlier.machine, self.machine
+        if len(before) < 8 or len(after) < 8:
+            return None
+        spent = [b - a for a, b in zip(before, after, strict=True)]
+        total = sum(spent)
+        return round(spent[7] / total, 4) if total > 0 else None
 
 
 class RssSampler:

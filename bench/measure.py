@@ -324,6 +324,7 @@ async def run_backlog(
         spec, workload, received, collector, end.since(first[0]), end.at - first[0].at, rss
     )
     result.cpu_s["load"] = round(loaded["cpu_s"], 3)
+    result.extra["steal_share"] = end.steal_since(first[0])
     result.extra["finished"] = finished
     result.extra["start_to_first_result_s"] = round(first[0].at - spawned, 2)
     result.extra["load_publish_per_s"] = round(loaded["published"] / loaded["elapsed_s"], 1)
@@ -396,6 +397,7 @@ async def run_paced(
         spec, workload, received, collector, end.since(start), end.at - start.at, rss
     )
     result.cpu_s["load"] = round(loaded["cpu_s"], 3)
+    result.extra["steal_share"] = end.steal_since(start)
     upstream_s = upstream_ms / 1000
     by_completion = [
         (r.completed_at - stamps[parse_seq(r.command_id)] - upstream_s) * 1000 for r in received

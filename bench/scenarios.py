@@ -326,6 +326,7 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
     loop_lags: list[tuple[str, dict[str, float]]] = []
     result_acks: list[tuple[str, dict[str, float]]] = []
     state_acks: list[tuple[str, dict[str, float]]] = []
+    steals: list[str] = []
     for fw in opts.fetch_waits:
         for round_no in range(rounds):
             shift = round_no % len(_LATENCY_SYSTEMS)
@@ -342,6 +343,8 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
                 out.measurements.append(measurement)
                 stats = (measurement.latency or {})["completed_at"]
                 quantiles.setdefault((kind, fw), []).append((stats["p50_ms"], stats["p99_ms"]))
+                if (steal := measurement.extra.get("steal_share")) is not None:
+                    steals.append(f"{measurement.system} {steal:.0%}")
                 for key, into in (
                     ("state_write_ms", state_writes),
                     ("loop_lag_ms", loop_lags),
@@ -361,6 +364,11 @@ async def latency(stack: Stack, opts: Options, shared: Shared) -> Payload:
         "the latency is spent inside the system.",
         "each system is started and proven ready by a 200-command warm-up round first.",
     ]
+    if steals:
+        out.notes.append(
+            "steal time (the share of the machine's CPU its hypervisor took during the round; "
+            "a round with steal is slower for whichever system ran in it): " + "; ".join(steals)
+        )
     for what, metric, rounds_of in (
         (
             "its wawp.state records' time to the broker's acknowledgement (the in_progress "

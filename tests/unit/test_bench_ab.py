@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
-from bench.ab import _round_trips, _system
+from bench.ab import _count_loops, _round_trips, _system, census_lines
+from bench.harness import CpuSnapshot
 from bench.systems import RateLimits, Topics, launch
+
+_CENSUS = Path(__file__).resolve().parents[2] / "bench" / "loop_census"
 
 
 def test_a_directory_with_the_package_runs_that_code(tmp_path: Path) -> None:
@@ -86,3 +93,62 @@ def test_round_trips_are_reported_once_per_process_that_ended(tmp_path: Path) ->
     assert "fetch p50 8.7 mean 12.6 ms (1,309)" in line
     assert "produce p50 4.1 mean 6.0 ms (6,123)" in line
     assert _round_trips(tmp_path, seen) == ""
+
+
+def test_the_loop_census_counts_each_task_by_where_it_waited(tmp_path: Path) -> None:
+    program = tmp_path / "baselines_program.py"  # "baselines" in its command line: counted
+    program.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+
+            async def worker():
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+
+            async def main():
+                await asyncio.gather(*(worker() for _ in range(50)))
+
+            asyncio.run(main())
+            """
+        )
+    )
+    env = {**os.environ, "WAWP_BENCH_LOOP_OUT": str(tmp_path), "PYTHONPATH": str(_CENSUS)}
+    subprocess.run([sys.executable, str(program)], env=env, check=True, timeout=60)
+
+    [written] = tmp_path.glob("*.json")
+    report = json.loads(written.read_text())
+    kinds = report["kinds"]
+    first_steps = [k for k in kinds if k.startswith("task worker (step in worker:")]
+    resumed = [k for k in kinds if k.startswith("task worker (step in sleep:")]
+    assert [kinds[k]["count"] for k in first_steps] == [50]
+    assert [kinds[k]["count"] for k in resumed] == [100]  # each sleep(0) resumes it once
+    assert report["callbacks"] == sum(kind["count"] for kind in kinds.values())
+    assert report["iterations"] >= 3
+    lines = census_lines(report, commands=50, top=2)
+    assert lines[0].startswith(f"loop: {report['iterations']:,} iterations")
+    assert len(lines) == 3
+
+
+def test_the_loop_census_runs_the_baselines_on_asyncio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Set here so that they are put back (or removed) after the test, whatever it sets.
+    for name in ("WAWP_BENCH_LOOP_OUT", "GATEWAY_ENGINE__UVLOOP", "PYTHONPATH"):
+        monkeypatch.setenv(name, "")
+    systems = [_system("write-ahead"), _system("now=installed")]
+
+    out = _count_loops(tmp_path, systems)
+
+    assert [s.spec.loop for s in systems] == ["asyncio", "uvloop"]  # the worker: by its setting
+    assert os.environ["GATEWAY_ENGINE__UVLOOP"] == "false"
+    assert os.environ["WAWP_BENCH_LOOP_OUT"] == str(out)
+    assert os.environ["PYTHONPATH"].split(os.pathsep)[0] == str(_CENSUS)
+
+
+def test_steal_time_is_the_share_of_the_machine_s_cpu_time() -> None:
+    before = CpuSnapshot(0.0, {}, [100, 0, 50, 800, 0, 0, 0, 50])
+    after = CpuSnapshot(1.0, {}, [200, 0, 100, 1600, 0, 0, 0, 100])
+
+    assert after.steal_since(before) == pytest.approx(50 / 1000)
+    assert after.steal_since(CpuSnapshot(0.0, {})) is None  # no /proc/stat reading
