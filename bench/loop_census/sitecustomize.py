@@ -27,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.probing import probe_dir
+
 _BIGGEST_BUCKET = 200  # callbacks in one iteration: the histogram's last bucket holds more
 
 
@@ -144,12 +146,6 @@ def install(out_dir: Path) -> None:
     atexit.register(write)
 
 
-def _measured() -> bool:
-    # sys.argv is not set yet while site imports this module; the command line is.
-    argv = " ".join(sys.orig_argv)
-    return "wawp_gateway worker" in argv or "baselines" in argv
-
-
-_out = os.environ.get("WAWP_BENCH_LOOP_OUT")
-if _out and _measured():
-    install(Path(_out))
+_out = probe_dir("WAWP_BENCH_LOOP_OUT")
+if _out is not None:
+    install(_out)

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.probing import probe_dir
+
 _API_KEYS = {0: "produce", 1: "fetch"}
 
 
@@ -74,12 +76,6 @@ def _install(out_dir: Path) -> None:
     atexit.register(write)
 
 
-def _measured() -> bool:
-    # sys.argv is not set yet while site imports this module; the command line is.
-    argv = " ".join(sys.orig_argv)
-    return "wawp_gateway" in argv or "baselines" in argv
-
-
-_out = os.environ.get("WAWP_BENCH_RTT_OUT")
-if _out and _measured():
-    _install(Path(_out))
+_out = probe_dir("WAWP_BENCH_RTT_OUT")
+if _out is not None:
+    _install(_out)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from bench.ab import _count_loops, _round_trips, _system, census_lines
 from bench.harness import CpuSnapshot
+from bench.probing import probe_dir
 from bench.systems import RateLimits, Topics, launch
 
 _CENSUS = Path(__file__).resolve().parents[2] / "bench" / "loop_census"
@@ -96,7 +97,7 @@ def test_round_trips_are_reported_once_per_process_that_ended(tmp_path: Path) ->
 
 
 def test_the_loop_census_counts_each_task_by_where_it_waited(tmp_path: Path) -> None:
-    program = tmp_path / "baselines_program.py"  # "baselines" in its command line: counted
+    program = tmp_path / "baselines_program.py"  # "baselines" in its command line: measured
     program.write_text(
         textwrap.dedent(
             """
@@ -113,7 +114,8 @@ def test_the_loop_census_counts_each_task_by_where_it_waited(tmp_path: Path) -> 
             """
         )
     )
-    env = {**os.environ, "WAWP_BENCH_LOOP_OUT": str(tmp_path), "PYTHONPATH": str(_CENSUS)}
+    path = os.pathsep.join([str(_CENSUS), str(_CENSUS.parents[1])])  # the census, and bench
+    env = {**os.environ, "WAWP_BENCH_LOOP_OUT": str(tmp_path), "PYTHONPATH": path}
     subprocess.run([sys.executable, str(program)], env=env, check=True, timeout=60)
 
     [written] = tmp_path.glob("*.json")
@@ -152,3 +154,23 @@ def test_steal_time_is_the_share_of_the_machine_s_cpu_time() -> None:
 
     assert after.steal_since(before) == pytest.approx(50 / 1000)
     assert after.steal_since(CpuSnapshot(0.0, {})) is None  # no /proc/stat reading
+
+
+@pytest.mark.parametrize(
+    ("argv", "measured"),
+    [
+        (["python", "-m", "wawp_gateway", "worker"], True),
+        (["python", "-m", "bench.baselines.raw", "--bootstrap", "x"], True),
+        (["python", "-m", "wawp_gateway", "topics", "create"], False),
+        (["python", "-m", "bench.sandbox_server"], False),
+    ],
+)
+def test_the_probes_measure_the_systems_only(
+    argv: list[str], measured: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    monkeypatch.setenv("WAWP_BENCH_X_OUT", str(tmp_path))
+
+    assert (probe_dir("WAWP_BENCH_X_OUT") == tmp_path) is measured
+    monkeypatch.setenv("WAWP_BENCH_X_OUT", "")
+    assert probe_dir("WAWP_BENCH_X_OUT") is None
