@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from collections.abc import MutableMapping
 
 import httpx
 import pytest
@@ -15,6 +17,8 @@ from wawp_gateway.sandbox import (
     running_sandbox,
     serve,
 )
+from wawp_gateway.sandbox.app import create_app
+from wawp_gateway.sandbox.asgi import RECEIVED_AT_KEY
 
 INSTANCE = "ABC123DEF456"
 TOKEN = "tok-server"
@@ -100,3 +104,52 @@ async def test_concurrent_sends_are_all_stored_once() -> None:
         )
     ids = {a.json()["id"]["_serialized"] for a in answers}
     assert len(ids) == 200 == len(box.messages(INSTANCE)) == len(box.requests())
+
+
+async def test_a_request_is_logged_at_the_time_the_server_began_reading_it() -> None:
+    """Not when its handler ran: a request that waited for a busy loop keeps its arrival time."""
+    box = Sandbox(SandboxConfig(instances={INSTANCE: TOKEN}))
+    app = create_app(box)
+    received_at = time.time() - 5.0  # as if the handler ran 5 s after the bytes were read
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v2/send/text",
+        "raw_path": b"/v2/send/text",
+        "query_string": (
+            f"instance_id={INSTANCE}&access_token={TOKEN}&chatId=1@c.us&message=hi".encode()
+        ),
+        "headers": [],
+        "client": ("127.0.0.1", 5000),
+        "extensions": {RECEIVED_AT_KEY: received_at},
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        sent.append(dict(message))
+
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 201
+    (record,) = box.requests(action="sendText")
+    assert record.at == received_at
+
+
+async def test_the_server_stamps_each_request_as_its_bytes_are_read() -> None:
+    box = Sandbox(SandboxConfig(instances={INSTANCE: TOKEN}))
+    auth = {"instance_id": INSTANCE, "access_token": TOKEN}
+    async with running_sandbox(box) as url, httpx.AsyncClient(base_url=url) as client:
+        stamps = []
+        for chat in ("1@c.us", "2@c.us"):
+            params = {**auth, "chatId": chat, "message": chat}
+            before = time.time()
+            answer = await client.post("/v2/send/text", params=params)
+            stamps.append((before, time.time()))
+            assert answer.status_code == 201
+    records = box.requests(action="sendText")
+    assert [
+        before <= r.at <= after for r, (before, after) in zip(records, stamps, strict=True)
+    ] == [True] * 2

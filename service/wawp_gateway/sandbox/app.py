@@ -16,7 +16,16 @@ import structlog
 
 from .actions import Call, execute
 from .admin import handle_admin
-from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send, read_body, send_reply
+from .asgi import (
+    RECEIVED_AT_KEY,
+    TRANSPORT_KEY,
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_reply,
+)
 from .faults import FaultRule, fault_reply
 from .inflight import Exchange
 from .params import ParamError, merge_params, parse_body, parse_php_query, validate_params
@@ -54,7 +63,7 @@ class _WawpHandler:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         client = scope.get("client")
         exchange = self.sandbox.inflight.open(
-            at=time.time(),
+            at=scope.get("extensions", {}).get(RECEIVED_AT_KEY) or time.time(),
             method=scope["method"],
             path=raw_path.decode("latin-1"),
             query=redact_query(pairs),

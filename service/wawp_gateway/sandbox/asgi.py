@@ -8,6 +8,7 @@ from typing import Any
 from .replies import Reply
 
 __all__ = [
+    "RECEIVED_AT_KEY",
     "TRANSPORT_KEY",
     "ASGIApp",
     "Receive",
@@ -26,6 +27,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # scope["extensions"][TRANSPORT_KEY] is the connection's asyncio transport when the sandbox runs
 # under its own server (server.py): the only way to drop a connection without any answer.
 TRANSPORT_KEY = "wawp_sandbox.transport"
+# scope["extensions"][RECEIVED_AT_KEY]: when the server began reading the request (time.time()),
+# the time the request log gives it. Taken when the handler runs instead, a request that waits
+# for a busy loop is logged late, and calls that left a client paced exactly at a rate limit
+# read as closer together than they were.
+RECEIVED_AT_KEY = "wawp_sandbox.received_at"
 _JSON = (b"content-type", b"application/json; charset=UTF-8")
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from wawp_gateway.core.serving import TlsFiles, bind, serving
 
 from .app import create_app
-from .asgi import TRANSPORT_KEY, ASGIApp, Receive, Scope, Send
+from .asgi import RECEIVED_AT_KEY, TRANSPORT_KEY, ASGIApp, Receive, Scope, Send
 from .sandbox import Sandbox
 
 __all__ = ["SandboxPortInUseError", "running_sandbox", "serve"]
@@ -28,11 +29,17 @@ class SandboxPortInUseError(OSError):
 
 
 class _TransportProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, handing each request its connection's transport.
+    """uvicorn's HTTP protocol, handing each request its connection's transport and the time
+    its first bytes were read.
 
     The "disconnect" fault must close the TCP connection without any answer; an ASGI app can
     only do that with the transport, which ASGI does not expose.
     """
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        scope: Scope = self.scope  # type: ignore[assignment]  # uvicorn types its extensions
+        scope["extensions"] = {RECEIVED_AT_KEY: time.time()}
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
