@@ -135,22 +135,33 @@ async def _measure(
     return measurement
 
 
+def _install_probe(run_dir: Path, probe: str, variable: str) -> Path:
+    """Put ``bench/<probe>`` on the path of every process started from now on, writing to a
+    directory of the run named by ``variable``; returns that directory."""
+    out = run_dir / probe
+    out.mkdir()
+    os.environ[variable] = str(out)
+    found = str(Path(__file__).parent / probe)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [found, os.environ.get("PYTHONPATH")]))
+    return out
+
+
+def _new_reports(out: Path, seen: set[Path]) -> list[dict[str, Any]]:
+    """The reports written by the processes that ended since the last call."""
+    fresh = sorted(set(out.glob("*.json")) - seen)
+    seen.update(fresh)
+    return [json.loads(path.read_text()) for path in fresh]
+
+
 def _probe_round_trips(run_dir: Path) -> Path:
     """Have every process started from now on time its Kafka requests; where they write."""
-    out = run_dir / "kafka-rtt"
-    out.mkdir()
-    os.environ["WAWP_BENCH_RTT_OUT"] = str(out)
-    probe = str(Path(__file__).parent / "rtt_probe")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [probe, os.environ.get("PYTHONPATH")]))
-    return out
+    return _install_probe(run_dir, "rtt_probe", "WAWP_BENCH_RTT_OUT")
 
 
 def _round_trips(out: Path, seen: set[Path]) -> str:
     """The round trips written by the processes that ended since the last call."""
     lines = []
-    for path in sorted(set(out.glob("*.json")) - seen):
-        seen.add(path)
-        report = json.loads(path.read_text())
+    for report in _new_reports(out, seen):
         parts = [
             f"{what} p50 {q['p50_ms']:.1f} mean {q['mean_ms']:.1f} ms ({q['requests']:,})"
             for what in ("fetch", "produce")
@@ -163,12 +174,8 @@ def _round_trips(out: Path, seen: set[Path]) -> str:
 def _count_loops(run_dir: Path, systems: list[_System]) -> Path:
     """Have every system started from now on run on the asyncio loop and count its callbacks;
     where they write."""
-    out = run_dir / "loop-census"
-    out.mkdir()
-    os.environ["WAWP_BENCH_LOOP_OUT"] = str(out)
+    out = _install_probe(run_dir, "loop_census", "WAWP_BENCH_LOOP_OUT")
     os.environ["GATEWAY_ENGINE__UVLOOP"] = "false"
-    census = str(Path(__file__).parent / "loop_census")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [census, os.environ.get("PYTHONPATH")]))
     for system in systems:
         if system.spec.kind != "gateway":
             system.spec = dataclasses.replace(system.spec, loop="asyncio")
@@ -195,10 +202,7 @@ def census_lines(report: dict[str, Any], commands: int, top: int = 12) -> list[s
 
 def _censuses(out: Path, seen: set[Path], commands: int) -> str:
     """The censuses written by the processes that ended since the last call."""
-    lines = []
-    for path in sorted(set(out.glob("*.json")) - seen):
-        seen.add(path)
-        lines += census_lines(json.loads(path.read_text()), commands)
+    lines = [line for report in _new_reports(out, seen) for line in census_lines(report, commands)]
     return "\n".join(" " * 16 + line for line in lines)
 
 
